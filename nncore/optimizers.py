@@ -1,0 +1,86 @@
+"""Update rules on the flat parameter vector: one vector operation updates every layer.
+
+Each optimiser states `grad_scale`, a constant the training loop folds into the output
+error (together with 1/m), so the backward pass already delivers the gradient times it
+and the update needs no extra multiplication.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class GD:
+    """theta <- theta - lr * grad"""
+
+    def __init__(self, theta: np.ndarray, learning_rate: float):
+        self.grad_scale = learning_rate  # grad arrives as lr * dJ/dtheta
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        np.subtract(theta, grad, out=theta)
+
+
+class Momentum:
+    """v <- beta v + (1 - beta) grad;  theta <- theta - lr v   (v kept pre-multiplied by lr)"""
+
+    def __init__(self, theta: np.ndarray, learning_rate: float, beta: float = 0.9):
+        _check_unit("beta", beta)
+        self.beta = beta
+        self.grad_scale = learning_rate * (1.0 - beta)
+        self.v = np.zeros_like(theta)
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        np.multiply(self.v, self.beta, out=self.v)
+        np.add(self.v, grad, out=self.v)
+        np.subtract(theta, self.v, out=theta)
+
+
+class Adam:
+    """Kingma & Ba 2015, with bias correction; eps added outside the square root, as in the course."""
+
+    def __init__(self, theta: np.ndarray, learning_rate: float, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8):
+        _check_unit("beta1", beta1)
+        _check_unit("beta2", beta2)
+        if not eps > 0:
+            raise ValueError(f"eps={eps!r} is not allowed: it must be > 0.")
+        self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.grad_scale = 1.0  # Adam is not scale-free through eps: keep the true gradient
+        self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
+        self.tmp = np.empty_like(theta)
+        self.t = 0
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        self.t += 1
+        m, v, tmp = self.m, self.v, self.tmp
+        np.multiply(m, self.beta1, out=m)
+        np.multiply(grad, 1.0 - self.beta1, out=tmp)
+        np.add(m, tmp, out=m)  # m = b1 m + (1 - b1) g
+        np.multiply(v, self.beta2, out=v)
+        np.multiply(grad, grad, out=tmp)
+        np.multiply(tmp, 1.0 - self.beta2, out=tmp)
+        np.add(v, tmp, out=v)  # v = b2 v + (1 - b2) g^2
+        # theta -= lr_t * m / (sqrt(v / (1 - b2^t)) + eps), lr_t = lr / (1 - b1^t)
+        np.multiply(v, 1.0 / (1.0 - self.beta2 ** self.t), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, self.eps, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        np.multiply(tmp, self.lr / (1.0 - self.beta1 ** self.t), out=tmp)
+        np.subtract(theta, tmp, out=theta)
+
+
+def _check_unit(name: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}={value!r} is not allowed: it must be in [0, 1).")
+
+
+OPTIMIZERS = {"gd": GD, "momentum": Momentum, "adam": Adam}
+
+
+def get_optimizer(name: str, theta: np.ndarray, learning_rate: float, **hyper: float):
+    """The optimiser called `name`, given the hyperparameters it takes (others are ignored)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r} is not known: choose one of {', '.join(sorted(OPTIMIZERS))}.")
+    cls = OPTIMIZERS[name]
+    takes = cls.__init__.__code__.co_varnames[3:cls.__init__.__code__.co_argcount]
+    return cls(theta, learning_rate, **{k: v for k, v in hyper.items() if k in takes})

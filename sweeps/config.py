@@ -1,0 +1,319 @@
+"""The configuration's schema, its value checks and small helpers over it.
+
+Hydra composes `conf/config.yaml` on top of the structured config `Config`
+(registered as `base_config` by `register_configs()`), so a misspelt key
+(`model.actvation=relu`) or a wrong type (`train.learning_rate=abc`) is refused
+while composing. `validate(cfg)` then checks values (ranges, known names, files)
+before any trial starts; every failure is a `ConfigError` whose message is one
+sentence naming the field, the value and what is allowed.
+
+`model.hidden_units` is the list of hidden-layer widths; `model.depth` and
+`model.units` (both null by default) are shorthands the search space samples,
+resolved by `resolve_hidden_units()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error: one sentence naming the field, the value and what is allowed."""
+
+
+# ---- known names: the single place the sweep layer lists them -------------------------
+# nncore keeps its own tables (nncore.ACTIVATIONS, nncore.DATASETS, ...); these mirror them
+# so that a config is checked without importing the numerics.
+DATASETS = ("breast_cancer", "circles", "csv", "digits", "flower", "iris", "moons", "wine")
+ACTIVATIONS = ("leaky_relu", "relu", "sigmoid", "tanh")
+OUTPUTS = ("auto", "sigmoid", "softmax")
+INITS = ("he", "scaled", "xavier")
+OPTIMIZERS = ("adam", "gd", "momentum")
+DTYPES = ("float32", "float64")
+SAMPLERS = ("cmaes", "grid", "nsgaii", "qmc", "random", "tpe")
+PRUNERS = ("hyperband", "median", "none", "successive_halving")
+METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_cost": "minimize"}
+DIRECTIONS = ("maximize", "minimize")
+
+
+# ---- schema ----------------------------------------------------------------------------
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    val_fraction: float = 0.2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # open: passed to the loader as **kwargs
+
+
+@dataclass
+class ModelConfig:
+    hidden_units: List[int] = field(default_factory=lambda: [4])
+    activation: str = "tanh"
+    leaky_slope: float = 0.01
+    output: str = "auto"
+    init: str = "scaled"
+    depth: Optional[int] = None  # with units: hidden_units = [units] * depth
+    units: Optional[int] = None
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1.2
+    iterations: int = 2000
+    optimizer: str = "gd"
+    beta: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    batch_size: Optional[int] = None  # null = full batch
+    l2: float = 0.0
+    dtype: str = "float64"
+    cost_every: int = 1
+    report_every: int = 100
+
+
+@dataclass
+class SweepConfig:
+    n_trials: int = 30
+    n_jobs: int = 2
+    sampler: str = "tpe"
+    pruner: str = "median"
+    direction: Optional[str] = None  # null = from metric
+    metric: str = "val_cost"
+    study_name: str = "nnsweeps"
+    storage: Optional[str] = None  # null = <hydra output dir>/<study_name>.journal
+    seed: int = 0
+    timeout: Optional[float] = None
+    max_failures: int = 5
+    n_startup_trials: int = 5
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
+    experiment: str = "nnsweeps"
+    enabled: bool = True
+    curve_points: int = 200
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search_space: Dict[str, Any] = field(default_factory=dict)  # open: see sweeps.space
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+
+
+def register_configs() -> None:
+    """Store the schema as `base_config`, the first entry of conf/config.yaml's defaults list."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> type of every leaf field of the schema, Optional[...] unwrapped."""
+    out: dict[str, Any] = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) is typing.Union and len(args) == 1:
+            tp = args[0]
+        if dataclasses.is_dataclass(tp):
+            out.update(_field_types(tp, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = tp
+    return out
+
+
+FIELD_TYPES = _field_types(Config)
+
+
+# ---- value checks: path -> (accepts(value), what is allowed) --------------------------
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _one_of(names: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in names), "one of " + ", ".join(sorted(names))
+
+
+def _unit_interval(v: Any) -> bool:
+    return is_number(v) and 0 <= v < 1
+
+
+def _safe_file_name(v: Any) -> bool:
+    return isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None and ".." not in v and v != "."
+
+
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset.name": _one_of(DATASETS),
+    "dataset.val_fraction": (_unit_interval, "a number in [0, 1)"),
+    "model.activation": _one_of(ACTIVATIONS),
+    "model.leaky_slope": (_unit_interval, "a number in [0, 1)"),
+    "model.output": _one_of(OUTPUTS),
+    "model.init": _one_of(INITS),
+    "model.depth": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
+    "model.units": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
+    "train.learning_rate": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "train.iterations": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "train.optimizer": _one_of(OPTIMIZERS),
+    "train.beta": (_unit_interval, "a number in [0, 1)"),
+    "train.beta1": (_unit_interval, "a number in [0, 1)"),
+    "train.beta2": (_unit_interval, "a number in [0, 1)"),
+    "train.eps": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "train.batch_size": (lambda v: v is None or (is_integer(v) and v >= 1), "null (full batch) or an integer >= 1"),
+    "train.l2": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "train.dtype": _one_of(DTYPES),
+    "train.cost_every": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "train.report_every": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "sweep.n_trials": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "sweep.n_jobs": (lambda v: is_integer(v) and (v >= 1 or v == -1), "an integer >= 1, or -1 for all cores"),
+    "sweep.sampler": _one_of(SAMPLERS),
+    "sweep.pruner": _one_of(PRUNERS),
+    "sweep.direction": (lambda v: v is None or v in DIRECTIONS, "null (from the metric) or one of maximize, minimize"),
+    "sweep.metric": _one_of(tuple(METRIC_DIRECTIONS)),
+    "sweep.study_name": (_safe_file_name, "a file-name-safe name of letters, digits, '.', '_' and '-' without '..'"),
+    "sweep.storage": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+                      "null, a journal file path or an RDB URL such as sqlite:///x.db"),
+    "sweep.timeout": (lambda v: v is None or (is_number(v) and v > 0), "null or a number of seconds > 0"),
+    "sweep.max_failures": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "sweep.n_startup_trials": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
+    "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
+    "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
+    "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+}
+
+# Type words for search-space values at paths without a CHECKS entry.
+TYPE_CHECKS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    int: (_integer, "an integer"),
+    float: (_number, "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+}
+
+SEARCHABLE = ("dataset.", "model.", "train.")  # the sections a trial's values may change
+
+
+def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:
+    """The hidden-layer widths `model` asks for:
+
+    depth and units set -> [units] * depth; only units -> [units] * len(hidden_units);
+    only depth -> hidden_units if it has `depth` layers, else [hidden_units[0]] * depth;
+    neither -> hidden_units.
+    """
+    hidden = list(model["hidden_units"])
+    depth, units = model.get("depth"), model.get("units")
+    if depth is None:
+        return hidden if units is None else [units] * len(hidden)
+    if units is not None:
+        return [units] * depth
+    if len(hidden) == depth:
+        return hidden
+    if not hidden:
+        raise ConfigError(f"model.depth is {depth} but model.hidden_units is [] and model.units is null, "
+                          "so no layer width is given; set model.units.")
+    return [hidden[0]] * depth
+
+
+def _fail(path: str, value: Any) -> None:
+    accepts, allowed = CHECKS[path]
+    if not accepts(value):
+        raise ConfigError(f"{path} is {value!r}, but it must be {allowed}.")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value before any trial starts; raise ConfigError on the first bad one."""
+    for path in CHECKS:
+        _fail(path, OmegaConf.select(cfg, path))
+    hidden = resolve_hidden_units(cfg.model)
+    if not all(is_integer(u) and u >= 1 for u in hidden):
+        raise ConfigError(f"model.hidden_units is {hidden}, but every width must be an integer >= 1.")
+    _validate_dataset_kwargs(cfg)
+    _validate_search_space(cfg)
+
+
+def _validate_dataset_kwargs(cfg: DictConfig) -> None:
+    if cfg.dataset.name != "csv":
+        return
+    kwargs = cfg.dataset.kwargs
+    for key in ("path", "label"):
+        if key not in kwargs or OmegaConf.is_missing(kwargs, key) or not str(kwargs[key] or "").strip():
+            raise ConfigError(f"dataset.kwargs.{key} is not set, but the csv dataset needs it: "
+                              f"pass dataset.kwargs.{key}=<{'file.csv' if key == 'path' else 'label column'}>.")
+    if not Path(kwargs.path).is_file():
+        raise ConfigError(f"dataset.kwargs.path is {kwargs.path!r}, but it must be an existing CSV file.")
+
+
+def _validate_search_space(cfg: DictConfig) -> None:
+    from sweeps.space import candidate_values, parse_space  # sweeps.space imports this module
+
+    space = parse_space(cfg.search_space)
+    absent = object()
+    for path, dist in space.entries.items():
+        where = f"search_space entry {path!r}"
+        if not path.startswith(SEARCHABLE):
+            raise ConfigError(f"{where} is outside what a trial may change; only paths under "
+                              f"{', '.join(SEARCHABLE)} may be searched.")
+        if OmegaConf.select(cfg, path, default=absent) is absent:
+            raise ConfigError(f"{where} names no field of the config; check the spelling against the config.")
+        check = CHECKS.get(path) or TYPE_CHECKS.get(FIELD_TYPES.get(path))
+        if check is None:
+            if path in FIELD_TYPES:
+                raise ConfigError(f"{where} is a list or mapping field, which cannot be sampled; "
+                                  "sample model.depth and model.units instead of model.hidden_units.")
+            continue  # dataset.kwargs.*: the loader checks its own arguments
+        accepts, allowed = check
+        for value in candidate_values(dist):
+            if not accepts(value):
+                raise ConfigError(f"{where} allows {value!r}, but {path} must be {allowed}.")
+    if cfg.sweep.sampler == "grid":
+        if not space.entries:
+            raise ConfigError("sweep.sampler is 'grid', but the search space is empty; "
+                              "add discrete entries to search_space or pick another sampler.")
+        space.grid()
+
+
+def resolve_direction(cfg: DictConfig) -> str:
+    """sweep.direction if set, else the direction that improves sweep.metric."""
+    if cfg.sweep.direction is not None:
+        _fail("sweep.direction", cfg.sweep.direction)
+        return str(cfg.sweep.direction)
+    _fail("sweep.metric", cfg.sweep.metric)
+    return METRIC_DIRECTIONS[cfg.sweep.metric]
+
+
+def flatten(cfg: DictConfig | Mapping[str, Any]) -> dict[str, str]:
+    """Dotted keys -> str values of the resolved config, e.g. {"model.hidden_units": "[4, 4]"}.
+
+    null is written "null" and booleans "true"/"false", as Hydra overrides spell them.
+    """
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
+    out: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+            return
+        key = prefix[:-1]
+        if node is None:
+            out[key] = "null"
+        elif isinstance(node, bool):
+            out[key] = str(node).lower()
+        else:
+            out[key] = str(node)  # lists as "[4, 4]", empty mappings as "{}"
+
+    walk(data, "")
+    return out
