@@ -1,0 +1,145 @@
+"""What one trial does: config in, metric out, everything on its MLflow run.
+
+The objective itself is `objective()`; the rest are its small helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+import numpy as np
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from nncore import Dataset, Diverged, FitResult, Network, fit
+from sweeps import plots
+from sweeps.config import flatten
+from sweeps.space import SearchSpace
+from sweeps.tracking import Tracker
+
+
+def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
+              tracker: Tracker) -> float:
+    values = space.sample(trial)
+    cfg = space.apply(base, values)
+    with trial_run(trial, cfg, values, tracker) as run_id:
+        net = build_network(cfg, data)
+        try:
+            result = train(net, cfg, data, Pruning(trial, cfg, net, data))
+        except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
+            log_outcome(tracker, run_id, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every)
+            raise diverged(trial, str(err)) from None
+        metrics = evaluate(net, data, result)
+        log_outcome(tracker, run_id, net, cfg, result.costs, result.cost_iterations, metrics)
+        trial.set_user_attr("metrics", metrics)
+        value = metrics[cfg.sweep.metric]
+        if result.stopped_early:
+            raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
+        if not math.isfinite(value):  # Optuna would record inf as a complete value
+            raise diverged(trial, f"diverged: {cfg.sweep.metric} is {value}")
+        return value
+
+
+def build_network(cfg: DictConfig, data: Dataset) -> Network:
+    sizes = [data.X_train.shape[0], *cfg.model.hidden_units, data.Y_train.shape[0]]
+    m = cfg.model
+    return Network.create(sizes, activation=m.activation, output=m.output, init=m.init, seed=cfg.seed,
+                          dtype=cfg.train.dtype, leaky_slope=m.leaky_slope)
+
+
+def train(net: Network, cfg: DictConfig, data: Dataset, callback=None) -> FitResult:
+    t = cfg.train
+    return fit(net, data.X_train, data.Y_train, learning_rate=t.learning_rate, iterations=t.iterations,
+               optimizer=t.optimizer, batch_size=t.batch_size, l2=t.l2, seed=cfg.seed, callback=callback,
+               cost_every=t.cost_every, beta=t.beta, beta1=t.beta1, beta2=t.beta2, eps=t.eps)
+
+
+def evaluate(net: Network, data: Dataset, result: FitResult) -> dict[str, float]:
+    has_val = data.X_val.shape[1] > 0
+    X_val, Y_val = (data.X_val, data.Y_val) if has_val else (data.X_train, data.Y_train)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {
+            "train_cost": net.cost(data.X_train, data.Y_train),
+            "train_accuracy": net.accuracy(data.X_train, data.Y_train),
+            "val_cost": net.cost(X_val, Y_val),  # the training set stands in when val_fraction=0
+            "val_accuracy": net.accuracy(X_val, Y_val),
+            "fit_seconds": result.seconds,
+            "iterations_run": float(result.iterations_run),
+        }
+
+
+class Pruning:
+    """nncore callback: every report_every iterations, report the sweep's metric on the validation
+    data to Optuna (so the pruner compares what the study optimises) and stop when told to."""
+
+    def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset):
+        self.trial, self.net, self.data, self.metric = trial, net, data, cfg.sweep.metric
+        self.every = cfg.train.report_every
+
+    def __call__(self, iteration: int, cost: float) -> bool:
+        if iteration == 0 or iteration % self.every:
+            return False
+        X, Y = (self.data.X_val, self.data.Y_val) if self.data.X_val.shape[1] else (self.data.X_train, self.data.Y_train)
+        value = self.net.cost(X, Y) if self.metric == "val_cost" else self.net.accuracy(X, Y)
+        if not math.isfinite(value):
+            return False  # the training cost will say Diverged soon enough
+        self.trial.report(value, step=iteration)
+        return self.trial.should_prune()
+
+
+def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
+    trial.set_user_attr("diverged", reason)
+    return optuna.TrialPruned(reason)
+
+
+def log_outcome(tracker: Tracker, run_id: str, net: Network, cfg: DictConfig, costs: np.ndarray,
+                iterations: np.ndarray, metrics: dict[str, float] | None = None) -> None:
+    tracker.log_curve(run_id, iterations, costs)
+    if metrics:
+        tracker.log(run_id, metrics={k: v for k, v in metrics.items() if math.isfinite(v)})
+    curve = np.column_stack([iterations, costs])
+    tracker.log_artifacts(run_id, {
+        "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg)),
+        "weights.npz": net.save,
+        # 17 significant digits: every float64 reads back bitwise (sweeps.reproduce relies on it)
+        "cost_curve.csv": lambda p: np.savetxt(p, curve, fmt=["%d", "%.17g"], delimiter=",",
+                                               header="iteration,cost", comments=""),
+        "cost_curve.png": lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg)),
+    })
+
+
+def run_title(cfg: DictConfig) -> str:
+    return (f"{cfg.dataset.name} {cfg.model.hidden_units} {cfg.model.activation} "
+            f"lr={cfg.train.learning_rate:.3g} it={cfg.train.iterations}")
+
+
+@contextlib.contextmanager
+def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker) -> Iterator[str]:
+    """The trial's child run, ended by how the trial ends: complete and pruned FINISHED (the
+    state tag tells them apart), an error FAILED with its message, an interrupt KILLED."""
+    run_id = tracker.start_trial(
+        trial.number,
+        tags={"optuna.study": trial.study.study_name, "optuna.trial": trial.number, "optuna.state": "RUNNING",
+              "seed": cfg.seed, "sampled": ",".join(values)},
+        # the resolved config (the search space itself is on the parent run) and per-layer widths
+        params={**{k: v for k, v in flatten(cfg).items() if not k.startswith("search_space.")},
+                **{k: v for k, v in values.items() if k != "model.hidden_units"}},
+    )
+    trial.set_user_attr("run_id", run_id)
+    try:
+        yield run_id
+    except optuna.TrialPruned as err:
+        tracker.end(run_id, "FINISHED", {"optuna.state": "PRUNED", "reason": str(err)})
+        raise
+    except KeyboardInterrupt:
+        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
+        raise
+    except BaseException as err:
+        message = f"{type(err).__name__}: {err}"
+        trial.set_user_attr("error", message)
+        tracker.end(run_id, "FAILED", {"optuna.state": "FAIL", "error": message})
+        raise
+    else:
+        tracker.end(run_id, "FINISHED", {"optuna.state": "COMPLETE"})

@@ -1,0 +1,159 @@
+"""The Optuna side: storage, sampler and pruner from the config, and the exact trial budget.
+
+Storage: a journal file (Optuna's recommendation for several processes on one machine;
+SQLite is not safe for parallel writers) unless `sweep.storage` is an RDB URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from sweeps.config import ConfigError, resolve_direction
+from sweeps.space import SearchSpace
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+# name -> factory(cfg.sweep, seed, space); seed differs per worker so that parallel random
+# draws do not repeat each other.
+SAMPLERS: dict[str, Callable[[DictConfig, int, SearchSpace], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda s, seed, _: optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials,
+                                                         multivariate=True, constant_liar=True),
+    "random": lambda s, seed, _: optuna.samplers.RandomSampler(seed=seed),
+    "grid": lambda s, seed, space: optuna.samplers.GridSampler(space.grid(), seed=seed),
+    "cmaes": lambda s, seed, _: optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.n_startup_trials),
+    "qmc": lambda s, seed, _: optuna.samplers.QMCSampler(seed=seed, scramble=True),
+    "nsgaii": lambda s, seed, _: optuna.samplers.NSGAIISampler(seed=seed),
+}
+
+PRUNERS: dict[str, Callable[[DictConfig], optuna.pruners.BasePruner]] = {
+    "median": lambda s: optuna.pruners.MedianPruner(n_startup_trials=s.n_startup_trials, n_warmup_steps=1),
+    "hyperband": lambda s: optuna.pruners.HyperbandPruner(),
+    "successive_halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(),
+    "none": lambda s: optuna.pruners.NopPruner(),
+}
+
+
+def is_url(storage: str) -> bool:
+    return "://" in storage
+
+
+def storage_spec(cfg: DictConfig) -> str:
+    """The storage as one string: an RDB URL, or the absolute path of the journal file.
+
+    The default journal lives in outputs/ of the directory the sweep is started from (not in
+    Hydra's per-run folder), so re-running the same command finds the study and resumes it.
+    """
+    storage = cfg.sweep.storage
+    if storage and is_url(storage):
+        return storage
+    path = Path(storage) if storage else Path("outputs") / f"{cfg.sweep.study_name}.journal"
+    return str(path.expanduser().resolve())
+
+
+def open_storage(spec: str) -> optuna.storages.BaseStorage:
+    if is_url(spec):
+        return optuna.storages.RDBStorage(spec)
+    Path(spec).parent.mkdir(parents=True, exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(
+        spec, lock_obj=optuna.storages.journal.JournalFileOpenLock(spec))
+    return optuna.storages.JournalStorage(backend)
+
+
+def make_sampler(cfg: DictConfig, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    name = cfg.sweep.sampler
+    if name not in SAMPLERS:
+        raise ConfigError(f"sweep.sampler={name!r} is not known: choose one of {', '.join(sorted(SAMPLERS))}.")
+    return SAMPLERS[name](cfg.sweep, seed, space)
+
+
+def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
+    name = cfg.sweep.pruner
+    if name not in PRUNERS:
+        raise ConfigError(f"sweep.pruner={name!r} is not known: choose one of {', '.join(sorted(PRUNERS))}.")
+    return PRUNERS[name](cfg.sweep)
+
+
+def load_study(cfg: DictConfig, spec: str, space: SearchSpace, seed: int, create: bool = False) -> optuna.Study:
+    """Opens the study (creating it when `create`), with this process's sampler and pruner."""
+    kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=open_storage(spec),
+                                  sampler=make_sampler(cfg, seed, space), pruner=make_pruner(cfg))
+    if create:
+        return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)
+    return optuna.load_study(**kwargs)
+
+
+def count(study: optuna.Study, states=FINISHED) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+@contextlib.contextmanager
+def budget_lock(spec: str, study_name: str) -> Iterator[None]:
+    """An exclusive lock held while counting trials and asking for a new one.
+
+    Without it two workers could both see n_trials - 1 finished and both start a trial. The
+    lock is a file beside the journal (or in outputs/ for an RDB URL), so it also serialises
+    a second launcher started by hand on the same machine.
+    """
+    folder = Path("outputs") if is_url(spec) else Path(spec).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".{study_name}.budget.lock"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ask_within_budget(study: optuna.Study, n_trials: int, spec: str) -> optuna.Trial | None:
+    """A new trial, or None once finished + running trials reach n_trials."""
+    with budget_lock(spec, study.study_name):
+        taken = count(study, (*FINISHED, TrialState.RUNNING, TrialState.WAITING))
+        if taken >= n_trials:
+            return None
+        trial = study.ask()
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        return trial
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reconcile(study: optuna.Study, spec: str) -> list[optuna.trial.FrozenTrial]:
+    """Fails the trials left RUNNING by processes of this host that are gone, and queues their
+    parameters again; returns the failed trials (their MLflow runs are the caller's to end).
+
+    The journal storage has no heartbeat, so each trial records its host and pid when it
+    starts (under the budget lock, as here: a RUNNING trial without a pid is a dead one).
+    """
+    host = socket.gethostname()
+    stale = []
+    with budget_lock(spec, study.study_name):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("host", host) != host:
+                continue  # another machine's worker: its storage's heartbeat handles it
+            pid = t.user_attrs.get("pid")
+            if pid is not None and _alive(int(pid)):
+                continue
+            study._storage.set_trial_user_attr(t._trial_id, "error", f"its process (pid {pid}) died")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            stale.append(t)
+    return stale

@@ -1,0 +1,114 @@
+"""A worker process: pulls trials from the shared study until it holds n_trials finished ones.
+
+Started by the launcher through joblib (loky); every worker opens the same study storage,
+so they coordinate through it alone, and a pruned trial stops at once wherever it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+from threadpoolctl import threadpool_limits
+
+from nncore import Dataset, load_dataset
+from sweeps.objective import objective
+from sweeps.space import parse_space
+from sweeps.study import ask_within_budget, load_study
+from sweeps.tracking import Tracker
+
+
+@dataclass
+class Job:
+    """Everything a worker needs; picklable, sent to each process."""
+
+    config: dict[str, Any]  # the resolved config as plain containers
+    storage: str
+    tracker: Tracker
+    index: int = 0
+    seed: int = 0  # this worker's sampler seed
+    blas_threads: int = 1
+
+
+@dataclass
+class Report:
+    index: int
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    stopped: str = ""  # why the worker stopped early, if it did
+    errors: list[str] = field(default_factory=list)
+
+
+def load_data(cfg: DictConfig) -> Dataset:
+    d = cfg.dataset
+    return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, **d.kwargs)
+
+
+def sampler_seed(sweep_seed: int, worker: int, n_existing: int) -> int:
+    """Distinct per worker and per resumption, so parallel or resumed samplers do not repeat draws."""
+    return int(np.random.SeedSequence([sweep_seed, worker, n_existing]).generate_state(1)[0])
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> bool:
+    """study.tell; False when the sampler says the study is exhausted (a finished grid)."""
+    try:
+        study.tell(trial, **kwargs)
+    except RuntimeError as err:  # GridSampler calls study.stop(), meant for optimize() only
+        if "Study.stop" not in str(err):
+            raise
+        return False  # the state was stored before the sampler's hook ran
+    return True
+
+
+def work(job: Job) -> Report:
+    with threadpool_limits(limits=job.blas_threads):
+        return _work(job)
+
+
+def _work(job: Job) -> Report:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the launcher shows progress
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    job.tracker.common_tags["blas_threads"] = str(job.blas_threads)  # sweeps.reproduce uses the same
+    cfg = OmegaConf.create(job.config)
+    space = parse_space(cfg.search_space)
+    data = load_data(cfg)
+    study = load_study(cfg, job.storage, space, job.seed)
+    report = Report(job.index)
+    deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
+    in_a_row = 0
+    while time.monotonic() < deadline:
+        trial = ask_within_budget(study, cfg.sweep.n_trials, job.storage)
+        if trial is None:
+            break
+        try:
+            value = objective(trial, cfg, space, data, job.tracker)
+        except optuna.TrialPruned:
+            report.pruned += 1
+            more = _tell(study, trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            _tell(study, trial, state=TrialState.FAIL)
+            raise
+        except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
+            report.failed += 1
+            report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
+            in_a_row += 1
+            more = _tell(study, trial, state=TrialState.FAIL)
+            if in_a_row >= cfg.sweep.max_failures:
+                report.stopped = (f"{in_a_row} trials failed in a row (sweep.max_failures="
+                                  f"{cfg.sweep.max_failures}); the last: {report.errors[-1]}")
+                break
+            continue
+        else:
+            report.complete += 1
+            more = _tell(study, trial, values=value)
+        in_a_row = 0
+        if not more:
+            break
+    return report
