@@ -15,6 +15,8 @@ resolved by `resolve_hidden_units()`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,7 @@ OPTIMIZERS = ("adam", "gd", "momentum")
 DTYPES = ("float32", "float64")
 SAMPLERS = ("cmaes", "grid", "nsgaii", "qmc", "random", "tpe")
 PRUNERS = ("hyperband", "median", "none", "successive_halving")
+SAMPLER_PACKAGES = {"cmaes": "cmaes", "qmc": "scipy"}  # samplers needing an optional package
 METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_cost": "minimize"}
 DIRECTIONS = ("maximize", "minimize")
 
@@ -138,7 +141,7 @@ FIELD_TYPES = _field_types(Config)
 
 # ---- value checks: path -> (accepts(value), what is allowed) --------------------------
 def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def is_integer(v: Any) -> bool:
@@ -197,13 +200,14 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 # Type words for search-space values at paths without a CHECKS entry.
 TYPE_CHECKS: dict[Any, tuple[Callable[[Any], bool], str]] = {
-    int: (_integer, "an integer"),
-    float: (_number, "a number"),
+    int: (is_integer, "an integer"),
+    float: (is_number, "a number"),
     str: (lambda v: isinstance(v, str), "a string"),
     bool: (lambda v: isinstance(v, bool), "true or false"),
 }
 
-SEARCHABLE = ("dataset.", "model.", "train.")  # the sections a trial's values may change
+SEARCHABLE = ("dataset", "model", "train")  # the sections a trial's values may change
+_ABSENT = object()
 
 
 def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:
@@ -235,8 +239,15 @@ def _fail(path: str, value: Any) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value before any trial starts; raise ConfigError on the first bad one."""
-    for path in CHECKS:
-        _fail(path, OmegaConf.select(cfg, path))
+    for path, (_, allowed) in CHECKS.items():
+        try:
+            _fail(path, OmegaConf.select(cfg, path, throw_on_missing=True))
+        except MissingMandatoryValue:
+            raise ConfigError(f"{path} is not set (???), but it must be {allowed}.") from None
+    package = SAMPLER_PACKAGES.get(cfg.sweep.sampler)
+    if package and importlib.util.find_spec(package) is None:
+        raise ConfigError(f"sweep.sampler is {cfg.sweep.sampler!r}, but that sampler needs the {package} package, "
+                          "which is not installed; install it or pick another sampler.")
     hidden = resolve_hidden_units(cfg.model)
     if not all(is_integer(u) and u >= 1 for u in hidden):
         raise ConfigError(f"model.hidden_units is {hidden}, but every width must be an integer >= 1.")
@@ -260,20 +271,17 @@ def _validate_search_space(cfg: DictConfig) -> None:
     from sweeps.space import candidate_values, parse_space  # sweeps.space imports this module
 
     space = parse_space(cfg.search_space)
-    absent = object()
     for path, dist in space.entries.items():
         where = f"search_space entry {path!r}"
-        if not path.startswith(SEARCHABLE):
+        if path.split(".")[0] not in SEARCHABLE:
             raise ConfigError(f"{where} is outside what a trial may change; only paths under "
-                              f"{', '.join(SEARCHABLE)} may be searched.")
-        if OmegaConf.select(cfg, path, default=absent) is absent:
-            raise ConfigError(f"{where} names no field of the config; check the spelling against the config.")
+                              f"{', '.join(SEARCHABLE[:-1])} and {SEARCHABLE[-1]} may be searched.")
+        if path.startswith("dataset.kwargs.") and OmegaConf.select(cfg, path, default=_ABSENT) is not _ABSENT:
+            continue  # the loader checks its own arguments
         check = CHECKS.get(path) or TYPE_CHECKS.get(FIELD_TYPES.get(path))
         if check is None:
-            if path in FIELD_TYPES:
-                raise ConfigError(f"{where} is a list or mapping field, which cannot be sampled; "
-                                  "sample model.depth and model.units instead of model.hidden_units.")
-            continue  # dataset.kwargs.*: the loader checks its own arguments
+            raise ConfigError(f"{where} names no field that can be sampled; give the path of a field of the "
+                              "config (model.depth and model.units stand for model.hidden_units).")
         accepts, allowed = check
         for value in candidate_values(dist):
             if not accepts(value):
@@ -306,14 +314,8 @@ def flatten(cfg: DictConfig | Mapping[str, Any]) -> dict[str, str]:
         if isinstance(node, Mapping) and node:
             for key, value in node.items():
                 walk(value, f"{prefix}{key}.")
-            return
-        key = prefix[:-1]
-        if node is None:
-            out[key] = "null"
-        elif isinstance(node, bool):
-            out[key] = str(node).lower()
-        else:
-            out[key] = str(node)  # lists as "[4, 4]", empty mappings as "{}"
+        else:  # lists as "[4, 4]", empty mappings as "{}"
+            out[prefix[:-1]] = "null" if node is None else str(node).lower() if isinstance(node, bool) else str(node)
 
     walk(data, "")
     return out

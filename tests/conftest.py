@@ -1,0 +1,55 @@
+"""Shared helpers: run `python -m sweeps` as a real process and read its stores with the
+clients of Optuna and MLflow themselves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SweepDir:
+    """One temp folder holding a study's journal, an MLflow SQLite store and Hydra's output."""
+
+    def __init__(self, path: Path, study: str = "S", experiment: str = "E"):
+        self.path, self.study_name, self.experiment = path, study, experiment
+        self.journal = path / "optuna.journal"
+        self.uri = f"sqlite:///{path / 'mlflow.db'}"
+
+    def args(self, *overrides: str) -> list[str]:
+        return [f"sweep.study_name={self.study_name}", f"sweep.storage={self.journal}",
+                f"tracking.uri={self.uri}", f"tracking.experiment={self.experiment}",
+                f"hydra.run.dir={self.path / 'hydra'}", *overrides]
+
+    def run(self, *overrides: str, timeout: float = 300, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri}
+        proc = subprocess.run([sys.executable, "-m", "sweeps", *self.args(*overrides)], cwd=self.path,
+                              env=env, capture_output=True, text=True, timeout=timeout, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"sweep exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    def study(self) -> optuna.Study:
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(self.journal)))
+        return optuna.load_study(study_name=self.study_name, storage=storage)
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri)
+
+    def runs(self, role: str | None = None) -> list:
+        client = self.client()
+        exp = client.get_experiment_by_name(self.experiment)
+        runs = client.search_runs([exp.experiment_id], max_results=5000)
+        return [r for r in runs if role is None or r.data.tags.get("nnsweeps.role") == role]
+
+
+@pytest.fixture
+def sweep_dir(tmp_path) -> SweepDir:
+    return SweepDir(tmp_path)
