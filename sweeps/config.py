@@ -91,11 +91,12 @@ class SweepConfig:
     direction: Optional[str] = None  # null = from metric
     metric: str = "val_cost"
     study_name: str = "nnsweeps"
-    storage: Optional[str] = None  # null = <hydra output dir>/<study_name>.journal
+    storage: Optional[str] = None  # null = outputs/<study_name>.journal, so the same command resumes
     seed: int = 0
     timeout: Optional[float] = None
     max_failures: int = 5
     n_startup_trials: int = 5
+    warmup_steps: int = 1000  # iterations before a trial may be pruned
 
 
 @dataclass
@@ -193,6 +194,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sweep.timeout": (lambda v: v is None or (is_number(v) and v > 0), "null or a number of seconds > 0"),
     "sweep.max_failures": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "sweep.n_startup_trials": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
+    "sweep.warmup_steps": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
     "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
     "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
     "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),

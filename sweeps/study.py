@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import socket
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,6 +17,7 @@ from optuna.trial import TrialState
 
 from sweeps.config import ConfigError, resolve_direction
 from sweeps.space import SearchSpace
+from sweeps.processes import alive, here
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -35,9 +34,11 @@ SAMPLERS: dict[str, Callable[[DictConfig, int, SearchSpace], optuna.samplers.Bas
 }
 
 PRUNERS: dict[str, Callable[[DictConfig], optuna.pruners.BasePruner]] = {
-    "median": lambda s: optuna.pruners.MedianPruner(n_startup_trials=s.n_startup_trials, n_warmup_steps=1),
-    "hyperband": lambda s: optuna.pruners.HyperbandPruner(),
-    "successive_halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(),
+    "median": lambda s: optuna.pruners.MedianPruner(n_startup_trials=s.n_startup_trials,
+                                                    n_warmup_steps=s.warmup_steps),
+    # steps are iterations: the smallest budget a trial gets before a rung decides on it
+    "hyperband": lambda s: optuna.pruners.HyperbandPruner(min_resource=max(1, s.warmup_steps)),
+    "successive_halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, s.warmup_steps)),
     "none": lambda s: optuna.pruners.NopPruner(),
 }
 
@@ -121,19 +122,9 @@ def ask_within_budget(study: optuna.Study, n_trials: int, spec: str) -> optuna.T
         if taken >= n_trials:
             return None
         trial = study.ask()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
+        for key, value in here().items():
+            trial.set_user_attr(key, value)
         return trial
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reconcile(study: optuna.Study, spec: str) -> list[optuna.trial.FrozenTrial]:
@@ -143,14 +134,14 @@ def reconcile(study: optuna.Study, spec: str) -> list[optuna.trial.FrozenTrial]:
     The journal storage has no heartbeat, so each trial records its host and pid when it
     starts (under the budget lock, as here: a RUNNING trial without a pid is a dead one).
     """
-    host = socket.gethostname()
+    host = here()["host"]
     stale = []
     with budget_lock(spec, study.study_name):
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.user_attrs.get("host", host) != host:
                 continue  # another machine's worker: its storage's heartbeat handles it
             pid = t.user_attrs.get("pid")
-            if pid is not None and _alive(int(pid)):
+            if pid is not None and alive(int(pid)):
                 continue
             study._storage.set_trial_user_attr(t._trial_id, "error", f"its process (pid {pid}) died")
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)

@@ -107,6 +107,9 @@ def print_best(study, best, counts, cfg, tracker) -> None:
                   + (f", val_accuracy = {m['val_accuracy']:.4f}" if "val_accuracy" in m else "") + "\n")
         for k, v in best.params.items():
             out.write(f"  {k} = {v}\n")
+        top = max(ranked(study), key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
+        if top.number != best.number and "val_accuracy" in top.user_attrs.get("metrics", {}):
+            out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")
         run_id = best.user_attrs.get("run_id")
         if run_id:
             out.write(f"  MLflow run {run_id} (tracking URI {cfg.tracking.uri})\n"

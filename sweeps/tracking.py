@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +25,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from sweeps.config import ConfigError
+from sweeps.processes import alive, here
 
 PARENT_TAG = "mlflow.parentRunId"
 BATCH = 100  # MLflow's limit of params or tags in one log_batch call (metrics: 1,000)
@@ -115,7 +114,6 @@ class Tracker:
         """Creates the store, the experiment and the parent run before any worker starts."""
         if not enabled:
             return cls(uri, enabled=False)
-        check_reachable(uri)
         tracker = cls(uri, curve_points=curve_points, common_tags=dict(tags))
         with _store_lock(uri):
             client = tracker.client
@@ -128,10 +126,32 @@ class Tracker:
             else:
                 tracker.experiment_id = exp.experiment_id
             run = client.create_run(tracker.experiment_id, run_name=run_name,
-                                    tags={**tags, "nnsweeps.role": "sweep"})
+                                    tags={**tags, "nnsweeps.role": "sweep", **here()})
         tracker.parent_run_id = run.info.run_id
         tracker.log(tracker.parent_run_id, params=params)
         return tracker
+
+    def orphans(self, study_name: str, running_trials: set[int]) -> list[str]:
+        """Runs of this study left RUNNING by a process that died: trial runs whose Optuna trial is
+        no longer running, and sweep runs whose launcher process on this host is gone."""
+        if not self.enabled:
+            return []
+        host = here()["host"]
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=10000,
+            filter_string=f"tags.`optuna.study` = '{study_name}' and attributes.status = 'RUNNING'")
+        out = []
+        for r in runs:
+            tags = r.data.tags
+            if r.info.run_id == self.parent_run_id:
+                continue
+            if tags.get("nnsweeps.role") == "trial":
+                dead = int(tags.get("optuna.trial", -1)) not in running_trials
+            else:
+                dead = tags.get("host") == host and not alive(int(tags.get("pid", 0)))
+            if dead:
+                out.append(r.info.run_id)
+        return out
 
     # --- either side ----------------------------------------------------------------------
 
@@ -141,7 +161,7 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{trial_number:04d}",
             tags={**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
-                  "nnsweeps.role": "trial", "host": socket.gethostname(), "pid": str(os.getpid())})
+                  "nnsweeps.role": "trial", **here()})
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 

@@ -48,7 +48,7 @@ def test_default_config_composes_and_validates(make):
     validate(cfg)
     assert resolve_direction(cfg) == "minimize"
     assert set(parse_space(cfg.search_space).entries) == {
-        "train.learning_rate", "train.iterations", "model.depth", "model.units", "model.activation"}
+        "train.learning_rate", "train.iterations", "model.depth", "model.units", "model.activation", "model.init"}
 
 
 def test_hydra_keeps_its_output_dir_but_not_the_working_directory(make):

@@ -3,7 +3,6 @@ MLflow store, real worker processes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from optuna.trial import TrialState
 
@@ -70,7 +69,7 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
 def test_pruned_trials_stop_early_and_are_marked(sweep_dir):
     # One worker and a seeded random sampler: deterministic. Learning rates from 1e-4 to 2:
     # the median pruner stops the trials whose validation cost lags at a report.
-    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=8", "sweep.sampler=random", "sweep.n_startup_trials=1",
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=8", "sweep.sampler=random", "sweep.n_startup_trials=1", "sweep.warmup_steps=100",
                   "search_space=none", "+search_space.train.learning_rate={type:float,low:0.0001,high:2.0,log:true}",
                   "train.iterations=1000", "train.report_every=100")
     study = sweep_dir.study()

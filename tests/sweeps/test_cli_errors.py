@@ -1,0 +1,48 @@
+"""Bad input is refused before any trial or run exists: one sentence, a non-zero exit, and
+nothing written to the stores. Each case is a real `python -m sweeps` process."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CASES = [
+    # (overrides, words the message must contain)
+    (["model.activation=swish"], ["model.activation", "swish", "tanh"]),
+    (["model.actvation=relu"], ["actvation"]),
+    (["train.learning_rate=abc"], ["learning_rate", "abc"]),
+    (["train.learning_rate=-1"], ["train.learning_rate", "-1"]),
+    (["train.iterations=0"], ["train.iterations", "0"]),
+    (["model.hidden_units=[0]"], ["model.hidden_units", "0"]),
+    (["+search_space.train.nothing={type:float,low:0.1,high:1.0}"], ["train.nothing"]),
+    (["search_space.train.learning_rate.low=3.0"], ["train.learning_rate", "3.0"]),
+    (["search_space.train.learning_rate.low=0.0"], ["train.learning_rate", "log"]),
+    (["search_space.model.activation.choices=[]"], ["model.activation", "choice"]),
+    (["sweep.n_trials=0"], ["sweep.n_trials", "0"]),
+    (["sweep.n_jobs=0"], ["sweep.n_jobs", "0"]),
+    (["sweep.sampler=bayes"], ["sweep.sampler", "bayes", "tpe"]),
+    (["sweep.pruner=early"], ["sweep.pruner", "early", "median"]),
+    (["dataset.name=mnist"], ["dataset.name", "mnist", "flower"]),
+    (["dataset=csv", "dataset.kwargs.path=/nonexistent/data.csv", "dataset.kwargs.label=y"], ["/nonexistent/data.csv"]),
+    (["dataset=csv", "dataset.kwargs.path={csv}", "dataset.kwargs.label=target"], ["target", "label"]),
+    (["dataset=csv", "dataset.kwargs.path={csv_nan}", "dataset.kwargs.label=y"], ["nan"]),
+    (["tracking.uri=http://127.0.0.1:9"], ["http://127.0.0.1:9"]),
+]
+
+
+@pytest.mark.parametrize("overrides,words", CASES, ids=[" ".join(c[0])[:60] for c in CASES])
+def test_bad_input_is_refused_before_anything_is_written(sweep_dir, overrides, words):
+    csv = sweep_dir.path / "data.csv"
+    csv.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    csv_nan = sweep_dir.path / "nan.csv"
+    csv_nan.write_text("a,b,y\n1,2,0\n3,nan,1\n5,6,0\n7,8,1\n")
+    overrides = [o.replace("{csv}", str(csv)).replace("{csv_nan}", str(csv_nan)) for o in overrides]
+    proc = sweep_dir.run("sweep.n_trials=2", *overrides, check=False, timeout=120)
+    assert proc.returncode not in (0, None)
+    message = proc.stderr.strip()
+    assert "Traceback" not in message, message
+    for word in words:
+        assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
+    assert not sweep_dir.journal.exists(), "the Optuna storage was written"
+    assert not (sweep_dir.path / "mlflow.db").exists(), "the MLflow store was written"
