@@ -270,7 +270,10 @@ def _validate_dataset_kwargs(cfg: DictConfig) -> None:
 
 
 def _validate_search_space(cfg: DictConfig) -> None:
-    from sweeps.space import candidate_values, parse_space  # sweeps.space imports this module
+    from sweeps.space import (  # sweeps.space imports this module
+        candidate_values,
+        parse_space,
+    )
 
     space = parse_space(cfg.search_space)
     for path, dist in space.entries.items():

@@ -18,10 +18,9 @@ from optuna.trial import TrialState
 from sweeps import summary
 from sweeps.config import ConfigError, flatten, validate
 from sweeps.space import SearchSpace, parse_space
-from sweeps.study import count, load_study, reconcile, storage_spec
+from sweeps.study import count, load_study, reconcile, repair_journal, storage_spec
 from sweeps.tracking import Tracker, check_reachable, git_commit
 from sweeps.worker import Job, Report, load_data, sampler_seed, work
-
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
 
@@ -64,6 +63,8 @@ def run(cfg: DictConfig) -> Outcome:
             print(f"[sweep] the grid has {size} points: running {size} trials, not {cfg.sweep.n_trials}")
             cfg.sweep.n_trials = size
     spec = storage_spec(cfg)
+    for note in repair_journal(spec):
+        print(f"[sweep] {note}", flush=True)
     study = load_study(cfg, spec, space, seed=cfg.sweep.seed, create=True)
     tracker = Tracker.start_sweep(
         cfg.tracking.uri, cfg.tracking.experiment, run_name=f"sweep-{cfg.sweep.study_name}",

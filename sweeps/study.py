@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,8 +17,8 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from sweeps.config import ConfigError, resolve_direction
-from sweeps.space import SearchSpace
 from sweeps.processes import alive, here
+from sweeps.space import SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -60,13 +61,55 @@ def storage_spec(cfg: DictConfig) -> str:
     return str(path.expanduser().resolve())
 
 
+STALE_LOCK_SECONDS = 10  # a journal write holds its lock for milliseconds
+
+
+def _journal_lock(spec: str) -> optuna.storages.journal.JournalFileOpenLock:
+    return optuna.storages.journal.JournalFileOpenLock(spec, grace_period=STALE_LOCK_SECONDS)
+
+
 def open_storage(spec: str) -> optuna.storages.BaseStorage:
     if is_url(spec):
         return optuna.storages.RDBStorage(spec)
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    backend = optuna.storages.journal.JournalFileBackend(
-        spec, lock_obj=optuna.storages.journal.JournalFileOpenLock(spec))
+    backend = optuna.storages.journal.JournalFileBackend(spec, lock_obj=_journal_lock(spec))
     return optuna.storages.JournalStorage(backend)
+
+
+def repair_journal(spec: str) -> list[str]:
+    """Undoes what a crash in the middle of a journal write leaves, and says what it did.
+
+    A stale lock file would hold every process up; a torn last line (a write cut short) would
+    have the next write glued to it, making that line unreadable, so Optuna would silently
+    drop the operations in it. The torn bytes never formed an operation anyone could read:
+    they are cut off and kept in a side file.
+    """
+    if is_url(spec) or not Path(spec).exists():
+        return []
+    notes = []
+    lock_file = Path(spec + ".lock")
+    try:
+        age = time.time() - lock_file.stat().st_mtime
+    except FileNotFoundError:
+        age = 0.0
+    if age > STALE_LOCK_SECONDS:
+        lock_file.unlink(missing_ok=True)
+        notes.append(f"removed the stale lock file {lock_file} ({age:.0f} s old, left by a crashed process)")
+    lock = _journal_lock(spec)
+    lock.acquire()
+    try:
+        with open(spec, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                keep = data.rfind(b"\n") + 1
+                side = Path(f"{spec}.torn-{int(time.time())}")
+                side.write_bytes(data[keep:])
+                f.truncate(keep)
+                notes.append(f"the journal {spec} ended in a line torn by a crash ({len(data) - keep} bytes): "
+                             f"cut it off (kept in {side}); no finished trial is lost")
+    finally:
+        lock.release()
+    return notes
 
 
 def make_sampler(cfg: DictConfig, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
