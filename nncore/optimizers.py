@@ -2,12 +2,17 @@
 
 Each optimiser states `grad_scale`, a constant the training loop folds into the output
 error (together with 1/m), so the backward pass already delivers the gradient times it
-and the update needs no extra multiplication.
+and the update needs no extra multiplication. `ops(theta, grad)` gives the update as
+prebuilt calls on those two fixed buffers (see nncore.activations), run once per step.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+
+from nncore.activations import Op, const
 
 
 class GD:
@@ -16,8 +21,8 @@ class GD:
     def __init__(self, theta: np.ndarray, learning_rate: float):
         self.grad_scale = learning_rate  # grad arrives as lr * dJ/dtheta
 
-    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        np.subtract(theta, grad, out=theta)
+    def ops(self, theta: np.ndarray, grad: np.ndarray) -> list[Op]:
+        return [partial(np.subtract, theta, grad, theta)]
 
 
 class Momentum:
@@ -29,10 +34,10 @@ class Momentum:
         self.grad_scale = learning_rate * (1.0 - beta)
         self.v = np.zeros_like(theta)
 
-    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
-        np.multiply(self.v, self.beta, out=self.v)
-        np.add(self.v, grad, out=self.v)
-        np.subtract(theta, self.v, out=theta)
+    def ops(self, theta: np.ndarray, grad: np.ndarray) -> list[Op]:
+        v = self.v
+        return [partial(np.multiply, v, const(self.beta, v), v), partial(np.add, v, grad, v),
+                partial(np.subtract, theta, v, theta)]
 
 
 class Adam:
@@ -49,6 +54,9 @@ class Adam:
         self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
         self.tmp = np.empty_like(theta)
         self.t = 0
+
+    def ops(self, theta: np.ndarray, grad: np.ndarray) -> list[Op]:
+        return [partial(self.step, theta, grad)]  # its constants change with t
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
         self.t += 1
