@@ -2,27 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+# Two classes in the course's colours (red, blue), more from a qualitative map.
+CLASS_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf"]
+VAL_COLOUR = "#ff7f0e"
 
-def _save(fig: Figure, path: Path) -> None:
+
+def _save(fig: Figure, path: Path, tight: bool = True) -> None:
+    """tight=False for the per-trial figures, laid out with fixed margins: the tight bounding box
+    costs a second layout pass, about a third of a small figure's time."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100, bbox_inches="tight" if tight else None)
 
 
-def cost_curve(path: Path, iterations: np.ndarray, costs: np.ndarray, title: str = "") -> None:
+def cost_curve(path: Path, iterations: np.ndarray, costs: np.ndarray, title: str = "",
+               val: tuple[np.ndarray, np.ndarray] | None = None, val_label: str = "val_cost") -> None:
+    """The training cost against iteration; `val` adds (iterations, values) points of a validation
+    metric: on the same axis when it is a cost, on a second axis (orange ticks) otherwise.
+
+    The legend names the curves instead of y-axis labels: with fixed margins a long tick label
+    (0.69305) would push a label off the figure.
+    """
     fig = Figure(figsize=(6, 3.5))
     ax = fig.add_subplot()
     finite = np.isfinite(costs)
-    ax.plot(iterations[finite], costs[finite], lw=1.2)
-    ax.set(xlabel="iteration", ylabel="training cost", title=title)
+    lines = ax.plot(iterations[finite], costs[finite], lw=1.2, label="training cost")
+    ax.set_xlabel("iteration")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    twin = False
+    if val is not None and len(val[0]):
+        v_it, v = np.asarray(val[0]), np.asarray(val[1], dtype=float)
+        ok = np.isfinite(v)
+        twin = "cost" not in val_label
+        vax = ax.twinx() if twin else ax
+        lines += vax.plot(v_it[ok], v[ok], "o-", ms=3.5, lw=1, color=VAL_COLOUR,
+                          label=f"validation {val_label}" + (" (right axis)" if twin else ""))
+        if twin:
+            vax.tick_params(axis="y", colors=VAL_COLOUR)
+    ax.legend(handles=lines, fontsize=8, loc="best")
+    fig.subplots_adjust(left=0.12, right=0.89 if twin else 0.97, bottom=0.14, top=0.9)
+    _save(fig, path, tight=False)
+
+
+def decision_boundary(path: Path, predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
+                      X_val: np.ndarray | None = None, y_val: np.ndarray | None = None, title: str = "",
+                      class_names: Sequence[str] = (), feature_names: Sequence[str] = ("x1", "x2"),
+                      grid: int = 100) -> None:
+    """The course's plot_decision_boundary: predicted classes over a grid x grid mesh (one predict
+    call on (2, grid**2) columns) filled with contourf, the points scattered on top.
+
+    X, X_val: (2, m) columns; y, y_val: (m,) integer labels; predict: (2, n) -> (n,) labels.
+    """
+    has_val = X_val is not None and X_val.shape[1] > 0
+    points = np.hstack([X, X_val]) if has_val else X
+    lo, hi = points.min(axis=1), points.max(axis=1)
+    pad = 0.1 * np.maximum(hi - lo, 1e-9) + 0.25
+    xx, yy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], grid),
+                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], grid))
+    Z = np.asarray(predict(np.vstack([xx.ravel(), yy.ravel()]))).reshape(xx.shape)  # (grid, grid)
+    k = int(max(Z.max(initial=0), y.max(initial=0), y_val.max(initial=0) if has_val else 0)) + 1
+    cmap = ListedColormap((CLASS_COLOURS * (k // len(CLASS_COLOURS) + 1))[:max(k, 2)])
+    fig = Figure(figsize=(5, 4.2))
+    ax = fig.add_subplot()
+    ax.contourf(xx, yy, Z, levels=np.arange(max(k, 2) + 1) - 0.5, cmap=cmap, alpha=0.3)
+    scatter = {"cmap": cmap, "vmin": -0.5, "vmax": max(k, 2) - 0.5, "s": 14, "edgecolors": "k", "linewidths": 0.4}
+    ax.scatter(X[0], X[1], c=y, marker="o", **scatter)
+    if has_val:
+        ax.scatter(X_val[0], X_val[1], c=y_val, marker="^", **scatter)
+    handles = [ax.scatter([], [], color=cmap(i), edgecolors="k", linewidths=0.4, s=14,
+                          label=class_names[i] if i < len(class_names) else str(i)) for i in range(k)]
+    handles += [ax.scatter([], [], marker=m, facecolors="none", edgecolors="k", linewidths=0.6, s=14, label=lab)
+                for m, lab in (("o", "train"), ("^", "validation")) if lab == "train" or has_val]
+    ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
+    xlabel, ylabel = (list(feature_names) + ["x1", "x2"][len(feature_names):])[:2]
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(xx[0, 0], xx[0, -1]), ylim=(yy[0, 0], yy[-1, 0]))
+    ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
+    _save(fig, path, tight=False)
 
 
 def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str = "") -> None:
@@ -34,5 +99,69 @@ def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarr
     ax.set(xlabel="iteration", ylabel="training cost", title=title, yscale="log")
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _save(fig, path)
+
+
+def parallel_coordinates(path: Path, rows: Sequence[tuple[float, dict]], axes: Sequence[tuple[str, dict]],
+                         metric: str = "objective", minimize: bool = True, title: str = "") -> None:
+    """One line per trial through one vertical axis per parameter, coloured by the trial's value.
+
+    rows: (value, {param: value}) per trial; axes: (param, spec) in drawing order, spec either
+    {"choices": [...]} or {"low": a, "high": b, "log": bool}: each axis spans the search space,
+    so where the good trials sit within it shows. A parameter a trial lacks (the width of a layer
+    it does not have) leaves a gap in its line. The best trial is drawn last, thick and red.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    values = np.array([v for v, _ in rows], dtype=float)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    vspec = {"low": lo, "high": hi if hi > lo else lo + 1.0, "log": False}
+    specs = [(metric, vspec), *axes]
+
+    def position(spec: dict, v) -> float:
+        if v is None:
+            return np.nan
+        if "choices" in spec:
+            choices = list(spec["choices"])
+            k = choices.index(v) if v in choices else -1
+            return np.nan if k < 0 else (0.5 if len(choices) == 1 else k / (len(choices) - 1))
+        a, b, x = float(spec["low"]), float(spec["high"]), float(v)
+        if spec.get("log") and a > 0 and x > 0:
+            a, b, x = np.log10(a), np.log10(b), np.log10(x)
+        return 0.5 if b == a else (x - a) / (b - a)
+
+    # the better, the darker; viridis without its palest yellows, which vanish on white
+    shades = colormaps["viridis"](np.linspace(0.0, 0.85, 256))
+    cmap = ListedColormap(shades if minimize else shades[::-1])
+    norm = Normalize(vspec["low"], vspec["high"])
+    fig = Figure(figsize=(max(6.0, 1.5 * len(specs) + 1.5), 4.5))
+    ax = fig.add_subplot()
+    xs = np.arange(len(specs))
+    order = np.argsort(values)[::-1] if minimize else np.argsort(values)  # worst first, best on top
+    for rank, i in enumerate(order):
+        value, params = rows[i]
+        ys = [position(vspec, value)] + [position(spec, params.get(name)) for name, spec in axes]
+        best = rank == len(order) - 1
+        ax.plot(xs, ys, color="#d62728" if best else cmap(norm(value)), lw=2.2 if best else 1.0,
+                alpha=1.0 if best else 0.75, zorder=3 if best else 2)
+    label_box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}
+    for x, (name, spec) in zip(xs, specs):
+        ax.axvline(x, color="0.3", lw=0.8, zorder=1)
+        if "choices" in spec:
+            ticks = [(position(spec, c), str(c)) for c in spec["choices"]]
+        else:
+            a, b = float(spec["low"]), float(spec["high"])
+            mid = float(np.sqrt(a * b)) if spec.get("log") and a > 0 else (a + b) / 2
+            ticks = [(position(spec, t), f"{t:.3g}") for t in dict.fromkeys((a, mid, b))]
+        for y, text in ticks:
+            ax.plot([x - 0.03, x], [y, y], color="0.3", lw=0.8, zorder=1)
+            ax.text(x + 0.04, y, text, fontsize=7, va="center", ha="left", bbox=label_box, zorder=4)
+    ax.set_xticks(xs, [name for name, _ in specs], rotation=20, ha="right", fontsize=8)
+    ax.set(xlim=(-0.15, len(specs) - 0.4), ylim=(-0.05, 1.05), yticks=[], title=title)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, pad=0.02)
     _save(fig, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import importlib.util
 import io
 import math
 import warnings
@@ -35,8 +37,7 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
-    counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
-              for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    counts = trial_counts(study)
     best = best_trial(study)
     metrics = {f"trials_{k}": v for k, v in counts.items()}
     if best is not None:
@@ -47,41 +48,122 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None
     else:
         tracker.log(tracker.parent_run_id, metrics=metrics)
     if tracker.enabled:
-        tracker.log_artifacts(tracker.parent_run_id, study_artifacts(study, tracker))
+        tracker.log_artifacts(tracker.parent_run_id, study_artifacts(study, tracker, cfg))
     print_best(study, best, counts, cfg, tracker)
 
 
-def study_artifacts(study: optuna.Study, tracker: Tracker) -> dict:
-    files = {"trials.csv": lambda p: study.trials_dataframe().to_csv(p, index=False)}
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    return {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+            for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+
+
+def reproduce_command(uri: str, run_id: str) -> str:
+    return f"MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}"
+
+
+def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | None = None) -> dict:
+    """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib) and, when plotly
+    is installed, Optuna's interactive versions in one study_plots.html."""
+    metric = cfg.sweep.metric if cfg is not None else "objective"
+    uri = cfg.tracking.uri if cfg is not None else tracker.uri
+    files = {"trials.csv": lambda p: study.trials_dataframe().to_csv(p, index=False),
+             "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri))}
     complete = ranked(study)
+    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
     if len(complete) >= 2:
         from optuna.visualization import matplotlib as ovm
 
         def figure(make):
             def write(path: Path) -> None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # Optuna marks these plots experimental
-                    ax = make(study)
-                fig = ax.figure if hasattr(ax, "figure") else np.ravel(ax)[0].figure
-                fig.savefig(path, dpi=100, bbox_inches="tight")
+                import matplotlib
                 import matplotlib.pyplot as plt
-                plt.close(fig)
+
+                # Optuna's matplotlib plots use pyplot and switch the global style to ggplot:
+                # rc_context puts the style back afterwards, so the other figures keep theirs.
+                with matplotlib.rc_context(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # Optuna marks these plots experimental
+                    ax = make(study, target_name=metric)
+                    fig = ax.figure if hasattr(ax, "figure") else np.ravel(ax)[0].figure
+                    fig.savefig(path, dpi=100, bbox_inches="tight")
+                    plt.close(fig)
             return write
 
         files["optimization_history.png"] = figure(ovm.plot_optimization_history)
-        files["parallel_coordinate.png"] = figure(ovm.plot_parallel_coordinate)
+        files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
+            p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
+            minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
         if len({k for t in complete for k in t.params}) >= 2:
             files["param_importances.png"] = figure(ovm.plot_param_importances)
+        if importlib.util.find_spec("plotly") is not None:
+            files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, metric))
     if complete and tracker.enabled:
         def top_curves(path: Path) -> None:
             curves = []
             for t in complete[:TOP]:
                 curve = read_curve(tracker, t.user_attrs.get("run_id", ""))
                 if curve is not None:
-                    curves.append((f"trial {t.number}: {t.value:.4f}", curve[:, 0], curve[:, 1]))
-            plots.overlaid_curves(path, curves, title=f"best {len(curves)} trials")
+                    curves.append((f"trial {t.number}: {metric} {t.value:.4f}", curve[:, 0], curve[:, 1]))
+            plots.overlaid_curves(path, curves, title=f"the {len(curves)} best trials by {metric}")
         files["top_cost_curves.png"] = top_curves
     return files
+
+
+def parameter_axes(trials: list[FrozenTrial]) -> list[tuple[str, dict]]:
+    """(name, spec) per sampled parameter, in the order the trials first sampled them."""
+    axes: dict[str, dict] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        for name, dist in t.distributions.items():
+            if name in axes:
+                continue
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                axes[name] = {"choices": list(dist.choices)}
+            else:
+                axes[name] = {"low": dist.low, "high": dist.high, "log": dist.log}
+    return list(axes.items())
+
+
+def interactive_html(study: optuna.Study, metric: str) -> str:
+    """Optuna's plotly figures on one page, plotly.js embedded once so it opens offline."""
+    import optuna.visualization as vis
+
+    figures = [vis.plot_optimization_history(study, target_name=metric),
+               vis.plot_parallel_coordinate(study, target_name=metric)]
+    if len({k for t in ranked(study) for k in t.params}) >= 2:
+        figures.append(vis.plot_param_importances(study, target_name=metric))
+    figures.append(vis.plot_intermediate_values(study))
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study {html.escape(study.study_name)}"
+            f"</title></head><body>{''.join(parts)}</body></html>")
+
+
+def summary_markdown(study: optuna.Study, metric: str, uri: str) -> str:
+    """summary.md: the counts, the best trial with its params and reproduce command, the top trials."""
+    counts = trial_counts(study)
+    best = best_trial(study)
+    lines = [f"# Sweep of study `{study.study_name}`", "",
+             "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
+             f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
+    if best is None:
+        lines += ["No trial completed, so there is no best trial.", ""]
+        return "\n".join(lines)
+    m = best.user_attrs.get("metrics", {})
+    run_id = best.user_attrs.get("run_id", "")
+    lines += [f"## Best trial: {best.number}", "",
+              f"{metric} = {best.value:.6g} ({study.direction.name.lower()})"
+              + "".join(f", {k} = {m[k]:.4g}" for k in ("val_accuracy", "train_cost", "fit_seconds",
+                                                          "iterations_run") if k in m and k != metric), ""]
+    lines += ["| param | value |", "|---|---|", *(f"| `{k}` | `{v}` |" for k, v in best.params.items()), ""]
+    if run_id:
+        lines += [f"MLflow run `{run_id}`. Reproduce it bit for bit:", "", "```sh",
+                  reproduce_command(uri, run_id), "```", ""]
+    top = ranked(study)[:TOP]
+    lines += [f"## Top {len(top)} trials by {metric}", "", f"| trial | {metric} | val_accuracy | run |",
+              "|---:|---:|---:|---|"]
+    for t in top:
+        acc = t.user_attrs.get("metrics", {}).get("val_accuracy")
+        lines.append(f"| {t.number} | {t.value:.6g} | {'' if acc is None else f'{acc:.4f}'} | "
+                     f"`{t.user_attrs.get('run_id', '')}` |")
+    return "\n".join(lines) + "\n"
 
 
 def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
@@ -113,5 +195,5 @@ def print_best(study, best, counts, cfg, tracker) -> None:
         run_id = best.user_attrs.get("run_id")
         if run_id:
             out.write(f"  MLflow run {run_id} (tracking URI {cfg.tracking.uri})\n"
-                      f"  reproduce: MLFLOW_TRACKING_URI={cfg.tracking.uri} python -m sweeps.reproduce {run_id}\n")
+                      f"  reproduce: {reproduce_command(cfg.tracking.uri, run_id)}\n")
     print(out.getvalue(), end="", flush=True)
