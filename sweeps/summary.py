@@ -186,7 +186,8 @@ def print_best(study, best, counts, cfg, tracker) -> None:
     else:
         m = best.user_attrs.get("metrics", {})
         out.write(f"Best trial {best.number}: {cfg.sweep.metric} = {best.value:.6g}"
-                  + (f", val_accuracy = {m['val_accuracy']:.4f}" if "val_accuracy" in m else "") + "\n")
+                  + (f", val_accuracy = {m['val_accuracy']:.4f}"
+                     if "val_accuracy" in m and cfg.sweep.metric != "val_accuracy" else "") + "\n")
         for k, v in best.params.items():
             out.write(f"  {k} = {v}\n")
         top = max(ranked(study), key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
