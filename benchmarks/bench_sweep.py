@@ -1,0 +1,399 @@
+"""Benchmark `python -m sweeps`: parallel throughput, tracking overhead, Hydra's Optuna sweeper plugin.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH]
+
+All numbers come from this one run; sweeps of different settings are interleaved, best of --repeat
+each (plus up to 2 more tries for a setting whose best run shared the CPUs with other processes),
+and the verdicts are ratios. Sweeps run as `python -m sweeps` processes in a temp dir; trial times
+come from the Optuna journal.
+  1. Throughput at n_jobs 1 and 2 for trials of ~1 s, against the two-process ceiling of plain Python
+     (2 * t1 / t2: a pure-Python loop in 1 process, t1, and in 2 at once, t2). Target >= 90% of it.
+  2. Tracking overhead: the same sweeps with MLflow (SQLite) vs tracking.enabled=false. Target <= 10%.
+  3. Hydra's Optuna sweeper plugin (own venv and app: benchmarks/hydra_sweeper/) vs ours
+     on one 40-trial search (conf/search_space/hydra_strings.yaml, TPE seed 0, n_jobs 2).
+Exits 0 on MISS; only a failing `python -m sweeps` stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from threadpoolctl import threadpool_limits
+
+from nncore import Network, fit, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "benchmarks" / "hydra_sweeper"
+sys.path.insert(0, str(APP))
+from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's own virtual environment)
+
+SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
+SPEEDUP_TARGET, TRACKING_TARGET = 0.90, 0.10
+QUIET = 0.3  # cores: other processes using more than this disturb a run
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    """One sweep process: its wall time and its trials' times (epoch seconds)."""
+    label: str
+    wall: float
+    launched: float
+    others: float = 0.0  # cores used by other processes of the machine during the run, on average
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+    fits: list[float] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def span(self) -> float:  # first trial start -> last trial end
+        return max(self.ends) - min(self.starts)
+
+    def per_min(self, seconds: float) -> float:
+        return 60 * len(self.starts) / seconds
+
+    @property
+    def startup(self) -> float:  # launch -> first trial start
+        return min(self.starts) - self.launched
+
+    @property
+    def shutdown(self) -> float:  # last trial end -> exit
+        return self.launched + self.wall - max(self.ends)
+
+    def overheads(self) -> tuple[float, float]:
+        """Mean (trial time - fit time) of each worker's first trial, and of the others."""
+        first, rest, seen = [], [], set()
+        for s, e, f, p in sorted(zip(self.starts, self.ends, self.fits, self.pids)):
+            (rest if p in seen else first).append(e - s - f)
+            seen.add(p)
+        return statistics.mean(first), statistics.mean(rest) if rest else float("nan")
+
+    def summary(self) -> dict:
+        return {**asdict(self), "span": self.span, "startup": self.startup, "shutdown": self.shutdown}
+
+
+def best(runs: list[Run]) -> Run:
+    return min(runs, key=lambda r: r.wall)
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # our finished (waited-for) process trees
+    return r.ru_utime + r.ru_stime
+
+
+# ---- the plain-Python ceiling ------------------------------------------------------------
+def _spin(n: int, q) -> None:
+    t0, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i * i % 7
+    q.put(time.perf_counter() - t0)
+
+
+def spin(n: int, k: int) -> float:
+    """Seconds for the slowest of k processes each running the loop (timed inside: no fork cost)."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_spin, args=(n, q)) for _ in range(k)]
+    for p in procs:
+        p.start()
+    times = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return max(times)
+
+
+def calibrate_iterations(target: float) -> int:
+    """Full-batch iterations of SIZES on flower that take about `target` s (1 BLAS thread, as a worker)."""
+    data = load_dataset("flower", seed=0, val_fraction=0.2)
+    net = Network.create(SIZES, activation="tanh", seed=0)
+    times = []
+    with threadpool_limits(1):
+        for _ in range(4):  # the first warms up; best of the rest
+            t0 = time.perf_counter()
+            fit(net, data.X_train, data.Y_train, learning_rate=0.3, iterations=500)
+            times.append(time.perf_counter() - t0)
+    return max(100, int(round(target / (min(times[1:]) / 500), -2)))
+
+
+class Bench:
+    """Runs the sweeps in a temp dir, each once other processes leave the CPUs free: at most 30 s a
+    wait, and at most `wait_budget` s of waiting in all (so a machine that stays busy costs little)."""
+
+    def __init__(self, tmp: Path, repeat: int, wait_budget: float):
+        self.tmp, self.repeat, self.budget = tmp, repeat, wait_budget
+
+    def wait_quiet(self) -> None:
+        start = time.monotonic()
+        deadline, said = start + min(30.0, self.budget), False
+        while time.monotonic() < deadline:
+            b0 = busy_seconds()
+            time.sleep(1)
+            if (used := busy_seconds() - b0) < QUIET:
+                break
+            if not said:
+                log(f"other processes use {used:.1f} cores: waiting for them (at most {deadline - start:.0f} s)")
+                said = True
+        self.budget = max(0.0, self.budget - (time.monotonic() - start))
+
+    def timed(self, label: str, cmd: list[str], cwd: Path, env: dict) -> Run:
+        """Runs cmd; a Run with its wall time (its trials to be filled in); RuntimeError if it fails."""
+        self.wait_quiet()
+        launched, t0, b0, c0 = time.time(), time.perf_counter(), busy_seconds(), children_seconds()
+        proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{label}: exit {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        others = max(0.0, busy_seconds() - b0 - (children_seconds() - c0)) / wall
+        return Run(label, wall, launched, others)
+
+    def ours(self, label: str, n_trials: int, n_jobs: int, tracking: bool, overrides: list[str]) -> Run:
+        d = Path(tempfile.mkdtemp(prefix="ours-", dir=self.tmp))  # no '=' or ',' in paths: Hydra parses them
+        uri = f"sqlite:///{d / 'mlflow.db'}"
+        cmd = [sys.executable, "-m", "sweeps", "sweep.study_name=bench", f"sweep.storage={d / 'optuna.journal'}",
+               f"tracking.uri={uri}", "tracking.experiment=bench", f"hydra.run.dir={d / 'hydra'}",
+               f"sweep.n_jobs={n_jobs}", f"sweep.n_trials={n_trials}", f"tracking.enabled={str(tracking).lower()}",
+               *overrides]
+        log(f"ours: {label} ({n_trials} trials)")
+        try:
+            run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)})
+        except RuntimeError as err:
+            sys.exit(f"`python -m sweeps` failed: {err}")  # it is what this measures: no point going on
+        backend = optuna.storages.journal.JournalFileBackend(str(d / "optuna.journal"))
+        study = optuna.load_study(study_name="bench", storage=optuna.storages.JournalStorage(backend))
+        for t in study.get_trials(deepcopy=False):
+            if t.datetime_complete is not None:
+                run.starts.append(t.datetime_start.timestamp())
+                run.ends.append(t.datetime_complete.timestamp())
+                # a diverged trial has no metrics: its whole duration stands in for its fit time
+                run.fits.append(t.user_attrs.get("metrics", {}).get("fit_seconds", run.ends[-1] - run.starts[-1]))
+                run.pids.append(int(t.user_attrs.get("pid", 0)))
+        shutil.rmtree(d, ignore_errors=True)
+        return run
+
+    def plugin(self, py: Path, label: str, n_trials: int, launcher: str) -> Run:
+        d = Path(tempfile.mkdtemp(prefix="plugin-", dir=self.tmp))
+        cmd = [str(py), str(APP / "train.py"), "--multirun", f"hydra.searchpath=[file://{ROOT / 'conf'}]",
+               f"hydra.sweep.dir={d / 'multirun'}", f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.n_jobs=2",
+               f"bench_log={d / 'trials.jsonl'}"]
+        if launcher == "joblib":
+            cmd += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+        log(f"plugin: {label} ({n_trials} trials)")
+        run = self.timed(label, cmd, d, {"PYTHONPATH": str(ROOT)})
+        for line in (d / "trials.jsonl").read_text().splitlines():
+            j = json.loads(line)
+            run.starts.append(j["start"]), run.ends.append(j["end"]), run.fits.append(j["fit_seconds"])
+            run.pids.append(j["pid"])
+        shutil.rmtree(d, ignore_errors=True)
+        return run
+
+    def rounds(self, contenders: dict[str, Callable[[], Run]], between: Callable[[], None] = lambda: None,
+               ) -> tuple[dict[str, list[Run]], list[str]]:
+        """Each contender `repeat` times, interleaved, and up to 2 more rounds for those whose best run
+        was disturbed; a contender that fails is dropped (its error returned)."""
+        runs: dict[str, list[Run]] = {k: [] for k in contenders}
+        errors = []
+        for r in range(self.repeat + 2):
+            todo = [k for k in runs if r < self.repeat or best(runs[k]).others > QUIET]
+            if not todo:
+                break
+            for k in todo:
+                try:
+                    runs[k].append(contenders[k]())
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+                    errors.append(f"{k}: failed, row skipped: {err}")
+                    del runs[k]
+            between()
+        return runs, errors
+
+
+# ---- the report ----------------------------------------------------------------------------
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run_table(runs: list[Run]) -> list[str]:
+    rows = [f"  {'':24}{'wall s':>8}{'/min':>7}{'span s':>8}{'/min':>7}{'trial s':>9}{'fit s':>7}"
+            f"{'ovh 1st':>9}{'ovh rest':>9}{'start-up':>9}{'shut-down':>10}{'others':>7}"]
+    for r in runs:
+        first, rest = r.overheads()
+        rows.append(f"  {r.label:24}{r.wall:8.2f}{r.per_min(r.wall):7.1f}{r.span:8.2f}{r.per_min(r.span):7.1f}"
+                    f"{statistics.mean(e - s for s, e in zip(r.starts, r.ends)):9.3f}{statistics.mean(r.fits):7.3f}"
+                    f"{first:9.3f}{rest:9.3f}{r.startup:9.2f}{r.shutdown:10.2f}{r.others:7.2f}"
+                    + (" *" if r.others > QUIET else ""))
+    return rows
+
+
+def throughput(bench: Bench, quick: bool, out: dict) -> list[str]:
+    """Sections 1 and 2: n_jobs 1 and 2, tracking on and off."""
+    trial_s, n = (0.5, 8) if quick else (1.0, 16)
+    log("plain-Python ceiling")
+    n_loop = int(200_000 * trial_s / min(spin(200_000, 1) for _ in range(3)))
+    t1s, t2s = [], []
+
+    def ceiling_sample() -> None:
+        bench.wait_quiet()
+        t1s.append(spin(n_loop, 1)), t2s.append(spin(n_loop, 2))
+
+    for _ in range(3):
+        ceiling_sample()
+    bench.wait_quiet()
+    iterations = calibrate_iterations(trial_s)
+    fixed = ["dataset=flower", f"model.hidden_units=[{','.join(map(str, SIZES[1:-1]))}]", "model.activation=tanh",
+             "train=gd", f"train.iterations={iterations}", "sweep.pruner=none", "search_space=none",
+             f"+search_space.train.learning_rate={{type:float,low:{LR[0]},high:{LR[1]},log:true}}"]
+    grid = {(nj, tr): (lambda nj=nj, tr=tr: bench.ours(f"n_jobs={nj} tracking {'on' if tr else 'off'}", n, nj, tr,
+                                                         fixed)) for tr in (True, False) for nj in (1, 2)}
+    runs, _ = bench.rounds(grid, between=ceiling_sample)
+    b = {k: best(v) for k, v in runs.items()}
+    c = 2 * min(t1s) / min(t2s)
+    each = [2 * x / y for x, y in zip(t1s, t2s)]
+    out.update(iterations=iterations, ceiling={"value": c, "loop": n_loop, "t1": t1s, "t2": t2s},
+               throughput={f"n_jobs={nj} tracking={tr}": [r.summary() for r in rs] for (nj, tr), rs in runs.items()})
+    fit1, fit2 = statistics.mean(b[1, False].fits), statistics.mean(b[2, False].fits)
+    lines = [f"1. Throughput: {n} trials of ~{trial_s:g} s (flower, {SIZES} tanh, gd, {iterations} iterations, "
+             f"lr sampled in [{LR[0]}, {LR[1]}], pruner none), best of"
+             f" {'/'.join(str(len(v)) for v in runs.values())} runs",
+             *run_table(list(b.values())),
+             "  /min = trials per minute; span = first trial start to last trial end (Optuna journal);",
+             "  ovh = trial time - fit time, each worker's 1st trial and the others; start-up = launch to",
+             "  1st trial start; shut-down = last trial end to process exit; others = cores busy with other",
+             f"  processes of the machine during the run (0 = undisturbed; * = over {QUIET}: disturbed).",
+             f"  plain-Python ceiling for 2 processes: 1 process {min(t1s):.3f} s, 2 at once {min(t2s):.3f} s "
+             f"(best of {len(t1s)}, before",
+             f"  and between the sweeps) -> 2*t1/t2 = {c:.2f}; single samples ranged {min(each):.2f}-{max(each):.2f}",
+             f"  (the trials' own fit time, tracking off: {fit1:.3f} s alone, {fit2:.3f} s two at once "
+             f"-> 2*fit1/fit2 = {2 * fit1 / fit2:.2f})"]
+    out["speedups"] = {}
+    for tr in (True, False):
+        one, two = b[1, tr], b[2, tr]
+        for kind, s1, s2 in (("wall", one.wall, two.wall), ("in-study", one.span, two.span)):
+            out["speedups"][f"{kind}, tracking {'on' if tr else 'off'}"] = sp = two.per_min(s2) / one.per_min(s1)
+            lines.append(f"  speed-up n_jobs 2/1, tracking {'on ' if tr else 'off'}, {kind:8}: {sp:5.2f} = "
+                         f"{sp / c:4.0%} of the ceiling  {verdict(sp >= SPEEDUP_TARGET * c)} "
+                         f"(target >= {SPEEDUP_TARGET:.0%})")
+
+    lines += ["", "2. Tracking overhead: the same sweeps with tracking on (MLflow, SQLite in the temp dir) "
+              "vs tracking.enabled=false"]
+    out["tracking_overhead"] = {}
+    for nj in (2, 1):
+        on, off = b[nj, True], b[nj, False]
+        w, s = on.wall / off.wall - 1, on.span / off.span - 1
+        per = (on.span - off.span) / len(on.starts) * nj  # per trial, in one worker's time
+        out["tracking_overhead"][f"n_jobs={nj}"] = {"wall": w, "span": s, "per_trial_s": per}
+        lines.append(f"  n_jobs={nj}: wall {on.wall:6.2f} vs {off.wall:6.2f} s = {w:+4.0%} "
+                     f"{verdict(w <= TRACKING_TARGET) if nj == 2 else '    '} | in-study span {on.span:6.2f} vs "
+                     f"{off.span:6.2f} s = {s:+4.0%} {verdict(s <= TRACKING_TARGET)} | {per:+.3f} s a trial")
+    return lines + [f"  target <= {TRACKING_TARGET:.0%} extra (verdicts on the wall time at n_jobs=2 and on the spans)"]
+
+
+def hydra_comparison(bench: Bench, quick: bool, out: dict) -> list[str]:
+    """Section 3: the plugin (joblib and basic launchers) vs ours (tracking on and off)."""
+    n = 12 if quick else 40
+    lines = [f"3. Hydra's Optuna sweeper plugin vs ours: {n} trials, conf/search_space/hydra_strings.yaml "
+             "(lr, iterations,", "  depth, units, activation), flower, TPE seed 0, n_jobs 2, pruner none"]
+    py, info = plugin_python()
+    out["plugin_env"] = info
+    lines.append(f"  plugin venv {PLUGIN_VENV.relative_to(ROOT)}: {info}" if py else
+                 f"  plugin rows skipped: its venv could not be built: {info}")
+    space = ["search_space=hydra_strings", "sweep.pruner=none", "dataset=flower"]
+    contenders = {f"plugin, {k} launcher": (lambda k=k: bench.plugin(py, f"plugin, {k} launcher", n, k))
+                  for k in ("joblib", "basic") if py}
+    contenders.update({f"ours, tracking {k}": (lambda k=k: bench.ours(f"ours, tracking {k}", n, 2, k == "on", space))
+                       for k in ("on", "off")})
+    runs, errors = bench.rounds(contenders)
+    out["hydra"] = {label: [r.summary() for r in rs] for label, rs in runs.items()}
+    rows = [best(rs) for rs in runs.values()]
+    lines += [f"  {e}" for e in errors]
+    lines.append(f"  {'':24}{'wall s':>8}{'span s':>8}{'start-up':>9}{'sum fit s':>10}{'fit/(2 wall)':>13}"
+                 f"{'wall/row 1':>11}{'others':>7}")
+    for r in rows:
+        lines.append(f"  {r.label:24}{r.wall:8.2f}{r.span:8.2f}{r.startup:9.2f}{sum(r.fits):10.2f}"
+                     f"{sum(r.fits) / (2 * r.wall):13.0%}{r.wall / rows[0].wall:11.2f}{r.others:7.2f}"
+                     + (" *" if r.others > QUIET else ""))
+    if rows[0].label.startswith("plugin"):
+        ours = best(runs["ours, tracking on"])
+        lines.append(f"  ours (tracking on) / {rows[0].label}: wall {ours.wall:.2f} / {rows[0].wall:.2f} s = "
+                     f"{ours.wall / rows[0].wall:.2f}")
+    return lines + [
+        "  The samplers draw different configs, so sum fit (the training itself) differs; fit/(2 wall)",
+        "  is the share of the 2 cores spent training. The plugin asks n_jobs trials, waits for the whole",
+        "  batch, then asks again; its basic launcher runs a batch serially in 1 process (BLAS threads",
+        "  not limited). The plugin records nothing (no MLflow, no per-trial artifacts)."]
+
+
+def fixed_costs(tmp: Path, out: dict) -> list[str]:
+    """Import times, and a process's first MLflow query on a new SQLite store (creates the schema), then again."""
+    log("fixed costs")
+    imports = {}
+    for m in ("numpy", "optuna", "mlflow", "sweeps.__main__"):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {m}"], check=True, cwd=ROOT)
+        imports[m] = time.perf_counter() - t0
+    code = ("import sys, time; from mlflow import MlflowClient; t = time.perf_counter(); "
+            "MlflowClient(tracking_uri=sys.argv[1]).get_experiment_by_name('x'); print(time.perf_counter() - t)")
+    new, old = (float(subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp / 'check.db'}"], check=True,
+                                     capture_output=True, text=True).stdout.split()[-1]) for _ in range(2))
+    out.update(import_seconds=imports, mlflow_first_query_seconds={"new store": new, "existing store": old})
+    return ["Fixed costs, each in a fresh process: import " + ", ".join(f"{m} {s:.2f} s" for m, s in imports.items()),
+            f"  first MlflowClient query on a new SQLite store {new:.2f} s (creates the schema), on an existing "
+            f"one {old:.2f} s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter trials, one run of each")
+    parser.add_argument("--repeat", type=int, help="runs of each sweep, the best kept (default 2, quick 1)")
+    parser.add_argument("--json", type=Path, help="also write every number here")
+    args = parser.parse_args()
+    repeat = args.repeat or (1 if args.quick else 2)
+    load = os.getloadavg()[0]
+    out: dict = {"quick": args.quick, "repeat": repeat, "load_before": load}
+    lines = [f"nnsweeps sweep benchmark ({'quick' if args.quick else 'full'}), {datetime.now():%Y-%m-%d %H:%M}",
+             f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
+             f"optuna {version('optuna')}, mlflow {version('mlflow')}, hydra-core {version('hydra-core')}, "
+             f"joblib {version('joblib')}",
+             f"load average (1 min) before: {load:.2f}" + ("  (other processes are busy: expect noise)" if load > 0.5 else "")]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    bench = Bench(tmp, repeat, wait_budget=60.0 if args.quick else 300.0)
+    try:
+        lines += ["", *throughput(bench, args.quick, out), "", *hydra_comparison(bench, args.quick, out),
+                  "", *fixed_costs(tmp, out)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["load_after"] = os.getloadavg()[0]
+    lines.append(f"load average (1 min) after: {out['load_after']:.2f}")
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+        print(f"\n(all numbers in {args.json})")
+
+
+if __name__ == "__main__":
+    main()
