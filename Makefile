@@ -16,7 +16,7 @@ export MLFLOW_TRACKING_URI
 .PHONY: help venv sweep test test-fast bench bench-sweep ui reproduce clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The environment is rebuilt when missing or older than the pinned requirements.
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
@@ -52,3 +52,52 @@ reproduce: $(STAMP) ## Retrain a tracked trial and compare its cost curve bitwis
 
 clean: ## Remove generated stores and outputs (keeps .venv)
 	rm -rf mlruns mlartifacts mlflow.db outputs multirun .pytest_cache
+
+# ---- comparing runs: the terminal table and Optuna's dashboard ---------------------------------
+.PHONY: report dashboard
+TOP            ?= 10
+STUDY_STORAGE  ?= outputs/nnsweeps.journal
+DASHBOARD_PORT ?= 8080
+
+report: $(STAMP) ## Table of a sweep's top trials: make report RUN=<parent run id> TOP=10 (no RUN: the latest sweep)
+	$(PY) -m sweeps.report $(RUN) --top $(TOP)
+
+dashboard: $(STAMP) ## optuna-dashboard on 127.0.0.1:$(DASHBOARD_PORT) over the study (STUDY_STORAGE=journal or RDB URL), if installed
+	@test -x $(VENV)/bin/optuna-dashboard || { echo "optuna-dashboard is not installed (it is optional): $(PY) -m pip install optuna-dashboard"; exit 2; }
+	$(VENV)/bin/optuna-dashboard --host $(HOST) --port $(DASHBOARD_PORT) "$(STUDY_STORAGE)"
+
+# ---- scaling out: README, "Scaling out" (servers on $(HOST), 127.0.0.1 unless told otherwise) -----
+.PHONY: postgres postgres-stop mlflow-server mlflow-server-stop dask-scheduler dask-worker worker bench-scale
+PG_DIR      ?= outputs/postgres
+PG_PORT     ?= 5432
+MLFLOW_PORT ?= 5001
+MLFLOW_BACKEND_URI ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/mlflow
+MLFLOW_ARTIFACTS   ?= mlartifacts
+MLFLOW_ALLOWED_HOSTS ?=
+DASK_PORT   ?= 8786
+SCHEDULER   ?= tcp://$(HOST):$(DASK_PORT)
+NWORKERS    ?= 2
+
+postgres: $(STAMP) ## Start PostgreSQL on $(HOST):$(PG_PORT), data in $(PG_DIR), databases optuna and mlflow
+	$(PY) -m sweeps.services postgres start --dir $(PG_DIR) --host $(HOST) --port $(PG_PORT)
+
+postgres-stop: $(STAMP) ## Stop that PostgreSQL server
+	$(PY) -m sweeps.services postgres stop --dir $(PG_DIR)
+
+mlflow-server: $(STAMP) ## Start an MLflow server on $(HOST):$(MLFLOW_PORT) over $(MLFLOW_BACKEND_URI), in the background
+	$(PY) -m sweeps.services mlflow start --backend-store-uri "$(MLFLOW_BACKEND_URI)" --host $(HOST) --port $(MLFLOW_PORT) --artifacts $(MLFLOW_ARTIFACTS) --allowed-hosts "$(MLFLOW_ALLOWED_HOSTS)"
+
+mlflow-server-stop: $(STAMP) ## Stop that MLflow server (its whole process group)
+	$(PY) -m sweeps.services mlflow stop
+
+dask-scheduler: $(STAMP) ## Run a Dask scheduler on $(HOST):$(DASK_PORT) (foreground)
+	$(VENV)/bin/dask scheduler --host $(HOST) --port $(DASK_PORT) --dashboard-address $(HOST):8787
+
+dask-worker: $(STAMP) ## Run $(NWORKERS) Dask worker processes of 1 thread for $(SCHEDULER) (foreground)
+	$(VENV)/bin/dask worker $(SCHEDULER) --host $(HOST) --nworkers $(NWORKERS) --nthreads 1 --dashboard-address $(HOST):0
+
+worker: $(STAMP) ## Join a running sweep from this machine: make worker ARGS="sweep.storage=... tracking.uri=..."
+	$(PY) -m sweeps.worker $(ARGS)
+
+bench-scale: $(STAMP) ## Benchmark trials/min with 1, 2, 4 workers on the journal vs PostgreSQL (needs PostgreSQL)
+	$(PY) benchmarks/bench_scale.py $(ARGS)

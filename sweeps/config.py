@@ -45,6 +45,7 @@ PRUNERS = ("hyperband", "median", "none", "successive_halving")
 SAMPLER_PACKAGES = {"cmaes": "cmaes", "qmc": "scipy"}  # samplers needing an optional package
 METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_cost": "minimize"}
 DIRECTIONS = ("maximize", "minimize")
+BACKENDS = ("dask", "loky")
 
 
 # ---- schema ----------------------------------------------------------------------------
@@ -97,6 +98,10 @@ class SweepConfig:
     max_failures: int = 5
     n_startup_trials: int = 5
     warmup_steps: int = 1000  # iterations before a trial may be pruned
+    backend: str = "loky"  # loky: local worker processes; dask: the workers of a dask.distributed cluster
+    scheduler: Optional[str] = None  # the Dask scheduler's address (tcp://host:8786), for backend=dask
+    heartbeat_interval: Optional[int] = 10  # s between a running trial's heartbeats (RDB storages); null = off
+    grace_period: Optional[int] = 30  # s without a heartbeat before a trial is failed and run again
 
 
 @dataclass
@@ -195,6 +200,13 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sweep.max_failures": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "sweep.n_startup_trials": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
     "sweep.warmup_steps": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
+    "sweep.backend": _one_of(BACKENDS),
+    "sweep.scheduler": (lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"[a-z]+://\S+", v) is not None),
+                        "null or a Dask scheduler address such as tcp://10.0.0.5:8786"),
+    "sweep.heartbeat_interval": (lambda v: v is None or (is_integer(v) and v >= 1),
+                                 "null (off) or an integer >= 1 (seconds)"),
+    "sweep.grace_period": (lambda v: v is None or (is_integer(v) and v >= 1), "null (twice the heartbeat interval) "
+                           "or an integer >= 1 (seconds)"),
     "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
     "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
     "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
@@ -250,11 +262,28 @@ def validate(cfg: DictConfig) -> None:
     if package and importlib.util.find_spec(package) is None:
         raise ConfigError(f"sweep.sampler is {cfg.sweep.sampler!r}, but that sampler needs the {package} package, "
                           "which is not installed; install it or pick another sampler.")
+    _validate_scale_out(cfg.sweep)
     hidden = resolve_hidden_units(cfg.model)
     if not all(is_integer(u) and u >= 1 for u in hidden):
         raise ConfigError(f"model.hidden_units is {hidden}, but every width must be an integer >= 1.")
     _validate_dataset_kwargs(cfg)
     _validate_search_space(cfg)
+
+
+def _validate_scale_out(sweep: DictConfig) -> None:
+    """The options that only make sense together: the Dask backend and its scheduler, the heartbeat
+    and its grace period."""
+    if sweep.backend == "dask":
+        if not sweep.scheduler:
+            raise ConfigError("sweep.backend is 'dask', but sweep.scheduler is null; give the address of a running "
+                              "Dask scheduler, e.g. sweep.scheduler=tcp://127.0.0.1:8786 (`make dask-scheduler`).")
+        if importlib.util.find_spec("distributed") is None:
+            raise ConfigError("sweep.backend is 'dask', but the distributed package is not installed; install "
+                              "dask and distributed (requirements.lock pins them) or use sweep.backend=loky.")
+    interval, grace = sweep.heartbeat_interval, sweep.grace_period
+    if interval is not None and grace is not None and grace <= interval:
+        raise ConfigError(f"sweep.grace_period is {grace}, but it must be longer than sweep.heartbeat_interval "
+                          f"({interval}), or every running trial would look dead.")
 
 
 def _validate_dataset_kwargs(cfg: DictConfig) -> None:

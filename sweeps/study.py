@@ -1,26 +1,44 @@
 """The Optuna side: storage, sampler and pruner from the config, and the exact trial budget.
 
 Storage: a journal file (Optuna's recommendation for several processes on one machine;
-SQLite is not safe for parallel writers) unless `sweep.storage` is an RDB URL.
+SQLite is not safe for parallel writers) unless `sweep.storage` is an RDB URL, e.g.
+postgresql://user@host:5432/db for workers on several machines. An RDB storage runs with
+heartbeats: a running trial whose worker stops beating for `sweep.grace_period` seconds (the
+machine died, the process was killed) is failed by the next worker that asks for a trial, and
+its parameters are queued again (Optuna's RetryHeartbeatStaleTrialCallback, formerly
+RetryFailedTrialCallback). A journal has no heartbeat: `reconcile()` fails the trials of
+processes of this host that are gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
+import hashlib
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import optuna
 from omegaconf import DictConfig
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from sweeps.config import ConfigError, resolve_direction
 from sweeps.processes import alive, here
+from sweeps.services import is_postgres, with_driver
 from sweeps.space import SearchSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+# Heartbeats are experimental in Optuna and meant for study.optimize(); the workers use ask/tell
+# and run the heartbeat thread themselves (see heartbeat()), so these warnings say nothing here.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+warnings.filterwarnings("ignore", message=r".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback|heartbeat_interval)",
+                        category=optuna.exceptions.ExperimentalWarning)
 
 # name -> factory(cfg.sweep, seed, space); seed differs per worker so that parallel random
 # draws do not repeat each other.
@@ -68,12 +86,62 @@ def _journal_lock(spec: str) -> optuna.storages.journal.JournalFileOpenLock:
     return optuna.storages.journal.JournalFileOpenLock(spec, grace_period=STALE_LOCK_SECONDS)
 
 
-def open_storage(spec: str) -> optuna.storages.BaseStorage:
+MAX_RETRY = 3  # times a trial whose worker died is run again (a trial that kills its worker stops there)
+STOP_ATTR = "nnsweeps.stop"  # study user attr: set by an interrupted launcher, workers stop asking
+MLFLOW_ATTR = "nnsweeps.mlflow"  # study user attr: the tracking URI and parent run workers log under
+
+
+class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a heartbeat-stale trial, its copy marked `retry_of` like the ones reconcile()
+    queues, and without the dead worker's host, pid and run (the worker that takes it sets its own)."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        trial = copy.copy(trial)
+        trial.user_attrs = {**{k: v for k, v in trial.user_attrs.items()
+                               if k not in ("host", "pid", "run_id", "metrics", "error")},
+                            "retry_of": trial.number}
+        super().__call__(study, trial)
+
+
+def open_storage(spec: str, sweep: DictConfig | None = None) -> optuna.storages.BaseStorage:
+    """The storage `spec` names; an RDB URL with heartbeats unless sweep.heartbeat_interval is null."""
     if is_url(spec):
-        return optuna.storages.RDBStorage(spec)
+        interval = sweep.get("heartbeat_interval") if sweep is not None else None
+        if interval is None:
+            return optuna.storages.RDBStorage(with_driver(spec), engine_kwargs=_engine_kwargs(spec))
+        return optuna.storages.RDBStorage(
+            with_driver(spec), engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval,
+            grace_period=sweep.get("grace_period"), heartbeat_stale_trial_callback=RetryStale(max_retry=MAX_RETRY))
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     backend = optuna.storages.journal.JournalFileBackend(spec, lock_obj=_journal_lock(spec))
     return optuna.storages.JournalStorage(backend)
+
+
+def _engine_kwargs(spec: str) -> dict[str, Any]:
+    # a server restarted or a connection dropped by a firewall: test pooled connections first
+    return {"pool_pre_ping": True} if is_postgres(spec) else {}
+
+
+def check_storage(spec: str, timeout: int = 5) -> None:
+    """A PostgreSQL storage must be reachable before anything starts: one sentence, not a traceback."""
+    if not is_postgres(spec):
+        return
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(with_driver(spec), connect_args={"connect_timeout": timeout})
+    except ImportError as err:
+        raise ConfigError(f"sweep.storage is a PostgreSQL URL, but its driver is missing ({err}); install "
+                          "psycopg2-binary (requirements.lock pins it).") from None
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", err)).strip().splitlines()[0]
+        raise ConfigError(f"sweep.storage={spec!r} cannot be reached ({reason}); start PostgreSQL "
+                          "(`make postgres`) or fix the URL.") from None
+    finally:
+        engine.dispose()
 
 
 def repair_journal(spec: str) -> list[str]:
@@ -128,7 +196,7 @@ def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
 
 def load_study(cfg: DictConfig, spec: str, space: SearchSpace, seed: int, create: bool = False) -> optuna.Study:
     """Opens the study (creating it when `create`), with this process's sampler and pruner."""
-    kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=open_storage(spec),
+    kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=open_storage(spec, cfg.sweep),
                                   sampler=make_sampler(cfg, seed, space), pruner=make_pruner(cfg))
     if create:
         return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)
@@ -139,14 +207,44 @@ def count(study: optuna.Study, states=FINISHED) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+_LOCK_ENGINES: dict[tuple[str, int], Any] = {}
+
+
+def _lock_engine(spec: str):
+    """One small SQLAlchemy engine per process for the advisory lock (connections are not shared
+    across processes)."""
+    key = (spec, os.getpid())
+    if key not in _LOCK_ENGINES:
+        import sqlalchemy
+
+        _LOCK_ENGINES[key] = sqlalchemy.create_engine(with_driver(spec), pool_size=1, max_overflow=2,
+                                                      pool_pre_ping=True)
+    return _LOCK_ENGINES[key]
+
+
+def advisory_key(study_name: str) -> int:
+    """The study's PostgreSQL advisory lock: a signed 64-bit number from its name."""
+    digest = hashlib.blake2b(f"nnsweeps.budget:{study_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 @contextlib.contextmanager
 def budget_lock(spec: str, study_name: str) -> Iterator[None]:
     """An exclusive lock held while counting trials and asking for a new one.
 
-    Without it two workers could both see n_trials - 1 finished and both start a trial. The
-    lock is a file beside the journal (or in outputs/ for an RDB URL), so it also serialises
-    a second launcher started by hand on the same machine.
+    Without it two workers could both see n_trials - 1 finished and both start a trial. For a
+    PostgreSQL storage it is the server's transaction-level advisory lock on the study's name, so
+    it serialises workers on every machine, and the server releases it when a worker's connection
+    dies. Otherwise it is a file beside the journal (or in outputs/ for another RDB URL), which
+    serialises the processes of one machine, a second launcher started by hand included.
     """
+    if is_postgres(spec):
+        import sqlalchemy
+
+        with _lock_engine(spec).begin() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(study_name)})
+            yield
+        return
     folder = Path("outputs") if is_url(spec) else Path(spec).parent
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f".{study_name}.budget.lock"
@@ -158,25 +256,79 @@ def budget_lock(spec: str, study_name: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ask_within_budget(study: optuna.Study, n_trials: int, spec: str) -> optuna.Trial | None:
-    """A new trial, or None once finished + running trials reach n_trials."""
-    with budget_lock(spec, study.study_name):
-        taken = count(study, (*FINISHED, TrialState.RUNNING, TrialState.WAITING))
-        if taken >= n_trials:
+def heartbeat(study: optuna.Study, trial: optuna.Trial):
+    """A context that beats for the trial while it runs (a no-op for storages without heartbeats)."""
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def grace_seconds(study: optuna.Study) -> int | None:
+    """How long a trial may go without a heartbeat, or None without heartbeats."""
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's cache
+    interval = getattr(storage, "heartbeat_interval", None)
+    if interval is None:
+        return None
+    return getattr(storage, "grace_period", None) or 2 * interval
+
+
+def stop_requested(study: optuna.Study) -> bool:
+    return bool(study.user_attrs.get(STOP_ATTR))
+
+
+def ask_within_budget(study: optuna.Study, n_trials: int, spec: str, deadline: float = float("inf"),
+                      poll: float = 1.0) -> optuna.Trial | None:
+    """A new trial (a queued retry first), or None once the study holds n_trials finished trials.
+
+    The budget left is n_trials minus finished and running trials. Without heartbeats a worker
+    stops as soon as none is left. With heartbeats it waits instead while running trials hold
+    the rest: one of them may belong to a worker that died, and once its heartbeat is `grace_period`
+    old this (or another) worker fails it under the lock and runs its queued retry. It also stops
+    at the deadline and when an interrupted launcher asked the workers to stop.
+    """
+    beats = is_heartbeat_enabled(study._storage)
+    while True:
+        with budget_lock(spec, study.study_name):
+            if beats:
+                _fail_stale(study)
+            if stop_requested(study) or count(study) >= n_trials:
+                return None
+            if count(study, (*FINISHED, TrialState.RUNNING)) < n_trials:
+                trial = study.ask()
+                if beats:  # at once: a trial without any heartbeat would never be seen as stale
+                    study._storage.record_heartbeat(trial._trial_id)
+                for key, value in here().items():
+                    trial.set_user_attr(key, value)
+                return trial
+            if not beats:
+                return None
+        if time.monotonic() + poll > deadline:
             return None
-        trial = study.ask()
-        for key, value in here().items():
-            trial.set_user_attr(key, value)
-        return trial
+        time.sleep(poll)
+
+
+def _fail_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Fails the trials whose heartbeat is older than the grace period and queues them again
+    (RetryStale); returns them. The caller holds the budget lock."""
+    before = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if not before:
+        return []
+    optuna.storages.fail_stale_trials(study)
+    still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    return [t for n, t in before.items() if n not in still
+            and study._storage.get_trial(t._trial_id).state == TrialState.FAIL]
 
 
 def reconcile(study: optuna.Study, spec: str) -> list[optuna.trial.FrozenTrial]:
-    """Fails the trials left RUNNING by processes of this host that are gone, and queues their
-    parameters again; returns the failed trials (their MLflow runs are the caller's to end).
+    """Fails the trials left RUNNING by dead workers and queues their parameters again; returns
+    the failed trials (their MLflow runs are the caller's to end).
 
-    The journal storage has no heartbeat, so each trial records its host and pid when it
-    starts (under the budget lock, as here: a RUNNING trial without a pid is a dead one).
+    With heartbeats (an RDB storage) a worker is dead when its trial's heartbeat is older than
+    the grace period, wherever it ran. A journal has no heartbeat, so each trial records its host
+    and pid when it starts (under the budget lock, as here: a RUNNING trial without a pid is a
+    dead one), and the trials of this host's processes that are gone are failed.
     """
+    if is_heartbeat_enabled(study._storage):
+        with budget_lock(spec, study.study_name):
+            return _fail_stale(study)
     host = here()["host"]
     stale = []
     with budget_lock(spec, study.study_name):

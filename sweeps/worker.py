@@ -1,12 +1,19 @@
 """A worker process: pulls trials from the shared study until it holds n_trials finished ones.
 
-Started by the launcher through joblib (loky); every worker opens the same study storage,
-so they coordinate through it alone, and a pruned trial stops at once wherever it runs.
+Started by the launcher through joblib, as local processes (loky) or on the workers of a Dask
+cluster; every worker opens the same study storage, so they coordinate through it alone, and a
+pruned trial stops at once wherever it runs. With an RDB storage a running trial sends heartbeats,
+so that the others can fail and retry it if this worker dies.
+
+`python -m sweeps.worker [hydra overrides]` joins a sweep by hand, from any machine that reaches
+its storage and tracking server: it runs `sweep.n_jobs` local worker processes on the study
+until the study is done, logging under the sweep's MLflow parent run (see sweeps.launcher.join).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +27,12 @@ from threadpoolctl import threadpool_limits
 from nncore import Dataset, load_dataset
 from sweeps.objective import objective
 from sweeps.space import parse_space
-from sweeps.study import ask_within_budget, load_study
+from sweeps.study import ask_within_budget, heartbeat, load_study
 from sweeps.tracking import Tracker
+
+# MLflow prints "View run ... at: http://..." for every run it ends when the tracking URI is a
+# server: hundreds of lines from the workers, where the status line says what matters.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 @dataclass
@@ -42,6 +53,7 @@ class Report:
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    lost: int = 0  # trials failed by another worker meanwhile (their heartbeat came too late)
     stopped: str = ""  # why the worker stopped early, if it did
     errors: list[str] = field(default_factory=list)
 
@@ -51,15 +63,21 @@ def load_data(cfg: DictConfig) -> Dataset:
     return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, **d.kwargs)
 
 
-def sampler_seed(sweep_seed: int, worker: int, n_existing: int) -> int:
-    """Distinct per worker and per resumption, so parallel or resumed samplers do not repeat draws."""
-    return int(np.random.SeedSequence([sweep_seed, worker, n_existing]).generate_state(1)[0])
+def sampler_seed(sweep_seed: int, worker: int, n_existing: int, salt: int = 0) -> int:
+    """Distinct per worker and per resumption, so parallel or resumed samplers do not repeat draws;
+    `salt` tells apart workers that join from elsewhere (python -m sweeps.worker)."""
+    entropy = [sweep_seed, worker, n_existing, *([salt] if salt else [])]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> bool:
-    """study.tell; False when the sampler says the study is exhausted (a finished grid)."""
+    """study.tell; False when the sampler says the study is exhausted (a finished grid).
+
+    A trial another worker failed meanwhile (its heartbeat was late: a stalled machine) is left
+    as it is: its retry is queued already.
+    """
     try:
-        study.tell(trial, **kwargs)
+        study.tell(trial, skip_if_finished=True, **kwargs)
     except RuntimeError as err:  # GridSampler calls study.stop(), meant for optimize() only
         if "Study.stop" not in str(err):
             raise
@@ -84,11 +102,18 @@ def _work(job: Job) -> Report:
     deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
     in_a_row = 0
     while time.monotonic() < deadline:
-        trial = ask_within_budget(study, cfg.sweep.n_trials, job.storage)
+        trial = ask_within_budget(study, cfg.sweep.n_trials, job.storage, deadline)
         if trial is None:
             break
         try:
-            value = objective(trial, cfg, space, data, job.tracker)
+            with heartbeat(study, trial):
+                value = objective(trial, cfg, space, data, job.tracker)
+        except optuna.exceptions.UpdateFinishedTrialError as err:
+            # another worker failed this trial while it ran (no heartbeat for grace_period) and
+            # queued it again: nothing of it counts here
+            report.lost += 1
+            report.errors.append(f"trial {trial.number}: failed by another worker meanwhile ({err})")
+            continue
         except optuna.TrialPruned:
             report.pruned += 1
             more = _tell(study, trial, state=TrialState.PRUNED)
@@ -112,3 +137,39 @@ def _work(job: Job) -> Report:
         if not more:
             break
     return report
+
+
+def _cli() -> None:
+    """`python -m sweeps.worker [hydra overrides]`: the same config and overrides as `python -m sweeps`."""
+    import sys
+
+    import hydra
+
+    from sweeps.config import ConfigError, register_configs
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    register_configs()
+
+    @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        from sweeps.launcher import SweepStopped, join  # the launcher imports this module
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        try:
+            join(cfg)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except SweepStopped as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("\n[worker] interrupted: its running trials were failed and their runs KILLED.", file=sys.stderr)
+            sys.exit(130)
+
+    main()
+
+
+if __name__ == "__main__":
+    _cli()
