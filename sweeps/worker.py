@@ -141,32 +141,18 @@ def _work(job: Job) -> Report:
 
 def _cli() -> None:
     """`python -m sweeps.worker [hydra overrides]`: the same config and overrides as `python -m sweeps`."""
-    import sys
-
     import hydra
 
-    from sweeps.config import ConfigError, register_configs
+    from sweeps.cli import guarded
+    from sweeps.config import register_configs
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     register_configs()
 
     @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
     def main(cfg: DictConfig) -> None:
-        from sweeps.launcher import SweepStopped, join  # the launcher imports this module
+        from sweeps.launcher import join  # the launcher imports this module
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
-        try:
-            join(cfg)
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        except SweepStopped as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            print("\n[worker] interrupted: its running trials were failed and their runs KILLED.", file=sys.stderr)
-            sys.exit(130)
+        guarded(lambda: join(cfg), "[worker] interrupted: its running trials were failed and their runs KILLED.")
 
     main()
 
