@@ -156,6 +156,10 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
     except KeyboardInterrupt:
         tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another worker failed this trial meanwhile (its heartbeat came late) and queued a retry
+        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "failed by another worker: no heartbeat"})
+        raise
     except BaseException as err:
         message = f"{type(err).__name__}: {err}"
         trial.set_user_attr("error", message)
