@@ -94,7 +94,10 @@ def test_kill_9_of_the_whole_sweep_then_the_same_command_resumes(sweep_dir):
     retried = {t.user_attrs.get("retry_of"): t for t in study.trials if "retry_of" in t.user_attrs}
     for number, params in cut.items():
         assert study.trials[number].state == TrialState.FAIL
-        assert retried[number].params == params  # the parameters ran again
+        if params:  # the parameters ran again (killed before it sampled anything, a retry samples afresh)
+            assert retried[number].params == params
+        else:
+            assert number in retried
     killed = [r for r in sweep_dir.runs("trial") if r.info.status == "KILLED"]
     assert {r.data.tags["optuna.trial"] for r in killed} <= {str(n) for n in cut}
     assert [r.info.status for r in sweep_dir.runs("sweep")].count("KILLED") == 1
@@ -105,13 +108,15 @@ def test_kill_9_of_one_worker_while_the_sweep_goes_on(sweep_dir):
     victim = wait_for(lambda: [t for t in trials_in(sweep_dir, TrialState.RUNNING)
                                if int(t.user_attrs.get("pid", proc.pid)) != proc.pid
                                and len(trials_in(sweep_dir, *FINISHED)) >= 2])[0]
-    os.kill(int(victim.user_attrs["pid"]), signal.SIGKILL)
+    pid = victim.user_attrs["pid"]
+    os.kill(int(pid), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "worker process died" in err
     study = assert_consistent(sweep_dir, 12)
-    assert study.trials[victim.number].state == TrialState.FAIL
-    assert any(t.user_attrs.get("retry_of") == victim.number and t.params == victim.params
+    # the trial the killed process was running (it may have moved on from `victim` meanwhile)
+    dead, = [t for t in study.get_trials(states=(TrialState.FAIL,)) if t.user_attrs.get("pid") == pid]
+    assert any(t.user_attrs.get("retry_of") == dead.number and (t.params == dead.params or not dead.params)
                for t in study.get_trials(states=FINISHED))
 
 

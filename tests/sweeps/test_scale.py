@@ -281,7 +281,9 @@ def test_a_killed_sweep_on_postgresql_resumes_its_stale_trials_after_the_grace_p
     for number, params in cut.items():
         assert study.trials[number].state == TrialState.FAIL
         retries = [t for t in study.get_trials(states=FINISHED) if t.user_attrs.get("retry_of") == number]
-        assert [t.params for t in retries] == [params]
+        assert len(retries) == 1
+        if params:  # killed before it sampled anything, a retry samples afresh
+            assert retries[0].params == params
     assert [r.info.status for r in sweep.runs("sweep")].count("KILLED") == 1  # the dead launcher's parent run
 
 
