@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 from optuna.trial import TrialState
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +30,6 @@ def start(sweep_dir, *overrides):
     return subprocess.Popen([sys.executable, "-m", "sweeps", *sweep_dir.args(*overrides)], cwd=sweep_dir.path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-
-
-def wait_for(predicate, timeout=120.0, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def trials_in(sweep_dir, *states):

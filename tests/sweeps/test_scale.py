@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 
 from sweeps import reproduce
 from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing, with_driver
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -140,16 +141,6 @@ class Sweep:
 @pytest.fixture
 def sweep(postgres, mlflow_server, tmp_path) -> Sweep:
     return Sweep(postgres, mlflow_server, tmp_path)
-
-
-def wait_for(predicate, timeout=120.0, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def assert_consistent(sweep: Sweep, n_trials: int) -> optuna.Study:
