@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import fcntl
 import hashlib
 import os
@@ -311,10 +312,27 @@ def _fail_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     before = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if not before:
         return []
+    _adopt_unbeaten(study, before.values())
     optuna.storages.fail_stale_trials(study)
     still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     return [t for n, t in before.items() if n not in still
             and study._storage.get_trial(t._trial_id).state == TrialState.FAIL]
+
+
+def _adopt_unbeaten(study: optuna.Study, running) -> None:
+    """A worker killed between ask() and its trial's first heartbeat leaves a RUNNING trial that
+    Optuna never sees as stale (it only looks at trials with a heartbeat), and that holds budget
+    forever. Once such a trial is older than the grace period, give it one heartbeat (and mark
+    it), so that it goes stale a grace period later and is failed and retried like any other.
+    A live trial has a heartbeat and its pid before anyone can look (both under the budget lock)."""
+    grace = grace_seconds(study) or 0
+    now = datetime.datetime.now()
+    for t in running:
+        if "pid" in t.user_attrs or "adopted" in t.user_attrs or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() > grace:
+            study._storage.record_heartbeat(t._trial_id)
+            study._storage.set_trial_user_attr(t._trial_id, "adopted", "no heartbeat: its worker died at once")
 
 
 def reconcile(study: optuna.Study, spec: str) -> list[optuna.trial.FrozenTrial]:

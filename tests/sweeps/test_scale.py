@@ -355,3 +355,21 @@ def test_an_unreachable_scheduler_is_one_sentence_and_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "sweep.scheduler='tcp://127.0.0.1:9' is not reachable" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m.db").exists() and not (tmp_path / "o.journal").exists()
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(postgres):
+    # kill -9 between ask() and the first heartbeat left such a trial RUNNING for ever, holding
+    # the budget (CI saw a resumed sweep wait on it until its timeout)
+    from omegaconf import OmegaConf
+
+    from sweeps.study import open_storage, reconcile
+
+    spec = postgres.url("optuna")
+    sweep_cfg = OmegaConf.create({"heartbeat_interval": 1, "grace_period": 2})
+    study = optuna.create_study(study_name=f"unbeaten-{uuid.uuid4().hex[:8]}",
+                                storage=open_storage(spec, sweep_cfg))
+    orphan = study.ask()  # no heartbeat, no pid: its worker died right here
+    wait_for(lambda: any(t.number == orphan.number for t in reconcile(study, spec)), timeout=30, every=0.5)
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    retry, = [t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]
+    assert retry.state == TrialState.WAITING
