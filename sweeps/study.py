@@ -124,7 +124,23 @@ def _engine_kwargs(spec: str) -> dict[str, Any]:
 
 
 def check_storage(spec: str, timeout: int = 5) -> None:
-    """A PostgreSQL storage must be reachable before anything starts: one sentence, not a traceback."""
+    """A journal file must be writable, a PostgreSQL storage reachable, before anything starts:
+    one sentence, not a traceback."""
+    if not is_url(spec):
+        path, problem = Path(spec), ""
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the nearest folder that exists: the rest is created
+        if path.is_dir():
+            problem = "it is a folder"
+        elif not folder.is_dir():
+            problem = f"{folder} is a file, not a folder"
+        elif not os.access(path if path.exists() else folder, os.W_OK):
+            problem = f"{path if path.exists() else folder} cannot be written"
+        if problem:
+            raise ConfigError(f"sweep.storage={spec!r} cannot be the journal file: {problem}; give the path "
+                              "of a file in a folder that can be written.")
+        return
     if not is_postgres(spec):
         return
     import sqlalchemy

@@ -28,6 +28,8 @@ CASES = [
     (["dataset=csv", "dataset.kwargs.path={csv}", "dataset.kwargs.label=target"], ["target", "label"]),
     (["dataset=csv", "dataset.kwargs.path={csv_nan}", "dataset.kwargs.label=y"], ["nan"]),
     (["tracking.uri=http://127.0.0.1:9"], ["http://127.0.0.1:9"]),
+    (["sweep.storage={csv}/optuna.journal"], ["sweep.storage", "is a file, not a folder"]),
+    (["sweep.storage={dir}"], ["sweep.storage", "it is a folder"]),
 ]
 
 
@@ -37,7 +39,8 @@ def test_bad_input_is_refused_before_anything_is_written(sweep_dir, overrides, w
     csv.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     csv_nan = sweep_dir.path / "nan.csv"
     csv_nan.write_text("a,b,y\n1,2,0\n3,nan,1\n5,6,0\n7,8,1\n")
-    overrides = [o.replace("{csv}", str(csv)).replace("{csv_nan}", str(csv_nan)) for o in overrides]
+    overrides = [o.replace("{csv}", str(csv)).replace("{csv_nan}", str(csv_nan)).replace("{dir}", str(sweep_dir.path))
+                 for o in overrides]
     proc = sweep_dir.run("sweep.n_trials=2", *overrides, check=False, timeout=120)
     assert proc.returncode not in (0, None)
     message = proc.stderr.strip()
