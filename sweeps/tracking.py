@@ -166,25 +166,24 @@ class Tracker:
         return run.info.run_id
 
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
-            tags: Mapping[str, Any] = {}) -> None:
+            tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
+            curve_key: str = "cost") -> None:
+        """One log_batch call where MLflow's limits allow (100 params or tags, 1,000 metrics).
+        curve: (iterations, costs), logged as the step metric `curve_key`, downsampled to at most
+        curve_points points (first and last kept; non-finite points left out)."""
         if not self.enabled or not run_id:
             return
         now = int(time.time() * 1000)
         ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
         ts = [RunTag(k, str(v)) for k, v in tags.items()]
         ms = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        for i in range(0, max(len(ps), len(ts), len(ms)), BATCH):
-            self.client.log_batch(run_id, metrics=ms[i:i + BATCH], params=ps[i:i + BATCH], tags=ts[i:i + BATCH])
-
-    def log_curve(self, run_id: str, iterations: np.ndarray, costs: np.ndarray, key: str = "cost") -> None:
-        """The step metric, downsampled to at most curve_points points (first and last kept)."""
-        if not self.enabled or not run_id or costs.size == 0:
-            return
-        keep = np.unique(np.linspace(0, costs.size - 1, min(costs.size, self.curve_points)).round().astype(int))
-        now = int(time.time() * 1000)
-        points = [Metric(key, float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
-        for i in range(0, len(points), 1000):
-            self.client.log_batch(run_id, metrics=points[i:i + 1000])
+        if curve is not None and curve[1].size:
+            iterations, costs = curve
+            keep = np.unique(np.linspace(0, costs.size - 1, min(costs.size, self.curve_points)).round().astype(int))
+            ms += [Metric(curve_key, float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
+        for k in range(max(-(-len(ps) // BATCH), -(-len(ts) // BATCH), -(-len(ms) // 1000))):  # ceil
+            self.client.log_batch(run_id, metrics=ms[1000 * k:1000 * (k + 1)], params=ps[BATCH * k:BATCH * (k + 1)],
+                                  tags=ts[BATCH * k:BATCH * (k + 1)])
 
     def log_artifacts(self, run_id: str, files: Mapping[str, Any]) -> None:
         """files: name -> writer(path); written to a temporary folder, uploaded in one call."""
