@@ -26,7 +26,8 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from sweeps import summary
+from sweeps import pool, summary
+from sweeps.cli import SweepStopped
 from sweeps.config import ConfigError, flatten, validate
 from sweeps.processes import here
 from sweeps.services import redact
@@ -55,10 +56,6 @@ except ImportError:  # pragma: no cover - dask is pinned in requirements.lock
     WORKER_DIED = (TerminatedWorkerError,)
 
 
-class SweepStopped(RuntimeError):
-    """The sweep stopped before its budget: too many failures in a row."""
-
-
 @dataclass
 class Outcome:
     study: optuna.Study
@@ -67,7 +64,7 @@ class Outcome:
 
 
 def n_workers(cfg: DictConfig) -> int:
-    return (os.cpu_count() or 1) if cfg.sweep.n_jobs == -1 else cfg.sweep.n_jobs
+    return pool.size(cfg.sweep.n_jobs)
 
 
 def preflight(cfg: DictConfig) -> SearchSpace:
@@ -184,6 +181,7 @@ def run(cfg: DictConfig) -> Outcome:
                   f"run {tracker.parent_run_id or 'off'})", flush=True)
             with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
                 reports = drive(cfg, spec, study, tracker, n, client)
+        pool.stop()
         tidy(study, spec, tracker)  # runs of trials another worker failed (a dead worker's) end KILLED
         summary.finish_sweep(study, tracker, cfg)
     except KeyboardInterrupt:
@@ -223,6 +221,7 @@ def join(cfg: DictConfig) -> Outcome:
         salt = zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())  # not the launcher's sampler seeds
         with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
             reports = drive(cfg, spec, study, tracker, n, None, salt)
+        pool.stop()
         tidy(study, spec, tracker)
     except KeyboardInterrupt:
         _after_interrupt(study, spec, tracker, end_parent=own, stop_all=False)  # only this worker stops
@@ -294,14 +293,13 @@ def run_workers(cfg: DictConfig, spec: str, tracker: Tracker, n: int, done: int,
     container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
     # n_jobs x BLAS threads <= cores: oversubscribed BLAS ran 4-10 x slower here. A Dask worker
     # runs one task per thread, and a cluster has about one thread per core: one BLAS thread each.
-    threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // n)
+    threads = 1 if client is not None else pool.blas_threads(n)
     jobs = [Job(container, spec, tracker, i, sampler_seed(cfg.sweep.seed, i, done, salt), threads) for i in range(n)]
     if client is not None:
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):
             return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
-    with parallel_config(backend="loky", inner_max_num_threads=threads):
-        return Parallel(n_jobs=n)(delayed(work)(job) for job in jobs)
+    return pool.map(work, jobs, n)
 
 
 def tidy(study: optuna.Study, spec: str, tracker: Tracker) -> None:

@@ -143,18 +143,25 @@ def _cli() -> None:
     """`python -m sweeps.worker [hydra overrides]`: the same config and overrides as `python -m sweeps`."""
     import hydra
 
-    from sweeps.cli import guarded
-    from sweeps.config import register_configs
+    from sweeps import pool
+    from sweeps.cli import exit_now, guarded
+    from sweeps.config import register_configs, validate
 
     register_configs()
 
-    @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-    def main(cfg: DictConfig) -> None:
+    def join(cfg: DictConfig):
+        validate(cfg)  # a config that fails starts no process
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials))
         from sweeps.launcher import join  # the launcher imports this module
 
+        return join(cfg)
+
+    @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
         guarded(lambda: join(cfg), "[worker] interrupted: its running trials were failed and their runs KILLED.")
 
     main()
+    exit_now(0)
 
 
 if __name__ == "__main__":

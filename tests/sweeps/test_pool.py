@@ -1,0 +1,90 @@
+"""sweeps.pool: worker processes started before they are needed, reused, and killed at the end;
+`python -m sweeps` then exits at once, leaving no process and no shared-memory folder behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps import pool
+
+pytestmark = pytest.mark.slow
+
+
+def pid_of_worker(_) -> int:
+    time.sleep(0.2)  # long enough that both workers take some
+    return os.getpid()
+
+
+def started_at(pid: int) -> float:
+    """The process's start, in seconds since boot (CLOCK_BOOTTIME)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5): starttime
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def loky_workers() -> set[int]:
+    """Every loky worker process of the machine."""
+    out = set()
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"popen_loky_posix" in (p / "cmdline").read_bytes() and not gone(int(p.name)):
+                out.add(int(p.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+    return out
+
+
+def memmapping_folders(pid: int) -> list[Path]:
+    """joblib's shared-memory folders of process pid (removed by its atexit handlers)."""
+    return list(Path("/dev/shm").glob(f"joblib_memmapping_folder_{pid}_*"))
+
+
+def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
+    pool.start(2)
+    pool._warming.join()
+    before = time.clock_gettime(time.CLOCK_BOOTTIME)
+    pids = set(pool.map(pid_of_worker, range(6), 2))
+    assert len(pids) == 2 and os.getpid() not in pids
+    # started before map() was called: map reused them rather than starting its own
+    assert all(started_at(pid) <= before for pid in pids)
+    pool.stop()
+    assert all(gone(pid) for pid in pids)
+    pool.stop()  # a second stop has nothing to do
+
+
+def test_one_job_runs_in_this_process_and_starts_nothing():
+    pool.start(1)
+    assert pool.map(pid_of_worker, range(3), 1) == [os.getpid()] * 3
+    pool.stop()
+
+
+def test_a_finished_sweep_exits_at_once_and_leaves_no_worker(sweep_dir):
+    proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=4", "search_space=none", "train.iterations=200",
+                         "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}")
+    assert "Best trial" in proc.stdout  # printed before exit_now(): flushed
+    assert "leaked" not in proc.stderr and "Traceback" not in proc.stderr
+    pids = {t.user_attrs["pid"] for t in sweep_dir.study().trials}
+    assert len(pids) == 2 and all(gone(int(pid)) for pid in pids)
+    parent = sweep_dir.runs("sweep")[0]
+    assert len(sweep_dir.runs("trial")) == 4 and parent.info.status == "FINISHED"
+    assert not memmapping_folders(int(parent.data.tags["pid"]))
+
+
+def test_a_check_that_fails_after_the_workers_started_stops_them(sweep_dir):
+    """sweep.storage is checked after the pool starts: exit 2, the sentence, no worker left."""
+    (sweep_dir.path / "file").write_text("not a folder")
+    before = loky_workers()
+    proc = sweep_dir.run("sweep.n_jobs=2", f"sweep.storage={sweep_dir.path / 'file' / 'optuna.journal'}",
+                         check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not loky_workers() - before
