@@ -20,7 +20,8 @@ def sweep(cfg: DictConfig):
     if cfg.sweep.backend == "loky":
         from sweeps import pool
 
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials))
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
+                   cfg.tracking.uri if cfg.tracking.enabled else None)
     from sweeps.launcher import run
 
     return run(cfg)

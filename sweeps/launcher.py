@@ -299,7 +299,7 @@ def run_workers(cfg: DictConfig, spec: str, tracker: Tracker, n: int, done: int,
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):
             return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
-    return pool.map(work, jobs, n)
+    return pool.map(work, jobs, n, tracker.uri if tracker.enabled else None)
 
 
 def tidy(study: optuna.Study, spec: str, tracker: Tracker) -> None:

@@ -151,7 +151,8 @@ def _cli() -> None:
 
     def join(cfg: DictConfig):
         validate(cfg)  # a config that fails starts no process
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials))
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
+                   cfg.tracking.uri if cfg.tracking.enabled else None)
         from sweeps.launcher import join  # the launcher imports this module
 
         return join(cfg)

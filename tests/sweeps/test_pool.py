@@ -50,7 +50,7 @@ def memmapping_folders(pid: int) -> list[Path]:
 
 
 def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
-    pool.start(2)
+    pool.start(2, None)
     pool._warming.join()
     before = time.clock_gettime(time.CLOCK_BOOTTIME)
     pids = set(pool.map(pid_of_worker, range(6), 2))
@@ -63,7 +63,7 @@ def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
 
 
 def test_one_job_runs_in_this_process_and_starts_nothing():
-    pool.start(1)
+    pool.start(1, None)
     assert pool.map(pid_of_worker, range(3), 1) == [os.getpid()] * 3
     pool.stop()
 
