@@ -49,11 +49,14 @@ from sweeps.worker import Job, Report, load_data, sampler_seed, work
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
 
-try:  # a Dask task whose workers kept dying (distributed.scheduler.allowed-failures)
-    from distributed import KilledWorker
-    WORKER_DIED: tuple[type[BaseException], ...] = (TerminatedWorkerError, KilledWorker)
-except ImportError:  # pragma: no cover - dask is pinned in requirements.lock
-    WORKER_DIED = (TerminatedWorkerError,)
+
+def worker_died(backend: str) -> tuple[type[BaseException], ...]:
+    """What joblib raises when a worker process died (distributed is imported for Dask only: 0.15 s)."""
+    if backend != "dask":
+        return (TerminatedWorkerError,)
+    from distributed import KilledWorker  # a task whose workers kept dying (scheduler.allowed-failures)
+
+    return (TerminatedWorkerError, KilledWorker)
 
 
 @dataclass
@@ -276,7 +279,7 @@ def drive(cfg: DictConfig, spec: str, study: optuna.Study, tracker: Tracker, n: 
         try:
             reports += run_workers(cfg, spec, tracker, n, count(study), client, salt)
             break
-        except WORKER_DIED as err:
+        except worker_died(cfg.sweep.backend) as err:
             # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
             # dying): fail the dead trials, start again
             print(f"\n[sweep] a worker process died ({str(err).splitlines()[0][:120]}); "
