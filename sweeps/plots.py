@@ -6,7 +6,10 @@ import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+import PIL.Image
+import PIL.PngImagePlugin
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
@@ -58,6 +61,39 @@ def _save(fig: Figure, path: Path, tight: bool = True) -> None:
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     fig.savefig(path, dpi=100, bbox_inches="tight" if tight else None, pil_kwargs={"compress_level": 1})
+
+
+class _Blit:
+    """Matplotlib's blitting, for a figure of which only a few artists change between calls: the
+    rest (axes, ticks, labels) is drawn once and kept as pixels; each save restores them, draws only
+    the changing artists over them and encodes the canvas itself. The same PNG as savefig, in 17 ms
+    instead of 27 for a decision boundary (of which 5 ms are the PNG encoding in both).
+
+    `dynamic` are the artists that change and every artist drawn above one of them where they
+    overlap: they are animated (left out of canvas.draw, not of savefig), drawn by save() in
+    matplotlib's order (zorder, then as given; the axes' children are given in get_children order).
+    """
+
+    def __init__(self, fig: Figure, dynamic: Sequence):
+        self.fig, self.canvas = fig, FigureCanvasAgg(fig)
+        self.dynamic = sorted(dynamic, key=lambda a: a.get_zorder())  # stable, like Axes.draw
+        for a in self.dynamic:
+            a.set_animated(True)
+        self.canvas.draw()  # also makes the renderer the draws below reuse
+        self.background = self.canvas.copy_from_bbox(fig.bbox)
+
+    def save(self, path: Path) -> None:
+        """The PNG savefig(path, dpi=fig.dpi, pil_kwargs={"compress_level": 1}) writes: RGBA, the
+        same Software text and pHYs chunk."""
+        self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for a in self.dynamic:
+            a.draw(renderer)
+        rgba = self.canvas.buffer_rgba()  # (h, w, 4) memoryview
+        image = PIL.Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
+        info = PIL.PngImagePlugin.PngInfo()
+        info.add_text("Software", f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/")
+        image.save(path, format="png", dpi=(self.fig.dpi, self.fig.dpi), pnginfo=info, compress_level=1)
 
 
 def cost_curve(path: Path, iterations: np.ndarray, costs: np.ndarray, title: str = "",
@@ -136,15 +172,15 @@ def decision_boundary(path: Path, predict: Callable[[np.ndarray], np.ndarray], X
         X_val = y_val = None
     key = ("decision_boundary", _digest(X, y, X_val, y_val), k, tuple(map(str, class_names)),
            tuple(map(str, feature_names)), grid)
-    fig, ax, image = _cached(key, lambda: _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names,
-                                                           feature_names))
+    fig, ax, image, blit = _cached(key, lambda: _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names,
+                                                                 feature_names))
     image.set_data(Z)
     ax.title.set_text(title)
-    _save(fig, path, tight=False)
+    blit.save(path)
 
 
 def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) -> tuple:
-    """(figure, axis, image of the predicted classes, its data set per call)."""
+    """(figure, axis, image of the predicted classes, its data set per call, the figure's _Blit)."""
     cmap = ListedColormap((CLASS_COLOURS * (k // len(CLASS_COLOURS) + 1))[:max(k, 2)])
     fig = Figure(figsize=(5, 4.2))
     ax = fig.add_subplot()
@@ -166,7 +202,10 @@ def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) 
     ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
     ax.set_title("", fontsize=9)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
-    return fig, ax, image
+    # what is drawn over the image must be drawn again after it: the points, the spines (the image's
+    # edge pixels cover their inner half), the legend; the ticks point outwards, clear of the image
+    points = [c for c in ax.collections if len(c.get_offsets())]  # not the legend's empty handles
+    return fig, ax, image, _Blit(fig, [image, *points, *ax.spines.values(), ax.title, ax.legend_])
 
 
 def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str = "") -> None:

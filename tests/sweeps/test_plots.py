@@ -106,3 +106,33 @@ def test_the_cache_keeps_the_most_recently_used_few(tmp_path):
         assert len(plots._figures) <= plots.CACHED
     assert len(plots._figures) == plots.CACHED
     assert plots._digest(*first, None, None) in {key[1] for key in plots._figures}
+
+
+def test_decision_boundary_is_what_a_full_render_of_its_figure_would_be(tmp_path):
+    """Only the image, the title and what lies over the image are drawn per call, over pixels kept
+    from the first draw: the PNG must be the one savefig would write of the same figure."""
+    X, y = flower()
+    X_val, y_val = flower(30, seed=1)
+    predicts = [lambda G: (G[0] > 0).astype(int), lambda G: (G[0] * G[1] > 0.2).astype(int),  # noqa: E731
+                lambda G: (G[1] > 0.5).astype(int) + (G[0] > 0)]  # three classes: another layout
+    for i, (predict, title) in enumerate([(predicts[0], "a long title " * 5), (predicts[1], "b"),
+                                          (predicts[2], ""), (predicts[1], "a long title " * 5)]):
+        path = tmp_path / f"{i}.png"
+        plots.decision_boundary(path, predict, X, y, X_val, y_val, title=title, class_names=["red", "blue"])
+        fig = list(plots._figures.values())[-1][0]
+        fig.savefig(tmp_path / f"full{i}.png", dpi=100, pil_kwargs={"compress_level": 1})
+        assert np.array_equal(pixels(path), pixels(tmp_path / f"full{i}.png")), title
+        with matplotlib.image.PIL.Image.open(path) as ours, \
+                matplotlib.image.PIL.Image.open(tmp_path / f"full{i}.png") as full:
+            assert (ours.mode, ours.size, ours.info) == (full.mode, full.size, full.info)
+
+
+def test_a_short_title_after_a_long_one_leaves_nothing_of_it(tmp_path):
+    X, y = flower()
+    predict = lambda G: (G[0] > 0).astype(int)  # noqa: E731
+    plots.decision_boundary(tmp_path / "long.png", predict, X, y, title="a much longer title than the next " * 3)
+    plots.decision_boundary(tmp_path / "short.png", predict, X, y, title="short")
+    plots.clear_cache()
+    plots.decision_boundary(tmp_path / "fresh.png", predict, X, y, title="short")
+    assert np.array_equal(pixels(tmp_path / "short.png"), pixels(tmp_path / "fresh.png"))
+    assert not np.array_equal(pixels(tmp_path / "long.png"), pixels(tmp_path / "fresh.png"))
