@@ -66,28 +66,52 @@ def _save(fig: Figure, path: Path, tight: bool = True) -> None:
 class _Blit:
     """Matplotlib's blitting, for a figure of which only a few artists change between calls: the
     rest (axes, ticks, labels) is drawn once and kept as pixels; each save restores them, draws only
-    the changing artists over them and encodes the canvas itself. The same PNG as savefig, in 17 ms
-    instead of 27 for a decision boundary (of which 5 ms are the PNG encoding in both).
+    the changing artists over them and encodes the canvas itself, without savefig.
 
-    `dynamic` are the artists that change and every artist drawn above one of them where they
-    overlap: they are animated (left out of canvas.draw, not of savefig), drawn by save() in
-    matplotlib's order (zorder, then as given; the axes' children are given in get_children order).
+    changing: the artists that change, drawn per save in matplotlib's order (zorder, then as given).
+    fixed: artists that do not change but lie over a changing one (points over the image): drawn
+    once on a transparent layer, composited per save over what `changing` drew below them.
+    Both are animated: left out of canvas.draw, not of savefig. A changing artist drawn above
+    the fixed ones (zorder) must not overlap them: the layer is composited before it.
+
+    A decision boundary's savefig took 27 ms; drawing the image, points and legend over the kept
+    pixels 17 ms, with the points, spines and legend as a layer 9 ms (5 ms of it the PNG encoding).
+    The layer's one rounding instead of one per artist makes some of its pixels differ from savefig's,
+    3% of a decision boundary's by 1/255 mostly, 4/255 at most; all others are the same.
     """
 
-    def __init__(self, fig: Figure, dynamic: Sequence):
+    def __init__(self, fig: Figure, changing: Sequence, fixed: Sequence = ()):
         self.fig, self.canvas = fig, FigureCanvasAgg(fig)
-        self.dynamic = sorted(dynamic, key=lambda a: a.get_zorder())  # stable, like Axes.draw
-        for a in self.dynamic:
+        top = min((a.get_zorder() for a in fixed), default=np.inf)
+        changing = sorted(changing, key=lambda a: a.get_zorder())  # stable, like Axes.draw
+        self.below = [a for a in changing if a.get_zorder() < top]
+        self.above = [a for a in changing if a.get_zorder() >= top]
+        for a in [*changing, *fixed]:
             a.set_animated(True)
         self.canvas.draw()  # also makes the renderer the draws below reuse
         self.background = self.canvas.copy_from_bbox(fig.bbox)
+        renderer = self.canvas.get_renderer()
+        renderer.clear()  # transparent
+        for a in sorted(fixed, key=lambda a: a.get_zorder()):
+            a.draw(renderer)
+        layer = np.asarray(self.canvas.buffer_rgba()).reshape(-1, 4)  # (h * w, 4)
+        self.where = np.flatnonzero(layer[:, 3])  # (n,) the layer's pixels
+        alpha = layer[self.where, 3:].astype(np.uint32)  # (n, 1)
+        self.premultiplied = layer[self.where, :3] * alpha  # (n, 3)
+        self.transparency = 255 - alpha  # (n, 1)
 
     def save(self, path: Path) -> None:
         """The PNG savefig(path, dpi=fig.dpi, pil_kwargs={"compress_level": 1}) writes: RGBA, the
         same Software text and pHYs chunk."""
         self.canvas.restore_region(self.background)
         renderer = self.canvas.get_renderer()
-        for a in self.dynamic:
+        for a in self.below:
+            a.draw(renderer)
+        if len(self.where):  # the layer over the (opaque) canvas, truncated like Agg's blending
+            rgba = np.asarray(self.canvas.buffer_rgba()).reshape(-1, 4)  # (h * w, 4), the canvas itself
+            under = rgba[self.where, :3]  # (n, 3)
+            rgba[self.where, :3] = (self.premultiplied + under * self.transparency) // 255
+        for a in self.above:
             a.draw(renderer)
         rgba = self.canvas.buffer_rgba()  # (h, w, 4) memoryview
         image = PIL.Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
@@ -203,9 +227,10 @@ def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) 
     ax.set_title("", fontsize=9)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
     # what is drawn over the image must be drawn again after it: the points, the spines (the image's
-    # edge pixels cover their inner half), the legend; the ticks point outwards, clear of the image
+    # edge pixels cover their inner half), the legend; the ticks point outwards, clear of the image.
+    # The title, above the axes, overlaps none of them.
     points = [c for c in ax.collections if len(c.get_offsets())]  # not the legend's empty handles
-    return fig, ax, image, _Blit(fig, [image, *points, *ax.spines.values(), ax.title, ax.legend_])
+    return fig, ax, image, _Blit(fig, [image, ax.title], fixed=[*points, *ax.spines.values(), ax.legend_])
 
 
 def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str = "") -> None:
