@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import optuna
@@ -297,7 +297,9 @@ def run_workers(cfg: DictConfig, spec: str, tracker: Tracker, n: int, done: int,
     # n_jobs x BLAS threads <= cores: oversubscribed BLAS ran 4-10 x slower here. A Dask worker
     # runs one task per thread, and a cluster has about one thread per core: one BLAS thread each.
     threads = 1 if client is not None else pool.blas_threads(n)
-    jobs = [Job(container, spec, tracker, i, sampler_seed(cfg.sweep.seed, i, done, salt), threads) for i in range(n)]
+    # each job its own Tracker (tags): the first runs in this process, beside the launcher's
+    jobs = [Job(container, spec, replace(tracker, common_tags=dict(tracker.common_tags)), i,
+                sampler_seed(cfg.sweep.seed, i, done, salt), threads) for i in range(n)]
     if client is not None:
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):

@@ -1,29 +1,37 @@
-"""The local worker processes: joblib's loky pool, started early and stopped at once.
+"""The local workers: one in this process, the others in loky processes (joblib's executor),
+started early and killed once idle.
 
-A loky worker is a fresh interpreter that imports numpy, optuna, mlflow and matplotlib before its
-first trial: about 1.4 s of CPU each. `start()` launches the pool in the background as soon as
-the config is valid, so those imports overlap the launcher's own (and the MLflow store's
-creation); `run_workers` then reuses the same processes, because joblib reuses a pool whose
-settings (`settings()`) are unchanged. `stop()` kills the idle workers once the trials are done,
+A worker process is a fresh interpreter that imports numpy, optuna, mlflow, matplotlib and
+MLflow's SQLAlchemy store before its first trial: about 2.5 s of CPU. So with n workers this
+process runs one of them itself (it has all of that imported already) and starts n - 1
+processes; `start()` launches them as soon as the config is valid, so their imports overlap
+the launcher's own and the opening of the stores, and `map()` then reuses them (loky reuses a
+pool whose settings are unchanged). `stop()` kills the idle processes once the trials are done,
 instead of waiting for each interpreter to tear itself down (about 1 s).
 
-Only joblib is imported here: the launcher's heavy imports come after `start()`.
+Only the standard library and loky are imported here: the launcher's heavy imports come after
+`start()`.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import time
+from concurrent.futures import Future
 from typing import Any, Callable, Iterable
 
-from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky import get_reusable_executor
 
-_warming: threading.Thread | None = None
-_started = False  # a loky pool may be running: stop() has something to stop
+# what joblib sets for inner_max_num_threads: the BLAS and OpenMP pools of the worker processes
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+_executor: Any = None  # the last executor made: stop() kills its processes
+_warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
 
 
 def size(n_jobs: int) -> int:
-    """sweep.n_jobs as a number of processes: -1 is all cores."""
+    """sweep.n_jobs as a number of workers: -1 is all cores."""
     return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
 
 
@@ -32,12 +40,15 @@ def blas_threads(n: int) -> int:
     return max(1, (os.cpu_count() or 1) // n)
 
 
-def settings(n: int, tracking_uri: str | None) -> dict:
-    """joblib's backend settings for n local workers logging to tracking_uri (None: tracking off):
-    the same settings, the same (reused) pool."""
+def _processes(n: int, tracking_uri: str | None):
+    """The loky executor of n - 1 processes for n workers logging to tracking_uri (None: tracking
+    off): the same arguments, the same (reused) processes."""
+    global _executor
     database = tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
-    return {"backend": "loky", "inner_max_num_threads": blas_threads(n), "initializer": warm_up,
-            "initargs": (database,)}
+    threads = str(blas_threads(n))
+    _executor = get_reusable_executor(max_workers=n - 1, timeout=300, env={v: threads for v in THREAD_VARS},
+                                      initializer=warm_up, initargs=(database,))
+    return _executor
 
 
 def warm_up(database: bool) -> None:
@@ -60,44 +71,39 @@ def warm_up(database: bool) -> None:
 
 
 def start(n: int, tracking_uri: str | None) -> None:
-    """Starts n worker processes in a background thread; a no-op for n < 2 (joblib then runs the
-    trials in this process)."""
-    global _warming, _started
+    """Starts the n - 1 worker processes of n workers; returns at once (they warm up meanwhile)."""
     if n < 2:
         return
-    _started = True
-
-    def launch() -> None:
-        try:
-            with parallel_config(**settings(n, tracking_uri)):
-                Parallel(n_jobs=n)(delayed(os.getpid)() for _ in range(n))
-        except Exception:  # the sweep starts its pool again and reports what goes wrong there
-            pass
-
-    _warming = threading.Thread(target=launch, name="nnsweeps-pool-start", daemon=True)
-    _warming.start()
+    executor = _processes(n, tracking_uri)
+    _warming[:] = [executor.submit(os.getpid) for _ in range(n - 1)]  # spawns them
 
 
 def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None) -> list[Any]:
-    """[fn(item) for item in items] on n local worker processes (in this process when n is 1)."""
-    global _started
-    _started = _started or n > 1
-    if _warming is not None:
-        _warming.join()  # start()'s pool: two Parallel calls at once would each resize it
-    with parallel_config(**settings(n, tracking_uri)):
-        return Parallel(n_jobs=n)(delayed(fn)(item) for item in items)
+    """[fn(item) for item in items], at the same time: the first item in this process, the others
+    in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
+    (once this process's item is done); an exception or Ctrl-C here kills the processes."""
+    items = list(items)
+    if n < 2 or len(items) < 2:
+        return [fn(item) for item in items]
+    executor = _processes(n, tracking_uri)
+    futures = [executor.submit(fn, item) for item in items[1:]]
+    try:
+        first = fn(items[0])
+    except BaseException:
+        # as joblib does: the processes' running trials are failed by the launcher's tidy().
+        # Once loky has handed the items over: killing it before trips its manager thread.
+        deadline = time.monotonic() + 5
+        while not all(f.running() or f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop()
+        raise
+    return [first, *(f.result() for f in futures)]
 
 
 def stop() -> None:
-    """Kills the pool's idle worker processes (their results are stored) and waits for them to go."""
-    global _started
-    if not _started:
-        return
-    from joblib.externals.loky import get_reusable_executor
-
-    if _warming is not None:
-        _warming.join()
-    executor = get_reusable_executor(reuse=True)
-    # joblib's terminate also removes the pool's shared-memory folders, which kill_workers leaves
-    getattr(executor, "terminate", executor.shutdown)(kill_workers=True)
-    _started = False
+    """Kills the worker processes (their results are stored) and waits for them to go."""
+    global _executor
+    if _executor is not None:
+        _executor.shutdown(wait=True, kill_workers=True)
+    _executor = None
+    _warming.clear()

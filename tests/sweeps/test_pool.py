@@ -19,6 +19,12 @@ def pid_of_worker(_) -> int:
     return os.getpid()
 
 
+def interrupt_or_sleep(i: int) -> None:
+    if i == 0:
+        raise KeyboardInterrupt  # Ctrl-C, in the worker this process runs
+    time.sleep(30)
+
+
 def started_at(pid: int) -> float:
     """The process's start, in seconds since boot (CLOCK_BOOTTIME)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -50,22 +56,30 @@ def memmapping_folders(pid: int) -> list[Path]:
 
 
 def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
-    pool.start(2, None)
-    pool._warming.join()
+    pool.start(3, None)  # this process and 2 worker processes
+    warm = {f.result(timeout=60) for f in pool._warming}
     before = time.clock_gettime(time.CLOCK_BOOTTIME)
-    pids = set(pool.map(pid_of_worker, range(6), 2))
-    assert len(pids) == 2 and os.getpid() not in pids
+    pids = pool.map(pid_of_worker, range(3), 3)
+    assert pids[0] == os.getpid() and set(pids[1:]) == warm and len(warm) == 2
     # started before map() was called: map reused them rather than starting its own
-    assert all(started_at(pid) <= before for pid in pids)
+    assert all(started_at(pid) <= before for pid in warm)
     pool.stop()
-    assert all(gone(pid) for pid in pids)
+    assert all(gone(pid) for pid in warm)
     pool.stop()  # a second stop has nothing to do
 
 
-def test_one_job_runs_in_this_process_and_starts_nothing():
+def test_one_worker_runs_in_this_process_and_starts_nothing():
     pool.start(1, None)
+    assert not pool._warming
     assert pool.map(pid_of_worker, range(3), 1) == [os.getpid()] * 3
-    pool.stop()
+
+
+def test_an_interrupt_in_this_process_kills_the_worker_processes():
+    pool.start(2, None)
+    (pid,) = {f.result(timeout=60) for f in pool._warming}
+    with pytest.raises(KeyboardInterrupt):
+        pool.map(interrupt_or_sleep, [0, 1], 2)
+    assert gone(pid)
 
 
 def test_a_finished_sweep_exits_at_once_and_leaves_no_worker(sweep_dir):
