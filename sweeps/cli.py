@@ -4,10 +4,13 @@ failure a user can cause as one sentence and an exit code instead of a traceback
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import signal
 import sys
-from typing import Callable, TypeVar
+import threading
+from typing import Callable, Iterator, TypeVar
 
 import optuna
 
@@ -17,6 +20,57 @@ T = TypeVar("T")
 
 # before mlflow is imported: no download bars for the artifacts the summary reads back
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+# Ctrl-C. By default Python raises KeyboardInterrupt wherever the main thread is: in the middle
+# of an SQLAlchemy finalizer (which then drops it, "Exception ignored in", leaving a connection
+# in its transaction and the SQLite store locked) or of a journal write. Where a worker runs
+# (interrupts_deferred) the first Ctrl-C only sets INTERRUPTED, and the worker stops at its
+# next check_interrupt(): between trials and at each recorded cost of a training, within
+# milliseconds; a second Ctrl-C raises at once.
+INTERRUPTED = threading.Event()
+_deferred = 0  # > 0 inside interrupts_deferred()
+
+
+def _on_sigint(signum, frame) -> None:
+    if _deferred and not INTERRUPTED.is_set():
+        INTERRUPTED.set()
+        return
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _unraisable(hook: "sys.UnraisableHookArgs") -> None:
+    if hook.exc_type is not None and issubclass(hook.exc_type, KeyboardInterrupt):
+        return  # a Ctrl-C dropped in a finalizer: INTERRUPTED keeps it, no traceback
+    sys.__unraisablehook__(hook)
+
+
+def handle_interrupts() -> None:
+    """This process's Ctrl-C as above (the launcher's and each worker process's)."""
+    if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
+        signal.signal(signal.SIGINT, _on_sigint)
+        sys.unraisablehook = _unraisable
+
+
+def check_interrupt() -> None:
+    """Raises KeyboardInterrupt once Ctrl-C was pressed (see INTERRUPTED)."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_deferred(raise_after: bool = True) -> Iterator[None]:
+    """In the block a first Ctrl-C only sets INTERRUPTED, for check_interrupt() to act on; after
+    it, with raise_after, a Ctrl-C pressed meanwhile raises."""
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
+    if raise_after:
+        check_interrupt()
 
 
 class SweepStopped(RuntimeError):
@@ -38,6 +92,7 @@ def guarded(action: Callable[[], T], interrupted: str) -> T:
     from sweeps import pool
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the status line says what matters
+    handle_interrupts()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
         return action()

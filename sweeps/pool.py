@@ -15,6 +15,7 @@ Only the standard library and loky are imported here: the launcher's heavy impor
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 from concurrent.futures import Future
@@ -59,6 +60,9 @@ def warm_up(database: bool) -> None:
     from matplotlib.figure import Figure
 
     from sweeps import worker  # noqa: F401  (imports mlflow, optuna, nncore, the plots)
+    from sweeps.cli import handle_interrupts
+
+    handle_interrupts()  # a Ctrl-C reaching this process waits while a trial's end is told
 
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, ~0.1 s of the first figure
@@ -81,7 +85,7 @@ def start(n: int, tracking_uri: str | None) -> None:
 def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None) -> list[Any]:
     """[fn(item) for item in items], at the same time: the first item in this process, the others
     in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
-    (once this process's item is done); an exception or Ctrl-C here kills the processes."""
+    (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
     items = list(items)
     if n < 2 or len(items) < 2:
         return [fn(item) for item in items]
@@ -89,15 +93,18 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     futures = [executor.submit(fn, item) for item in items[1:]]
     try:
         first = fn(items[0])
+        return [first, *(f.result() for f in futures)]
     except BaseException:
-        # as joblib does: the processes' running trials are failed by the launcher's tidy().
-        # Once loky has handed the items over: killing it before trips its manager thread.
-        deadline = time.monotonic() + 5
+        # A Ctrl-C from the terminal reached the processes too: they end their trials as
+        # interrupted (failed, runs KILLED) in a moment. Then kill them all; a trial a process
+        # still ran is failed by the launcher's tidy(). (Killing loky before it handed an item
+        # over would trip its manager thread: hence the second wait.)
+        concurrent.futures.wait(futures, timeout=3)
+        deadline = time.monotonic() + 2
         while not all(f.running() or f.done() for f in futures) and time.monotonic() < deadline:
             time.sleep(0.01)
         stop()
         raise
-    return [first, *(f.result() for f in futures)]
 
 
 def stop() -> None:

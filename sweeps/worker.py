@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from nncore import Dataset, load_dataset
+from sweeps.cli import check_interrupt, interrupts_deferred
 from sweeps.objective import objective
 from sweeps.space import parse_space
 from sweeps.study import ask_within_budget, heartbeat, load_study
@@ -86,7 +87,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> bool:
 
 
 def work(job: Job) -> Report:
-    with threadpool_limits(limits=job.blas_threads):
+    # Ctrl-C stops the worker at its checks (sweeps.cli): never inside a store's write
+    with threadpool_limits(limits=job.blas_threads), interrupts_deferred(raise_after=False):
         return _work(job)
 
 
@@ -102,9 +104,11 @@ def _work(job: Job) -> Report:
     deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
     in_a_row = 0
     while time.monotonic() < deadline:
+        check_interrupt()
         trial = ask_within_budget(study, cfg.sweep.n_trials, job.storage, deadline)
         if trial is None:
             break
+        value = None
         try:
             with heartbeat(study, trial):
                 value = objective(trial, cfg, space, data, job.tracker)
@@ -118,7 +122,8 @@ def _work(job: Job) -> Report:
             report.pruned += 1
             more = _tell(study, trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
-            _tell(study, trial, state=TrialState.FAIL)
+            # after the objective returned, its run ended FINISHED: the trial is complete
+            _tell(study, trial, **({"state": TrialState.FAIL} if value is None else {"values": value}))
             raise
         except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
             report.failed += 1

@@ -112,7 +112,9 @@ def test_kill_9_of_one_worker_while_the_sweep_goes_on(sweep_dir):
 
 
 def test_ctrl_c_kills_runs_exits_130_and_the_next_run_resumes(sweep_dir):
-    args = ["sweep.n_jobs=2", "sweep.n_trials=10", *STEADY]
+    # trials that train ~1.5 s and log ~0.1 s: a Ctrl-C lands in a training, which stops at its next
+    # recorded cost (its run KILLED); one that lands while a trial logs lets that trial finish
+    args = ["sweep.n_jobs=2", "sweep.n_trials=10", *STEADY, "train.iterations=100000"]
     proc = start(sweep_dir, *args)
     wait_for(lambda: len(trials_in(sweep_dir, *FINISHED)) >= 2 and trials_in(sweep_dir, TrialState.RUNNING))
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -102,3 +104,40 @@ def test_a_check_that_fails_after_the_workers_started_stops_them(sweep_dir):
                          check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert not loky_workers() - before
+
+
+def test_a_first_ctrl_c_stops_a_worker_at_its_next_check_and_a_second_at_once(capsys):
+    """Python raises KeyboardInterrupt wherever the main thread is, also inside a weakref callback
+    (SQLAlchemy has many), which drops it and can leave a store locked. While a worker runs
+    (interrupts_deferred) sweeps.cli's handler only sets INTERRUPTED the first time: the worker
+    acts on it at its next check; a second Ctrl-C raises at once."""
+    import weakref
+
+    from sweeps import cli
+
+    class Thing:
+        pass
+
+    cli.INTERRUPTED.clear()
+    previous = sys.unraisablehook
+    sys.unraisablehook = cli._unraisable
+    try:
+        with cli.interrupts_deferred(raise_after=False):
+            thing = Thing()
+            ref = weakref.ref(thing, lambda _: cli._on_sigint(signal.SIGINT, None))  # Ctrl-C lands here
+            del thing  # the callback ran and raised nothing
+            assert ref() is None and cli.INTERRUPTED.is_set()
+            with pytest.raises(KeyboardInterrupt):
+                cli.check_interrupt()  # the worker's next check
+            with pytest.raises(KeyboardInterrupt):
+                cli._on_sigint(signal.SIGINT, None)  # a second Ctrl-C
+        cli.INTERRUPTED.clear()
+        thing = Thing()  # outside a worker: raised, dropped by Python in the callback, kept in INTERRUPTED
+        ref = weakref.ref(thing, lambda _: cli._on_sigint(signal.SIGINT, None))
+        del thing
+        assert cli.INTERRUPTED.is_set()
+        assert "Traceback" not in capsys.readouterr().err  # no "Exception ignored" traceback
+    finally:
+        sys.unraisablehook = previous
+        cli.INTERRUPTED.clear()
+    cli.check_interrupt()  # cleared: nothing raised
