@@ -87,7 +87,7 @@ class Pruning:
         self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
 
     def __call__(self, iteration: int, cost: float) -> bool:
-        check_interrupt()  # a Ctrl-C Python dropped in a finalizer (sweeps.cli.INTERRUPTED)
+        check_interrupt()  # a Ctrl-C stops the training here (sweeps.cli.INTERRUPTED)
         if iteration == 0 or iteration % self.every:
             return False
         X, Y = (self.data.X_val, self.data.Y_val) if self.data.X_val.shape[1] else (self.data.X_train, self.data.Y_train)
