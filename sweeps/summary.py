@@ -105,7 +105,7 @@ def import_importance() -> None:
         return
     sys.modules["sklearn.ensemble"] = None  # `import sklearn.ensemble` raises ImportError
     try:
-        import optuna.importance
+        import optuna.importance  # noqa: F401  (imported for its effect: cached in sys.modules)
     finally:
         del sys.modules["sklearn.ensemble"]
 
