@@ -30,13 +30,14 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # milliseconds; a second Ctrl-C raises at once.
 INTERRUPTED = threading.Event()
 _deferred = 0  # > 0 inside interrupts_deferred()
+_never_raise = False  # a worker process: Ctrl-C only ever sets INTERRUPTED
 
 
 def _on_sigint(signum, frame) -> None:
-    if _deferred and not INTERRUPTED.is_set():
-        INTERRUPTED.set()
-        return
+    first = not INTERRUPTED.is_set()
     INTERRUPTED.set()
+    if _never_raise or (_deferred and first):
+        return
     raise KeyboardInterrupt
 
 
@@ -46,8 +47,10 @@ def _unraisable(hook: "sys.UnraisableHookArgs") -> None:
     sys.__unraisablehook__(hook)
 
 
-def handle_interrupts() -> None:
-    """This process's Ctrl-C as above (the launcher's and each worker process's)."""
+def handle_interrupts(worker_process: bool = False) -> None:
+    """This process's Ctrl-C as above; a worker process's never raises (sweeps.pool.warm_up)."""
+    global _never_raise
+    _never_raise = worker_process
     if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
         signal.signal(signal.SIGINT, _on_sigint)
         sys.unraisablehook = _unraisable
@@ -92,6 +95,7 @@ def guarded(action: Callable[[], T], interrupted: str) -> T:
     from sweeps import pool
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the status line says what matters
+    INTERRUPTED.clear()  # a Ctrl-C of an earlier command in this process is not this one's
     handle_interrupts()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
@@ -105,5 +109,6 @@ def guarded(action: Callable[[], T], interrupted: str) -> T:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        pool.stop()  # any worker process left (it was asked to stop): not waited for at exit
         print(f"\n{interrupted}", file=sys.stderr)
         sys.exit(130)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
+import threading
 import time
 from concurrent.futures import Future
 from typing import Any, Callable, Iterable
@@ -28,7 +30,11 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BL
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 _executor: Any = None  # the last executor made: stop() kills its processes
+_size: tuple[int, bool] | None = None  # (workers, database) it was made for
 _warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
+# set when a task of the processes failed (a process died: loky then stops them all), so that
+# the worker in this process stops after its trial instead of running the rest of the sweep alone
+SIBLING_FAILED = threading.Event()
 
 
 def size(n_jobs: int) -> int:
@@ -44,9 +50,12 @@ def blas_threads(n: int) -> int:
 def _processes(n: int, tracking_uri: str | None):
     """The loky executor of n - 1 processes for n workers logging to tracking_uri (None: tracking
     off): the same arguments, the same (reused) processes."""
-    global _executor
+    global _executor, _size
     database = tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
-    threads = str(blas_threads(n))
+    if _size is not None and _size[1] == database and n <= _size[0]:
+        n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
+    _size = (n, database)
+    threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
     _executor = get_reusable_executor(max_workers=n - 1, timeout=300, env={v: threads for v in THREAD_VARS},
                                       initializer=warm_up, initargs=(database,))
     return _executor
@@ -56,13 +65,17 @@ def warm_up(database: bool) -> None:
     """Each worker process, as it starts: the imports of a trial, matplotlib's font, and for a
     database tracking URI MLflow's SQLAlchemy store (imports and ORM set-up, 0.6 s of the first
     MlflowClient; the store itself may not exist yet)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until handle_interrupts: not inside the imports
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from sweeps import worker  # noqa: F401  (imports mlflow, optuna, nncore, the plots)
     from sweeps.cli import handle_interrupts
 
-    handle_interrupts()  # a Ctrl-C reaching this process waits while a trial's end is told
+    # a Ctrl-C stops this process's trial at its next check, and never raises elsewhere: idle in
+    # loky's queue an exception would break the pool and kill the other workers mid-write.
+    # The launcher kills the processes once they are done, or 3 s after its own Ctrl-C.
+    handle_interrupts(worker_process=True)
 
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, ~0.1 s of the first figure
@@ -90,7 +103,10 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     if n < 2 or len(items) < 2:
         return [fn(item) for item in items]
     executor = _processes(n, tracking_uri)
+    SIBLING_FAILED.clear()
     futures = [executor.submit(fn, item) for item in items[1:]]
+    for f in futures:
+        f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())
     try:
         first = fn(items[0])
         return [first, *(f.result() for f in futures)]
@@ -99,18 +115,20 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         # interrupted (failed, runs KILLED) in a moment. Then kill them all; a trial a process
         # still ran is failed by the launcher's tidy(). (Killing loky before it handed an item
         # over would trip its manager thread: hence the second wait.)
-        concurrent.futures.wait(futures, timeout=3)
-        deadline = time.monotonic() + 2
-        while not all(f.running() or f.done() for f in futures) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        stop()
+        try:
+            concurrent.futures.wait(futures, timeout=3)
+            deadline = time.monotonic() + 2
+            while not all(f.running() or f.done() for f in futures) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop()
         raise
 
 
 def stop() -> None:
     """Kills the worker processes (their results are stored) and waits for them to go."""
-    global _executor
+    global _executor, _size
     if _executor is not None:
         _executor.shutdown(wait=True, kill_workers=True)
-    _executor = None
+    _executor = _size = None
     _warming.clear()

@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from sweeps.cli import check_interrupt
 from sweeps.config import ConfigError, resolve_direction
 from sweeps.processes import alive, here
 from sweeps.services import is_postgres, with_driver
@@ -128,15 +129,20 @@ def check_storage(spec: str, timeout: int = 5) -> None:
     one sentence, not a traceback."""
     if not is_url(spec):
         path, problem = Path(spec), ""
-        folder = path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent  # the nearest folder that exists: the rest is created
-        if path.is_dir():
-            problem = "it is a folder"
-        elif not folder.is_dir():
-            problem = f"{folder} is a file, not a folder"
-        elif not os.access(path if path.exists() else folder, os.W_OK):
-            problem = f"{path if path.exists() else folder} cannot be written"
+        try:
+            folder = path.parent
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent  # the nearest folder that exists: the rest is created
+            if path.is_dir():
+                problem = "it is a folder"
+            elif not folder.is_dir():
+                problem = f"{folder} is a file, not a folder"
+            elif not os.access(folder, os.W_OK | os.X_OK):  # the journal's lock files are made beside it
+                problem = f"{folder} cannot be written"
+            elif path.exists() and not os.access(path, os.W_OK):
+                problem = f"{path} cannot be written"
+        except OSError as err:  # a parent that cannot be searched
+            problem = f"{err.strerror} ({err.filename})"
         if problem:
             raise ConfigError(f"sweep.storage={spec!r} cannot be the journal file: {problem}; give the path "
                               "of a file in a folder that can be written.")
@@ -303,6 +309,7 @@ def ask_within_budget(study: optuna.Study, n_trials: int, spec: str, deadline: f
     """
     beats = is_heartbeat_enabled(study._storage)
     while True:
+        check_interrupt()  # a Ctrl-C while waiting here asks no new trial
         with budget_lock(spec, study.study_name):
             if beats:
                 _fail_stale(study)

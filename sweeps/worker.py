@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from nncore import Dataset, load_dataset
 from sweeps.cli import check_interrupt, interrupts_deferred
 from sweeps.objective import objective
+from sweeps.pool import SIBLING_FAILED
 from sweeps.space import parse_space
 from sweeps.study import ask_within_budget, heartbeat, load_study
 from sweeps.tracking import Tracker
@@ -103,7 +104,7 @@ def _work(job: Job) -> Report:
     report = Report(job.index)
     deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
     in_a_row = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
         check_interrupt()
         trial = ask_within_budget(study, cfg.sweep.n_trials, job.storage, deadline)
         if trial is None:

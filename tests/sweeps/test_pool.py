@@ -21,6 +21,15 @@ def pid_of_worker(_) -> int:
     return os.getpid()
 
 
+def fail_or_wait_for_sibling(i: int) -> float:
+    if i == 1:
+        raise ValueError("process 1 failed")
+    t0 = time.monotonic()
+    while not pool.SIBLING_FAILED.is_set() and time.monotonic() - t0 < 30:  # as worker._work checks
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
 def interrupt_or_sleep(i: int) -> None:
     if i == 0:
         raise KeyboardInterrupt  # Ctrl-C, in the worker this process runs
@@ -68,6 +77,24 @@ def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
     pool.stop()
     assert all(gone(pid) for pid in warm)
     pool.stop()  # a second stop has nothing to do
+
+
+def test_fewer_workers_than_started_reuse_the_warm_processes():
+    """A resumed sweep needs fewer workers than pool.start() launched for: no second, cold pool."""
+    pool.start(3, None)
+    warm = {f.result(timeout=60) for f in pool._warming}
+    pids = pool.map(pid_of_worker, range(2), 2)
+    assert pids[0] == os.getpid() and pids[1] in warm
+    pool.stop()
+
+
+def test_a_failed_process_stops_the_worker_in_this_process_after_its_trial():
+    """loky stops every process when one dies; the worker here must not run the sweep alone."""
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="process 1"):
+        pool.map(fail_or_wait_for_sibling, [0, 1], 2)
+    assert time.monotonic() - t0 < 20 and pool.SIBLING_FAILED.is_set()
+    pool.stop()
 
 
 def test_one_worker_runs_in_this_process_and_starts_nothing():
