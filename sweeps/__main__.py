@@ -9,19 +9,14 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from sweeps.cli import exit_now, guarded
-from sweeps.config import register_configs, validate
+from sweeps.cli import exit_now, guarded, start_workers
+from sweeps.config import register_configs
 
 register_configs()
 
 
 def sweep(cfg: DictConfig):
-    validate(cfg)  # a config that fails starts no process
-    if cfg.sweep.backend == "loky":
-        from sweeps import pool
-
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
-                   cfg.tracking.uri if cfg.tracking.enabled else None)
+    start_workers(cfg, local=cfg.sweep.backend == "loky")
     from sweeps.launcher import run
 
     return run(cfg)

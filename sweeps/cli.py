@@ -63,21 +63,30 @@ def check_interrupt() -> None:
 
 
 @contextlib.contextmanager
-def interrupts_deferred(raise_after: bool = True) -> Iterator[None]:
-    """In the block a first Ctrl-C only sets INTERRUPTED, for check_interrupt() to act on; after
-    it, with raise_after, a Ctrl-C pressed meanwhile raises."""
+def interrupts_deferred() -> Iterator[None]:
+    """In the block a first Ctrl-C only sets INTERRUPTED, for check_interrupt() to act on."""
     global _deferred
     _deferred += 1
     try:
         yield
     finally:
         _deferred -= 1
-    if raise_after:
-        check_interrupt()
 
 
 class SweepStopped(RuntimeError):
     """The sweep stopped before its budget: too many failures in a row."""
+
+
+def start_workers(cfg, local: bool = True) -> None:
+    """Checks the config, then (local) starts the worker processes before the heavy imports of
+    `python -m sweeps` and `python -m sweeps.worker`: a config that fails starts no process."""
+    from sweeps import pool
+    from sweeps.config import validate
+
+    validate(cfg)
+    if local:
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
+                   cfg.tracking.uri if cfg.tracking.enabled else None)
 
 
 def exit_now(code: int = 0) -> None:

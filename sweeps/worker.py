@@ -89,7 +89,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> bool:
 
 def work(job: Job) -> Report:
     # Ctrl-C stops the worker at its checks (sweeps.cli): never inside a store's write
-    with threadpool_limits(limits=job.blas_threads), interrupts_deferred(raise_after=False):
+    with threadpool_limits(limits=job.blas_threads), interrupts_deferred():
         return _work(job)
 
 
@@ -149,16 +149,13 @@ def _cli() -> None:
     """`python -m sweeps.worker [hydra overrides]`: the same config and overrides as `python -m sweeps`."""
     import hydra
 
-    from sweeps import pool
-    from sweeps.cli import exit_now, guarded
-    from sweeps.config import register_configs, validate
+    from sweeps.cli import exit_now, guarded, start_workers
+    from sweeps.config import register_configs
 
     register_configs()
 
     def join(cfg: DictConfig):
-        validate(cfg)  # a config that fails starts no process
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
-                   cfg.tracking.uri if cfg.tracking.enabled else None)
+        start_workers(cfg)
         from sweeps.launcher import join  # the launcher imports this module
 
         return join(cfg)

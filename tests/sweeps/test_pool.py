@@ -149,7 +149,7 @@ def test_a_first_ctrl_c_stops_a_worker_at_its_next_check_and_a_second_at_once(ca
     previous = sys.unraisablehook
     sys.unraisablehook = cli._unraisable
     try:
-        with cli.interrupts_deferred(raise_after=False):
+        with cli.interrupts_deferred():
             thing = Thing()
             ref = weakref.ref(thing, lambda _: cli._on_sigint(signal.SIGINT, None))  # Ctrl-C lands here
             del thing  # the callback ran and raised nothing
