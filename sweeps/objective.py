@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -25,18 +26,18 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
               tracker: Tracker) -> float:
     values = space.sample(trial)
     cfg = space.apply(base, values)
-    with trial_run(trial, cfg, values, tracker) as run_id:
+    with trial_run(trial, cfg, values, tracker) as run:
         net = build_network(cfg, data)
         pruning = Pruning(trial, cfg, net, data)
         try:
             result = train(net, cfg, data, pruning)
         except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
-            log_outcome(tracker, run_id, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
+            log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
         metrics = evaluate(net, data, result)
         final = [] if result.stopped_early else [(result.iterations_run, metrics[cfg.sweep.metric])]
-        log_outcome(tracker, run_id, net, cfg, result.costs, result.cost_iterations, metrics,
+        log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
         trial.set_user_attr("metrics", metrics)
         value = metrics[cfg.sweep.metric]
@@ -106,11 +107,12 @@ def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
     return optuna.TrialPruned(reason)
 
 
-def log_outcome(tracker: Tracker, run_id: str, net: Network, cfg: DictConfig, costs: np.ndarray,
+def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig, costs: np.ndarray,
                 iterations: np.ndarray, metrics: dict[str, float] | None = None,
                 val_points: list[tuple[int, float]] = (), data: Dataset | None = None) -> None:
-    tracker.log(run_id, metrics={k: v for k, v in (metrics or {}).items() if math.isfinite(v)},
-                curve=(iterations, costs))
+    """The artifacts now; the metrics and the curve with the run's end (one store write less)."""
+    run.metrics = {k: v for k, v in (metrics or {}).items() if math.isfinite(v)}
+    run.curve = (iterations, costs)
     val = np.array(val_points, dtype=float).reshape(-1, 2)
     files = {
         "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg)),
@@ -125,7 +127,7 @@ def log_outcome(tracker: Tracker, run_id: str, net: Network, cfg: DictConfig, co
         files["decision_boundary.png"] = lambda p: plots.decision_boundary(
             p, net.predict, data.X_train, data.y_train, data.X_val, data.y_val, title=run_title(cfg) + acc,
             class_names=data.class_names, feature_names=data.feature_names)
-    tracker.log_artifacts(run_id, files)
+    tracker.log_artifacts(run.id, files)
 
 
 def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:
@@ -140,35 +142,49 @@ def run_title(cfg: DictConfig) -> str:
             f"lr={cfg.train.learning_rate:.3g} it={cfg.train.iterations}")
 
 
+@dataclass
+class TrialRun:
+    """A trial's MLflow run, and what log_outcome leaves for its end."""
+
+    id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    curve: tuple[np.ndarray, np.ndarray] | None = None
+
+
 @contextlib.contextmanager
-def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker) -> Iterator[str]:
+def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker) -> Iterator[TrialRun]:
     """The trial's child run, ended by how the trial ends: complete and pruned FINISHED (the
-    state tag tells them apart), an error FAILED with its message, an interrupt KILLED."""
-    run_id = tracker.start_trial(
+    state tag tells them apart), an error FAILED with its message, an interrupt KILLED; with the
+    metrics and curve logged, whichever way."""
+    run = TrialRun(tracker.start_trial(
         trial.number,
         tags={"optuna.study": trial.study.study_name, "optuna.trial": trial.number, "optuna.state": "RUNNING",
               "seed": cfg.seed, "sampled": ",".join(values)},
         # the resolved config (the search space itself is on the parent run) and per-layer widths
         params={**{k: v for k, v in flatten(cfg).items() if not k.startswith("search_space.")},
                 **{k: v for k, v in values.items() if k != "model.hidden_units"}},
-    )
-    trial.set_user_attr("run_id", run_id)
+    ))
+    trial.set_user_attr("run_id", run.id)
+
+    def end(status: str, tags: dict[str, str]) -> None:
+        tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve)
+
     try:
-        yield run_id
+        yield run
     except optuna.TrialPruned as err:
-        tracker.end(run_id, "FINISHED", {"optuna.state": "PRUNED", "reason": str(err)})
+        end("FINISHED", {"optuna.state": "PRUNED", "reason": str(err)})
         raise
     except KeyboardInterrupt:
-        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
+        end("KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
         raise
     except optuna.exceptions.UpdateFinishedTrialError:
         # another worker failed this trial meanwhile (its heartbeat came late) and queued a retry
-        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "failed by another worker: no heartbeat"})
+        end("KILLED", {"optuna.state": "FAIL", "reason": "failed by another worker: no heartbeat"})
         raise
     except BaseException as err:
         message = f"{type(err).__name__}: {err}"
         trial.set_user_attr("error", message)
-        tracker.end(run_id, "FAILED", {"optuna.state": "FAIL", "error": message})
+        end("FAILED", {"optuna.state": "FAIL", "error": message})
         raise
     else:
-        tracker.end(run_id, "FINISHED", {"optuna.state": "COMPLETE"})
+        end("FINISHED", {"optuna.state": "COMPLETE"})
