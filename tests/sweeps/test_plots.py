@@ -60,6 +60,17 @@ def test_cost_curve_reuses_its_figure(tmp_path):
     assert fig.axes[0].get_ylim()[1] > 2  # autoscaled to the new curve
 
 
+def test_cost_curve_png_is_what_savefig_would_write_in_rgb(tmp_path):
+    plots.cost_curve(tmp_path / "ours.png", IT, COSTS, title="t", val=CURVES["plain"][3])
+    (fig, *_), = plots._figures.values()
+    fig.savefig(tmp_path / "full.png", dpi=100)
+    full = pixels(tmp_path / "full.png")  # (h, w, 4)
+    assert (full[..., 3] == 1).all() and np.array_equal(pixels(tmp_path / "ours.png"), full[..., :3])
+    with matplotlib.image.PIL.Image.open(tmp_path / "ours.png") as ours, \
+            matplotlib.image.PIL.Image.open(tmp_path / "full.png") as saved:
+        assert (ours.mode, ours.size, ours.info) == ("RGB", saved.size, saved.info)
+
+
 def flower(m: int = 120, seed: int = 0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(2, m))  # (2, m)
@@ -122,14 +133,16 @@ def test_decision_boundary_is_what_a_full_render_of_its_figure_would_be(tmp_path
         plots.decision_boundary(path, predict, X, y, X_val, y_val, title=title, class_names=["red", "blue"])
         fig, _, _, blit = list(plots._figures.values())[-1]
         fig.savefig(tmp_path / f"full{i}.png", dpi=100, pil_kwargs={"compress_level": 1})
-        diff = np.abs(pixels(path) - pixels(tmp_path / f"full{i}.png")).max(axis=-1).ravel()  # (h * w,)
+        full = pixels(tmp_path / f"full{i}.png")  # (h, w, 4) RGBA, opaque: ours is its RGB
+        assert (full[..., 3] == 1).all()
+        diff = np.abs(pixels(path) - full[..., :3]).max(axis=-1).ravel()  # (h * w,)
         off_layer = np.ones(diff.size, dtype=bool)
         off_layer[blit.where] = False
         assert not diff[off_layer].any(), title  # the same pixels off the layer
         assert diff.max() <= 4 / 255 + 1e-6 and (diff > 0).mean() < 0.04, (title, diff.max() * 255, (diff > 0).mean())
         with matplotlib.image.PIL.Image.open(path) as ours, \
                 matplotlib.image.PIL.Image.open(tmp_path / f"full{i}.png") as full:
-            assert (ours.mode, ours.size, ours.info) == (full.mode, full.size, full.info)
+            assert (ours.mode, ours.size, ours.info) == ("RGB", full.size, full.info)
 
 
 def test_a_short_title_after_a_long_one_leaves_nothing_of_it(tmp_path):
