@@ -1,6 +1,7 @@
 """Benchmark `python -m sweeps`: parallel throughput, tracking overhead, Hydra's Optuna sweeper plugin.
 
     .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3]
+                                                  [--trial-seconds S]
 
 All numbers come from this one run; sweeps of different settings are interleaved, best of --repeat
 each (plus up to 2 more tries for a setting whose best run shared the CPUs with other processes),
@@ -265,9 +266,10 @@ def run_table(runs: list[Run]) -> list[str]:
     return rows
 
 
-def throughput(bench: Bench, quick: bool, out: dict) -> list[str]:
-    """Sections 1 and 2: n_jobs 1 and 2, tracking on and off."""
-    trial_s, n = (0.5, 8) if quick else (1.0, 32)  # 32: about the default sweep (30 trials)
+def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = None) -> list[str]:
+    """Sections 1 and 2: n_jobs 1 and 2, tracking on and off; trials of ~trial_s seconds."""
+    n = 8 if quick else 32  # 32: about the default sweep (30 trials)
+    trial_s = trial_s or (0.5 if quick else 1.0)
     log("plain-Python ceiling")
     n_loop = int(200_000 * trial_s / min(spin(200_000, 1) for _ in range(3)))
     t1s, t2s = [], []
@@ -389,6 +391,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer and shorter trials, one run of each")
     parser.add_argument("--repeat", type=int, help="runs of each sweep, the best kept (default 2, quick 1)")
     parser.add_argument("--json", type=Path, help="also write every number here")
+    parser.add_argument("--trial-seconds", type=float, help="sections 1-2's trial length (default 1, quick 0.5): "
+                        "how the tracking overhead, mostly a fixed cost per trial and per sweep, shrinks with it")
     parser.add_argument("--sections", default="1,2,3", help="which to run: 1,2 = throughput and tracking "
                         "overhead (one set of sweeps), 3 = Hydra's sweeper (default: all)")
     args = parser.parse_args()
@@ -404,7 +408,7 @@ def main() -> None:
     bench = Bench(tmp, repeat, wait_budget=60.0 if args.quick else 300.0)
     try:
         if {"1", "2"} & set(args.sections.split(",")):
-            lines += ["", *throughput(bench, args.quick, out)]
+            lines += ["", *throughput(bench, args.quick, out, args.trial_seconds)]
         if "3" in args.sections.split(","):
             lines += ["", *hydra_comparison(bench, args.quick, out)]
         lines += ["", *fixed_costs(tmp, out)]
