@@ -7,10 +7,8 @@ import importlib.util
 import io
 import math
 import sys
-import urllib.parse
 import warnings
 from pathlib import Path
-from urllib.request import url2pathname
 
 import numpy as np
 import optuna
@@ -18,7 +16,7 @@ from omegaconf import DictConfig
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeps import plots
-from sweeps.tracking import Tracker
+from sweeps.tracking import Tracker, local_folder
 
 TOP = 5  # cost curves overlaid on the parent run
 
@@ -194,10 +192,9 @@ def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
     if not run_id:
         return None
     try:
-        uri = tracker.client.get_run(run_id).info.artifact_uri
-        parts = urllib.parse.urlparse(uri)
-        if parts.scheme in ("", "file") and parts.netloc in ("", "localhost"):
-            local = Path(url2pathname(parts.path)) / "cost_curve.csv"
+        folder = local_folder(tracker.client.get_run(run_id).info.artifact_uri)
+        if folder is not None:
+            local = folder / "cost_curve.csv"
         else:
             local = tracker.client.download_artifacts(run_id, "cost_curve.csv")
         return np.loadtxt(local, delimiter=",", skiprows=1, ndmin=2)
