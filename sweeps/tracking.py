@@ -32,6 +32,9 @@ from sweeps.processes import alive, here
 
 PARENT_TAG = "mlflow.parentRunId"
 BATCH = 100  # MLflow's limit of params or tags in one log_batch call (metrics: 1,000)
+# An artifact being written into a local store: the prefix MLflow's own local artifact repository
+# gives its uploads, which its listings (and so the UI) leave out. Only a killed process leaves one.
+PART = ".artifact.uploading."
 
 
 def git_commit() -> str:
@@ -61,12 +64,12 @@ def artifact_root(uri: str, experiment: str) -> str | None:
 
 
 def local_folder(artifact_uri: str) -> Path | None:
-    """The folder of a file: (or scheme-less) artifact URI, which MLflow's client writes to
-    directly too; None for a server's (mlflow-artifacts:, http:, s3: ...)."""
+    """The folder of a file: artifact URI or a plain path, which MLflow's client writes to
+    directly too; None for a server's (mlflow-artifacts:, http:, s3: ...) or another host's."""
     parts = urllib.parse.urlparse(artifact_uri)
-    if parts.scheme in ("", "file") and parts.netloc in ("", "localhost"):
-        return Path(urllib.request.url2pathname(parts.path))
-    return None
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path)) if parts.netloc in ("", "localhost") else None
+    return Path(artifact_uri) if parts.scheme == "" else None
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -191,7 +194,7 @@ class Tracker:
             return
         now = int(time.time() * 1000)
         ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        ts = [RunTag(k, str(v)) for k, v in tags.items()]
+        ts = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]  # MLflow's limits: 6,000 and 8,000
         ms = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
         if curve is not None and curve[1].size:
             iterations, costs = curve
@@ -202,38 +205,42 @@ class Tracker:
                                   tags=ts[BATCH * k:BATCH * (k + 1)])
 
     def log_artifacts(self, run_id: str, files: Mapping[str, Any]) -> None:
-        """files: name -> writer(path). Into a local artifact folder (the default store's, beside
-        mlflow.db) each is written in place, under a temporary name first so that no reader sees
-        half a file; 1 ms for a trial's five, where a temporary folder copied over by MLflow's client,
-        which first looks the run up in the store, took 8-12 ms. Elsewhere (a server's artifact
-        store) they are written to a temporary folder and uploaded in one call."""
+        """files: name -> writer(path); a writer may write nothing (a figure left out). Into a
+        local artifact folder (the default store's, beside mlflow.db) each is written in place,
+        under a name MLflow's UI hides until it is complete (1 ms for a trial's five, where a
+        temporary folder copied over by MLflow's client, which first looks the run up in the
+        store, took 8-12 ms). Elsewhere (a server's proxied artifact store) they are written to a
+        temporary folder and uploaded in one call."""
         if not self.enabled or not run_id:
             return
         folder = self.__dict__.get("_folders", {}).get(run_id)
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, write in files.items():
-                part = folder / f".part-{name}"  # the same suffix: writers pick formats by it
-                try:
-                    write(part)
-                except BaseException:
-                    part.unlink(missing_ok=True)
-                    raise
-                os.replace(part, folder / name)
+        if folder is None:
+            with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
+                for name, write in files.items():
+                    write(Path(tmp) / name)
+                self.client.log_artifacts(run_id, tmp)
             return
-        with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
-            for name, write in files.items():
-                write(Path(tmp) / name)
-            self.client.log_artifacts(run_id, tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, write in files.items():
+            part = folder / f"{PART}{name}"  # the same suffix: writers pick formats by it
+            try:
+                write(part)
+                if part.exists():
+                    os.replace(part, folder / name)
+            finally:
+                part.unlink(missing_ok=True)  # a writer that failed (or a Ctrl-C) leaves nothing
 
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """The run's last metrics, curve and tags in one log_batch (see log), then its status."""
+        """The run's last metrics, curve and tags in one log_batch (see log), then its status,
+        whatever became of the batch."""
         if not self.enabled or not run_id:
             return
-        self.log(run_id, metrics=metrics, tags=tags, curve=curve)
-        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
-        self.__dict__.get("_folders", {}).pop(run_id, None)
+        try:
+            self.log(run_id, metrics=metrics, tags=tags, curve=curve)
+        finally:
+            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+            self.__dict__.get("_folders", {}).pop(run_id, None)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from sweeps.tracking import Tracker, local_folder
+from sweeps.tracking import PART, Tracker, local_folder
 
 
 @pytest.fixture
@@ -17,18 +17,28 @@ def tracker(tmp_path):
                                tags={"optuna.study": "S"}, params={"seed": 0})
 
 
-def test_artifacts_of_a_local_store_are_written_in_place(tracker, tmp_path, monkeypatch):
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # a temporary folder would be made here
+def test_artifacts_of_a_local_store_are_written_in_place(tracker, monkeypatch):
+    def no_upload(*args, **kwargs):
+        raise AssertionError("a local store's artifacts are not uploaded")
+
+    monkeypatch.setattr(MlflowClient, "log_artifacts", no_upload)
     run_id = tracker.start_trial(0, tags={"optuna.trial": 0}, params={"train.learning_rate": 0.5})
-    tracker.log_artifacts(run_id, {"a.txt": lambda p: p.write_text("a"),
-                                   "w.npz": lambda p: np.savez(p, w=np.arange(3))})  # savez appends .npz unless there
     folder = local_folder(MlflowClient(tracker.uri).get_run(run_id).info.artifact_uri)
-    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "w.npz"]  # no .part- file left
+    written_to = []
+
+    def text(path):
+        written_to.append(path)
+        assert path.parent == folder and path.name.startswith(PART)  # invisible until complete
+        assert "a.txt" not in {a.path for a in MlflowClient(tracker.uri).list_artifacts(run_id)}
+        path.write_text("a")
+
+    tracker.log_artifacts(run_id, {"a.txt": text,
+                                   "w.npz": lambda p: np.savez(p, w=np.arange(3)),  # appends .npz unless there
+                                   "left_out.png": lambda p: None})  # a figure a writer decided against
+    assert written_to == [folder / f"{PART}a.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "w.npz"]
     assert (folder / "a.txt").read_text() == "a" and np.load(folder / "w.npz")["w"].tolist() == [0, 1, 2]
     assert {a.path for a in MlflowClient(tracker.uri).list_artifacts(run_id)} == {"a.txt", "w.npz"}
-    assert not list(scratch.iterdir())
 
 
 def test_a_writer_that_fails_leaves_nothing_of_its_file(tracker):
@@ -40,7 +50,16 @@ def test_a_writer_that_fails_leaves_nothing_of_its_file(tracker):
 
     with pytest.raises(OSError):
         tracker.log_artifacts(run_id, {"a.txt": lambda p: p.write_text("a"), "b.txt": broken})
-    assert {a.path for a in MlflowClient(tracker.uri).list_artifacts(run_id)} == {"a.txt"}
+    folder = local_folder(MlflowClient(tracker.uri).get_run(run_id).info.artifact_uri)
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt"]
+
+
+def test_local_folder_of_artifact_uris():
+    assert local_folder("file:///srv/ml%20runs/1/abc/artifacts") == Path("/srv/ml runs/1/abc/artifacts")
+    assert local_folder("file://localhost/srv/x") == Path("/srv/x")
+    assert local_folder("/srv/a#b?c") == Path("/srv/a#b?c")  # a plain path is not a URL
+    for remote in ("file://otherhost/srv/x", "mlflow-artifacts:/1/abc/artifacts", "s3://bucket/x", "http://h/x"):
+        assert local_folder(remote) is None, remote
 
 
 def test_end_logs_metrics_curve_and_tags_with_the_status(tracker):
@@ -56,3 +75,16 @@ def test_end_logs_metrics_curve_and_tags_with_the_status(tracker):
     history = client.get_metric_history(run_id, "cost")
     assert len(history) == tracker.curve_points and (history[0].step, history[-1].step) == (0, 9990)
     assert history[-1].value == costs[-1]
+
+
+def test_a_rejected_end_batch_still_ends_the_run(tracker):
+    run_id = tracker.start_trial(0, tags={}, params={})
+    with pytest.raises(Exception):
+        tracker.end(run_id, "FAILED", {"error": "x"}, metrics={"val_cost": float("nan"), "bad key!": 1.0})
+    assert MlflowClient(tracker.uri).get_run(run_id).info.status == "FAILED"
+
+
+def test_long_tags_are_cut_to_what_mlflow_takes(tracker):
+    run_id = tracker.start_trial(0, tags={}, params={})
+    tracker.end(run_id, "FAILED", {"error": "e" * 20000})
+    assert len(MlflowClient(tracker.uri).get_run(run_id).data.tags["error"]) == 8000
