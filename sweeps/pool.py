@@ -16,6 +16,7 @@ Only the standard library and loky are imported here: the launcher's heavy impor
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import os
 import signal
 import threading
@@ -85,6 +86,15 @@ def warm_up(database: bool) -> None:
         from sqlalchemy.orm import configure_mappers
 
         configure_mappers()
+    freeze_heap()
+
+
+def freeze_heap() -> None:
+    """The modules imported by now live as long as the process: full garbage collections skip
+    them from here on (gc.freeze) instead of walking their ~330,000 objects, 0.2 s each time, about
+    once every 30 trials with tracking on. For the processes started here and this one only: a
+    Dask worker's heap is not ours to freeze."""
+    gc.freeze()
 
 
 def start(n: int, tracking_uri: str | None) -> None:
@@ -100,6 +110,7 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
     (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
     items = list(items)
+    freeze_heap()
     if n < 2 or len(items) < 2:
         return [fn(item) for item in items]
     executor = _processes(n, tracking_uri)
