@@ -19,6 +19,9 @@ from matplotlib.ticker import LogFormatter, MaxNLocator
 CLASS_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
 VAL_COLOUR = "#ff7f0e"
+# The per-trial figures are written from the canvas (_write_png), not by savefig with its dpi and
+# facecolor: fixed here, so that a user's matplotlibrc changes neither their size nor their background.
+PER_TRIAL = {"dpi": 100, "facecolor": "white"}
 
 
 # The per-trial figures are drawn once per trial in each worker process, always the same layout: each
@@ -161,7 +164,7 @@ def cost_curve(path: Path, iterations: np.ndarray, costs: np.ndarray, title: str
 def _cost_figure(val_label: str | None) -> tuple:
     """(figure, axis, validation axis, cost line, validation line or None); no validation curve
     when val_label is None, a second axis when it is not a cost."""
-    fig = Figure(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5), **PER_TRIAL)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     lines = ax.plot([], [], lw=1.2, label="training cost")
@@ -216,7 +219,7 @@ def decision_boundary(path: Path, predict: Callable[[np.ndarray], np.ndarray], X
 def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) -> tuple:
     """(figure, axis, image of the predicted classes, its data set per call, the figure's _Blit)."""
     cmap = ListedColormap((CLASS_COLOURS * (k // len(CLASS_COLOURS) + 1))[:max(k, 2)])
-    fig = Figure(figsize=(5, 4.2))
+    fig = Figure(figsize=(5, 4.2), **PER_TRIAL)
     ax = fig.add_subplot()
     # cell (i, j) centred on grid point (xs[j], ys[i]); the axis ends at the outer points
     dx, dy = (xs[-1] - xs[0]) / max(len(xs) - 1, 1), (ys[-1] - ys[0]) / max(len(ys) - 1, 1)
