@@ -269,7 +269,7 @@ def run_table(runs: list[Run]) -> list[str]:
 def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = None) -> list[str]:
     """Sections 1 and 2: n_jobs 1 and 2, tracking on and off; trials of ~trial_s seconds."""
     n = 8 if quick else 32  # 32: about the default sweep (30 trials)
-    trial_s = trial_s or (0.5 if quick else 1.0)
+    trial_s = trial_s if trial_s is not None else (0.5 if quick else 1.0)
     log("plain-Python ceiling")
     n_loop = int(200_000 * trial_s / min(spin(200_000, 1) for _ in range(3)))
     t1s, t2s = [], []
@@ -293,7 +293,7 @@ def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = Non
     b = {k: best(v) for k, v in runs.items()}
     c = 2 * min(t1s) / min(t2s)
     each = [2 * x / y for x, y in zip(t1s, t2s)]
-    out.update(iterations=iterations, ceiling={"value": c, "loop": n_loop, "t1": t1s, "t2": t2s},
+    out.update(trial_seconds=trial_s, iterations=iterations, ceiling={"value": c, "loop": n_loop, "t1": t1s, "t2": t2s},
                throughput={f"n_jobs={nj} tracking {m}": [r.summary() for r in rs] for (nj, m), rs in runs.items()})
     fit1, fit2 = statistics.mean(b[1, "off"].fits), statistics.mean(b[2, "off"].fits)
     lines = [f"1. Throughput: {n} trials of ~{trial_s:g} s (flower, {SIZES} tanh, gd, {iterations} iterations, "
@@ -337,7 +337,7 @@ def hydra_comparison(bench: Bench, quick: bool, out: dict) -> list[str]:
     """Section 3: the plugin (joblib and basic launchers) vs ours (tracking on and off)."""
     n = 12 if quick else 40
     lines = [f"3. Hydra's Optuna sweeper plugin vs ours: {n} trials, conf/search_space/hydra_strings.yaml "
-             "(lr, iterations,", "  depth, units, activation), flower, TPE seed 0, n_jobs 2, pruner none"]
+             "(lr, iterations,", "  depth, units, activation, init), flower, TPE seed 0, n_jobs 2, pruner none"]
     py, info = plugin_python()
     out["plugin_env"] = info
     lines.append(f"  plugin venv {PLUGIN_VENV.relative_to(ROOT)}: {info}" if py else
@@ -396,6 +396,8 @@ def main() -> None:
     parser.add_argument("--sections", default="1,2,3", help="which to run: 1,2 = throughput and tracking "
                         "overhead (one set of sweeps), 3 = Hydra's sweeper (default: all)")
     args = parser.parse_args()
+    if args.trial_seconds is not None and args.trial_seconds <= 0:
+        parser.error(f"--trial-seconds must be > 0, not {args.trial_seconds}")
     repeat = args.repeat or (1 if args.quick else 2)
     load = os.getloadavg()[0]
     out: dict = {"quick": args.quick, "repeat": repeat, "load_before": load}

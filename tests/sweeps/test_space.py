@@ -64,6 +64,13 @@ def test_shipped_string_space_equals_the_default_space():
     assert strings.entries == default.entries and default.entries
 
 
+def test_the_benchmarked_plugin_sweeps_the_shipped_string_space():
+    """bench-sweep's section 3 gives Hydra's Optuna sweeper the same space as ours."""
+    plugin = OmegaConf.load(CONF.parent / "benchmarks/hydra_sweeper/conf/config.yaml").hydra.sweeper.params
+    ours = OmegaConf.load(CONF / "search_space/hydra_strings.yaml")
+    assert OmegaConf.to_container(plugin) == OmegaConf.to_container(ours)
+
+
 def test_dotted_and_nested_paths_are_the_same_entry():
     spec = {"type": "int", "low": 1, "high": 3}
     assert parse_space({"model.depth": spec}).entries == parse_space({"model": {"depth": spec}}).entries
