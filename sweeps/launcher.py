@@ -309,7 +309,8 @@ def run_workers(cfg: DictConfig, spec: str, tracker: Tracker, n: int, done: int,
 
 def tidy(study: optuna.Study, spec: str, tracker: Tracker) -> None:
     """Makes the two stores agree after a crash: trials whose process died are failed (and
-    queued again), and their MLflow runs, like any run left RUNNING by a dead process, KILLED."""
+    queued again), and their MLflow runs, like any run left RUNNING by a dead process, KILLED;
+    so are the runs that ended FINISHED of trials that were failed all the same."""
     grace = grace_seconds(study)
     for t in reconcile(study, spec):
         why = f"sent no heartbeat for {grace} s" if grace else "was left running by a process that is gone"
@@ -317,6 +318,11 @@ def tidy(study: optuna.Study, spec: str, tracker: Tracker) -> None:
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     for run_id in tracker.orphans(study.study_name, running):
         tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "its process died"})
+    failed = [t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+              if t.user_attrs.get("run_id")]
+    for run_id in tracker.finished_among(failed):
+        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "its trial was failed after the run ended: "
+                                       "its worker died, or was too late, before telling Optuna"})
 
 
 def _after_interrupt(study: optuna.Study, spec: str, tracker: Tracker, end_parent: bool = True,

@@ -172,6 +172,20 @@ class Tracker:
                 out.append(r.info.run_id)
         return out
 
+    def finished_among(self, run_ids: list[str]) -> list[str]:
+        """Those of run_ids that ended FINISHED: given the runs of failed trials, the runs of trials
+        whose worker died between ending its run and telling Optuna (or whose trial another worker
+        failed meanwhile), which must say KILLED like their trials."""
+        if not self.enabled or not run_ids:
+            return []
+        out = []
+        for k in range(0, len(run_ids), BATCH):
+            listed = ", ".join(f"'{r}'" for r in run_ids[k:k + BATCH])
+            out += [r.info.run_id for r in self.client.search_runs(
+                [self.experiment_id], max_results=BATCH,
+                filter_string=f"attributes.status = 'FINISHED' and attributes.run_id IN ({listed})")]
+        return out
+
     # --- either side ----------------------------------------------------------------------
 
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 
+from sweeps.launcher import tidy
 from sweeps.tracking import PART, Tracker, local_folder
 
 
@@ -88,3 +91,24 @@ def test_long_tags_are_cut_to_what_mlflow_takes(tracker):
     run_id = tracker.start_trial(0, tags={}, params={})
     tracker.end(run_id, "FAILED", {"error": "e" * 20000})
     assert len(MlflowClient(tracker.uri).get_run(run_id).data.tags["error"]) == 8000
+
+
+def test_tidy_kills_the_finished_run_of_a_trial_that_was_failed(tracker, tmp_path):
+    """A worker killed between ending its run FINISHED and telling Optuna (or told too late, its
+    trial failed by another worker meanwhile): the trial is FAIL, so its run must not say FINISHED."""
+    spec = str(tmp_path / "o.journal")
+    study = optuna.create_study(study_name="S", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(spec)))
+    runs = {}
+    for state in (TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL):
+        trial = study.ask()
+        runs[trial.number] = tracker.start_trial(trial.number, tags={"optuna.study": "S"}, params={})
+        trial.set_user_attr("run_id", runs[trial.number])
+        ended = "FAILED" if trial.number == 2 else "FINISHED"  # trial 2 failed the ordinary way
+        tracker.end(runs[trial.number], ended, {"optuna.state": "COMPLETE" if ended == "FINISHED" else "FAIL"})
+        study.tell(trial, 0.5 if state == TrialState.COMPLETE else None, state=state)
+    tidy(study, spec, tracker)
+    client = MlflowClient(tracker.uri)
+    status = {n: client.get_run(r).info.status for n, r in runs.items()}
+    assert status == {0: "KILLED", 1: "FINISHED", 2: "FAILED"}
+    assert client.get_run(runs[0]).data.tags["optuna.state"] == "FAIL"
