@@ -110,6 +110,7 @@ class TrackingConfig:
     experiment: str = "nnsweeps"
     enabled: bool = True
     curve_points: int = 200
+    trial_figures: bool = True
 
 
 @dataclass

@@ -82,3 +82,15 @@ def test_pruned_trials_stop_early_and_are_marked(sweep_dir):
         assert run.data.metrics["iterations_run"] == max(t.intermediate_values) + 1 < 1000
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         assert runs[str(t.number)].data.metrics["iterations_run"] == 1000
+
+
+def test_trial_figures_can_be_left_out(sweep_dir):
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.trial_figures=false", *FAST)
+    client = sweep_dir.client()
+    children = sweep_dir.runs("trial")
+    assert len(children) == 3
+    for run in children:
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "weights.npz",
+                                                                           "cost_curve.csv"}
+    parent, = sweep_dir.runs("sweep")  # the sweep's own figures stay
+    assert "optimization_history.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
