@@ -12,6 +12,7 @@ come from the Optuna journal.
      2 at once, t2). Target >= 90% of it.
   2. Tracking overhead: the same sweeps with MLflow (SQLite: a store that exists, as a user's
      mlflow.db after the first sweep, and a new one) vs tracking.enabled=false. Target <= 10%.
+     Also, at n_jobs 2, tracking without the per-trial PNGs (tracking.trial_figures=false).
   3. Hydra's Optuna sweeper plugin (own venv and app: benchmarks/hydra_sweeper/) vs ours
      on one 40-trial search (conf/search_space/hydra_strings.yaml, TPE seed 0, n_jobs 2).
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
@@ -285,10 +286,13 @@ def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = Non
     fixed = ["dataset=flower", f"model.hidden_units=[{','.join(map(str, SIZES[1:-1]))}]", "model.activation=tanh",
              "train=gd", f"train.iterations={iterations}", "sweep.pruner=none", "search_space=none",
              f"+search_space.train.learning_rate={{type:float,low:{LR[0]},high:{LR[1]},log:true}}"]
-    modes = {"off": (False, False), "on": (True, False), "on, new store": (True, True)}  # tracking, new store
-    grid = {(nj, m): (lambda nj=nj, m=m: bench.ours(f"n_jobs={nj} tracking {m}", n, nj, modes[m][0], fixed,
-                                                    new_store=modes[m][1]))
-            for m in modes for nj in (1, 2)}
+    # tracking, new store, overrides, n_jobs; "no figures": what the per-trial PNGs cost (n_jobs 2 only)
+    modes = {"off": (False, False, [], (1, 2)), "on": (True, False, [], (1, 2)),
+             "on, new store": (True, True, [], (1, 2)),
+             "on, no figures": (True, False, ["tracking.trial_figures=false"], (2,))}
+    grid = {(nj, m): (lambda nj=nj, m=m: bench.ours(f"n_jobs={nj} tracking {m}", n, nj, modes[m][0],
+                                                    fixed + modes[m][2], new_store=modes[m][1]))
+            for m in modes for nj in modes[m][3]}
     runs, _ = bench.rounds(grid, between=ceiling_sample)
     b = {k: best(v) for k, v in runs.items()}
     c = 2 * min(t1s) / min(t2s)
@@ -310,7 +314,7 @@ def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = Non
              f"  (the trials' own fit time, tracking off: {fit1:.3f} s alone, {fit2:.3f} s two at once "
              f"-> 2*fit1/fit2 = {2 * fit1 / fit2:.2f})"]
     out["speedups"] = {}
-    for m in modes:
+    for m in (m for m in modes if 1 in modes[m][3]):
         one, two = b[1, m], b[2, m]
         for kind, s1, s2 in (("wall", one.wall, two.wall), ("in-study", one.span, two.span)):
             out["speedups"][f"{kind}, tracking {m}"] = sp = two.per_min(s2) / one.per_min(s1)
@@ -319,15 +323,15 @@ def throughput(bench: Bench, quick: bool, out: dict, trial_s: float | None = Non
 
     lines += ["", "2. Tracking overhead: the same sweeps with tracking on (MLflow, SQLite in the temp dir) "
               "vs tracking.enabled=false;", "  on: a store that exists (a copy of an empty mlflow.db, as after a "
-              "user's first sweep); on, new store: the sweep creates it"]
+              "user's first sweep); on, new store: the sweep creates it; on, no figures: tracking.trial_figures=false"]
     out["tracking_overhead"] = {}
-    for m in ("on", "on, new store"):
-        for nj in (2, 1):
+    for m in ("on", "on, new store", "on, no figures"):
+        for nj in sorted(modes[m][3], reverse=True):
             on, off = b[nj, m], b[nj, "off"]
             w, s = on.wall / off.wall - 1, on.span / off.span - 1
             per = (on.span - off.span) / len(on.starts) * nj  # per trial, in one worker's time
             out["tracking_overhead"][f"n_jobs={nj} tracking {m}"] = {"wall": w, "span": s, "per_trial_s": per}
-            lines.append(f"  {m:13} n_jobs={nj}: wall {on.wall:6.2f} vs {off.wall:6.2f} s = {w:+4.0%} "
+            lines.append(f"  {m:14} n_jobs={nj}: wall {on.wall:6.2f} vs {off.wall:6.2f} s = {w:+4.0%} "
                          f"{verdict(w <= TRACKING_TARGET) if nj == 2 else '    '} | in-study span {on.span:6.2f} vs "
                          f"{off.span:6.2f} s = {s:+4.0%} {verdict(s <= TRACKING_TARGET)} | {per:+.3f} s a trial")
     return lines + [f"  target <= {TRACKING_TARGET:.0%} extra (verdicts on the wall time at n_jobs=2 and on the spans)"]
