@@ -31,7 +31,7 @@ from sweeps.config import ConfigError
 from sweeps.processes import alive, here
 
 PARENT_TAG = "mlflow.parentRunId"
-BATCH = 100  # MLflow's limit of params or tags in one log_batch call (metrics: 1,000)
+BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
 # gives its uploads, which its listings (and so the UI) leave out. Only a killed process leaves one.
 PART = ".artifact.uploading."
@@ -201,9 +201,10 @@ class Tracker:
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
             tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
             curve_key: str = "cost") -> None:
-        """One log_batch call where MLflow's limits allow (100 params or tags, 1,000 metrics).
-        curve: (iterations, costs), logged as the step metric `curve_key`, downsampled to at most
-        curve_points points (first and last kept; non-finite points left out)."""
+        """One log_batch, which MLflow's client splits where its limits require (100 params or
+        tags, 1,000 entities a call). curve: (iterations, costs), logged as the step metric
+        `curve_key`, downsampled to at most curve_points points (first and last kept; non-finite
+        points left out)."""
         if not self.enabled or not run_id:
             return
         now = int(time.time() * 1000)
@@ -214,9 +215,8 @@ class Tracker:
             iterations, costs = curve
             keep = np.unique(np.linspace(0, costs.size - 1, min(costs.size, self.curve_points)).round().astype(int))
             ms += [Metric(curve_key, float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
-        for k in range(max(-(-len(ps) // BATCH), -(-len(ts) // BATCH), -(-len(ms) // 1000))):  # ceil
-            self.client.log_batch(run_id, metrics=ms[1000 * k:1000 * (k + 1)], params=ps[BATCH * k:BATCH * (k + 1)],
-                                  tags=ts[BATCH * k:BATCH * (k + 1)])
+        if ps or ts or ms:
+            self.client.log_batch(run_id, metrics=ms, params=ps, tags=ts)
 
     def log_artifacts(self, run_id: str, files: Mapping[str, Any]) -> None:
         """files: name -> writer(path); a writer may write nothing (a figure left out). Into a

@@ -112,3 +112,14 @@ def test_tidy_kills_the_finished_run_of_a_trial_that_was_failed(tracker, tmp_pat
     status = {n: client.get_run(r).info.status for n, r in runs.items()}
     assert status == {0: "KILLED", 1: "FINISHED", 2: "FAILED"}
     assert client.get_run(runs[0]).data.tags["optuna.state"] == "FAIL"
+
+
+def test_a_log_beyond_mlflow_batch_limits_is_stored_whole(tracker):
+    run_id = tracker.start_trial(0, tags={}, params={f"p{i}": i for i in range(250)})
+    tracker.curve_points = 3000
+    tracker.end(run_id, "FINISHED", {f"t{i}": i for i in range(150)}, metrics={"val_cost": 0.5},
+                curve=(np.arange(2500), np.linspace(1.0, 0.1, 2500)))
+    client = MlflowClient(tracker.uri)
+    data = client.get_run(run_id).data
+    assert len(data.params) == 250 and {f"t{i}" for i in range(150)} <= set(data.tags)
+    assert len(client.get_metric_history(run_id, "cost")) == 2500 and data.metrics["val_cost"] == 0.5
