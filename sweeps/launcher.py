@@ -169,6 +169,7 @@ def run(cfg: DictConfig) -> Outcome:
         cfg.tracking.uri, cfg.tracking.experiment, run_name=f"sweep-{cfg.sweep.study_name}",
         tags=sweep_tags(cfg, spec), params=sweep_params(cfg),
         curve_points=cfg.tracking.curve_points, enabled=cfg.tracking.enabled)
+    pool.freeze_heap()  # the last heavy import was MLflow's store
     if tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
                                           "parent_run_id": tracker.parent_run_id})
@@ -212,6 +213,7 @@ def join(cfg: DictConfig) -> Outcome:
         print(f"[worker] {note}", flush=True)
     study = load_study(cfg, spec, space, seed=cfg.sweep.seed, create=True)
     tracker, own = joined_tracker(cfg, spec, study)
+    pool.freeze_heap()
     reports: list[Report] = []
     try:
         tidy(study, spec, tracker)

@@ -12,6 +12,11 @@ until the study is done, logging under the sweep's MLflow parent run (see sweeps
 
 from __future__ import annotations
 
+import gc
+
+if __name__ == "__main__":
+    gc.disable()  # `python -m sweeps.worker`: until the imports are done, as in sweeps.__main__
+
 import logging
 import os
 import time
