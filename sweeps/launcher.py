@@ -185,15 +185,16 @@ def run(cfg: DictConfig) -> Outcome:
                   f"run {tracker.parent_run_id or 'off'})", flush=True)
             with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
                 reports = drive(cfg, spec, study, tracker, n, client)
-        pool.stop()
         tidy(study, spec, tracker)  # runs of trials another worker failed (a dead worker's) end KILLED
-        summary.finish_sweep(study, tracker, cfg)
+        summary.finish_sweep(study, tracker, cfg)  # with the worker processes, idle now, drawing a part
     except KeyboardInterrupt:
         _after_interrupt(study, spec, tracker)
         raise
     except BaseException as err:
         tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
         raise
+    finally:
+        pool.stop()
     stopped = [r.stopped for r in reports if r.stopped]
     tracker.end(tracker.parent_run_id, "FAILED" if stopped else "FINISHED")
     if stopped:

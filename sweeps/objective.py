@@ -118,24 +118,34 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
         "weights.npz": net.save,
         "cost_curve.csv": lambda p: write_curve(p, iterations, costs),
     }
-    if cfg.tracking.trial_figures:  # for many short trials they can go: ~30 ms, a third of tracking's cost
+    if cfg.tracking.trial_figures:  # for many short trials they can go: ~17 ms, a fifth of tracking's cost
         files.update(figures(net, cfg, costs, iterations, metrics, val_points, data))
     tracker.log_artifacts(run.id, files)
 
 
 def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.ndarray,
             metrics: dict[str, float] | None, val_points: list[tuple[int, float]], data: Dataset | None) -> dict:
-    """The trial's PNG writers: its cost curve, and for 2-D data (flower, moons, circles) the decision
-    boundary over a 100 x 100 grid (one predict call)."""
+    """The trial's PNG writers: its cost curve, and with tracking.decision_boundary=all its decision
+    boundary (by default only the best trials get one, at the end: sweeps.summary.top_boundaries)."""
     val = np.array(val_points, dtype=float).reshape(-1, 2)  # (k, 2) iteration, value
     files = {"cost_curve.png": lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg),
                                                           val=(val[:, 0], val[:, 1]), val_label=cfg.sweep.metric)}
-    if data is not None and data.X_train.shape[0] == 2 and all(np.isfinite(W).all() for W, _ in net.params):
-        acc = f", val acc {metrics['val_accuracy']:.3f}" if metrics and math.isfinite(metrics["val_accuracy"]) else ""
-        files["decision_boundary.png"] = lambda p: plots.decision_boundary(
-            p, net.predict, data.X_train, data.y_train, data.X_val, data.y_val, title=run_title(cfg) + acc,
-            class_names=data.class_names, feature_names=data.feature_names)
+    if cfg.tracking.decision_boundary == "all" and data is not None:
+        if (draw := boundary(net, cfg, data, metrics)) is not None:
+            files["decision_boundary.png"] = draw
     return files
+
+
+def boundary(net: Network, cfg: DictConfig, data: Dataset, metrics: dict[str, float] | None):
+    """decision_boundary.png's writer for 2-D data (flower, moons, circles, a 2-feature CSV): the
+    predicted class over a 100 x 100 grid (one predict call); None for other data or a network
+    with non-finite weights (diverged)."""
+    if data.X_train.shape[0] != 2 or not all(np.isfinite(W).all() for W, _ in net.params):
+        return None
+    acc = f", val acc {metrics['val_accuracy']:.3f}" if metrics and math.isfinite(metrics["val_accuracy"]) else ""
+    return lambda p: plots.decision_boundary(
+        p, net.predict, data.X_train, data.y_train, data.X_val, data.y_val, title=run_title(cfg) + acc,
+        class_names=data.class_names, feature_names=data.feature_names)
 
 
 def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:

@@ -48,11 +48,16 @@ def blas_threads(n: int) -> int:
     return max(1, (os.cpu_count() or 1) // n)
 
 
+def _database(tracking_uri: str | None) -> bool:
+    """Whether worker processes logging to tracking_uri (None: tracking off) import MLflow's store."""
+    return tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
+
+
 def _processes(n: int, tracking_uri: str | None):
     """The loky executor of n - 1 processes for n workers logging to tracking_uri (None: tracking
     off): the same arguments, the same (reused) processes."""
     global _executor, _size
-    database = tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
+    database = _database(tracking_uri)
     if _size is not None and _size[1] == database and n <= _size[0]:
         n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
     _size = (n, database)
@@ -137,6 +142,18 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         finally:
             stop()
         raise
+
+
+def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[Any]:
+    """[task() for task in tasks], the first in this process and the others at the same time in
+    worker processes that are up already (idle once a sweep's trials are done), else all here:
+    never starts a process. The tasks after the first are pickled."""
+    spare = _size[0] if _executor is not None and _size[1] == _database(tracking_uri) else 1
+    return map(_call, tasks, min(len(tasks), spare), tracking_uri)
+
+
+def _call(task: Callable[[], Any]) -> Any:
+    return task()
 
 
 def stop() -> None:

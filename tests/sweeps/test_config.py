@@ -136,6 +136,7 @@ BAD_VALUES = [
     (["sweep.study_name=../escape"], ["sweep.study_name", "'../escape'"]),
     (["sweep.study_name=a/b"], ["sweep.study_name", "'a/b'"]),
     (["tracking.experiment=''"], ["tracking.experiment", "''"]),
+    (["tracking.decision_boundary=best"], ["tracking.decision_boundary", "'best'", "all, none, top"]),
     (["dataset=csv"], ["dataset.kwargs.path", "csv"]),
     (["dataset=csv", "dataset.kwargs.path=/no/such/file.csv", "dataset.kwargs.label=y"],
      ["dataset.kwargs.path", "'/no/such/file.csv'"]),

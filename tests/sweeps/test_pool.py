@@ -109,6 +109,16 @@ def test_worker_processes_collect_garbage_once_warm_and_skip_the_imports():
     pool.stop()
 
 
+def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
+    existing = loky_workers()
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # none up: all here
+    assert not loky_workers() - existing
+    pool.start(2, None)
+    (warm,) = {f.result(timeout=60) for f in pool._warming}
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid(), warm]  # the second there, at once
+    pool.stop()
+
+
 def test_freeze_heap_sets_a_paused_collector_going_again():
     gc.disable()
     try:

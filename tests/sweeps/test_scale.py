@@ -29,7 +29,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from sweeps import reproduce
+from sweeps import reproduce, summary
 from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing, with_driver
 from tests.conftest import wait_for
 
@@ -197,6 +197,11 @@ def test_a_dask_sweep_over_postgresql_and_an_mlflow_server(sweep, dask_cluster, 
     stored = {p.name for p in mlflow_server.artifacts.rglob("*") if p.is_file()}
     assert {"config.yaml", "weights.npz", "cost_curve.csv", "trials.csv"} <= stored
     assert "trials.csv" in {a.path for a in mlflow.list_artifacts(parent.info.run_id)}
+    # the best trials' decision boundaries, drawn from weights and configs downloaded from the server
+    top = {str(t.number) for t in summary.ranked(study)[:summary.TOP]}
+    drawn = {r.data.tags["optuna.trial"] for r in children
+             if "decision_boundary.png" in {a.path for a in mlflow.list_artifacts(r.info.run_id)}}
+    assert drawn == top and top
     # a trial is reproduced bit for bit from what the server holds
     os.environ["MLFLOW_TRACKING_URI"] = sweep.uri
     try:

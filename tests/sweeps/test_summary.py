@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import optuna
 import pytest
+from mlflow import MlflowClient
 
 from sweeps import plots, summary
 from sweeps.tracking import Tracker
@@ -93,41 +93,26 @@ def test_importances_most_important_on_top(tmp_path, figures):
     assert ax.get_title() == "by PED-ANOVA"
 
 
-def fake_tracker(artifact_uri: str, downloaded=None):
-    """A tracker whose runs store their artifacts at artifact_uri; downloads are recorded."""
-    calls = []
-
-    def download(run_id, path):
-        calls.append((run_id, path))
-        return str(downloaded)
-
-    client = SimpleNamespace(get_run=lambda run_id: SimpleNamespace(info=SimpleNamespace(artifact_uri=artifact_uri)),
-                             download_artifacts=download)
-    return SimpleNamespace(client=client), calls
-
-
 def write_curve(folder):
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     curve = np.column_stack([np.arange(0, 30, 10), [0.7, 0.5, 0.25]])  # (3, 2)
     np.savetxt(folder / "cost_curve.csv", curve, fmt=["%d", "%.17g"], delimiter=",", header="iteration,cost",
                comments="")
     return curve
 
 
-def test_a_local_curve_is_read_in_place(tmp_path):
-    run_dir = tmp_path / "mlartifacts" / "my experiment" / "abc" / "artifacts"  # a space: %20 in the URI
-    curve = write_curve(run_dir)
-    tracker, downloads = fake_tracker(run_dir.as_uri())
-    assert np.array_equal(summary.read_curve(tracker, "abc"), curve)
-    assert downloads == []
-    assert summary.read_curve(fake_tracker((tmp_path / "nowhere").as_uri())[0], "abc") is None
+def test_a_local_curve_is_read_in_place(tmp_path, monkeypatch):
+    tracker = Tracker.start_sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", "my experiment", run_name="sweep-S",
+                                  tags={}, params={})  # a space: %20 in the artifact URI
+    with_curve, without = (tracker.start_trial(i, tags={}, params={}) for i in range(2))
+    curve = write_curve(tracker.folder(with_curve))
 
+    def no_download(*args, **kwargs):
+        raise AssertionError("a local artifact is read in place")
 
-def test_a_server_curve_is_downloaded(tmp_path):
-    curve = write_curve(tmp_path / "download")
-    tracker, downloads = fake_tracker("mlflow-artifacts:/1/abc/artifacts", tmp_path / "download" / "cost_curve.csv")
-    assert np.array_equal(summary.read_curve(tracker, "abc"), curve)
-    assert downloads == [("abc", "cost_curve.csv")]
+    monkeypatch.setattr(MlflowClient, "download_artifacts", no_download)
+    assert np.array_equal(summary.read_curve(tracker, with_curve), curve)
+    assert summary.read_curve(tracker, without) is None  # a missing curve: its line is left out
 
 
 def test_importances_import_no_scikit_learn():

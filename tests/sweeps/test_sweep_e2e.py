@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from sweeps import reproduce
+from sweeps import reproduce, summary
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,14 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
             assert run.data.tags.get(tag), tag
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "optimization_history.png", "parallel_coordinate.png", "top_cost_curves.png"} <= parent_files
+    # flower is 2-D: the 5 best complete trials got their decision boundary at the end (drawn by the
+    # idle worker process), the others none
+    top = {t.number for t in summary.ranked(study)[:summary.TOP]}
+    drawn = {n for n, r in by_trial.items()
+             if "decision_boundary.png" in {a.path for a in client.list_artifacts(r.info.run_id)}}
+    assert drawn == top and top
+    png = client.download_artifacts(by_trial[min(top)].info.run_id, "decision_boundary.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert "best_val_cost" in parent.data.metrics
 
     # every trial is reproduced bit for bit from its run
@@ -85,7 +93,8 @@ def test_pruned_trials_stop_early_and_are_marked(sweep_dir):
 
 
 def test_trial_figures_can_be_left_out(sweep_dir):
-    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.trial_figures=false", *FAST)
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.trial_figures=false",
+                  "tracking.decision_boundary=none", *FAST)
     client = sweep_dir.client()
     children = sweep_dir.runs("trial")
     assert len(children) == 3
@@ -94,3 +103,14 @@ def test_trial_figures_can_be_left_out(sweep_dir):
                                                                            "cost_curve.csv"}
     parent, = sweep_dir.runs("sweep")  # the sweep's own figures stay
     assert "optimization_history.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_every_trial_draws_its_decision_boundary_when_asked(sweep_dir):
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.decision_boundary=all", *FAST)
+    client = sweep_dir.client()
+    children = sweep_dir.runs("trial")
+    assert len(children) == 3
+    for run in children:
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        diverged = run.data.tags.get("reason", "").startswith("diverged")
+        assert ("decision_boundary.png" in names) != diverged, (run.info.run_name, names)
