@@ -146,10 +146,19 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
 
 def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[Any]:
     """[task() for task in tasks], the first in this process and the others at the same time in
-    worker processes that are up already (idle once a sweep's trials are done), else all here:
-    never starts a process. The tasks after the first are pickled."""
-    spare = _size[0] if _executor is not None and _size[1] == _database(tracking_uri) else 1
-    return map(_call, tasks, min(len(tasks), spare), tracking_uri)
+    the worker processes that are up already (idle once a sweep's trials are done), else here:
+    never starts a process. The tasks after the first are pickled; one whose process died runs
+    here after all."""
+    if _executor is None or _size is None or _size[1] != _database(tracking_uri) or _size[0] < 2:
+        return [task() for task in tasks]
+    futures = [_executor.submit(_call, task) for task in tasks[1:]]
+    out = [tasks[0]()]
+    for task, f in zip(tasks[1:], futures):
+        try:
+            out.append(f.result())
+        except concurrent.futures.BrokenExecutor:  # loky's TerminatedWorkerError: a process died
+            out.append(task())
+    return out
 
 
 def _call(task: Callable[[], Any]) -> Any:

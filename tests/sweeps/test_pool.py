@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -35,6 +36,12 @@ def fail_or_wait_for_sibling(i: int) -> float:
 def collector_state(_) -> tuple[bool, int]:
     time.sleep(0.2)
     return gc.isenabled(), gc.get_freeze_count()
+
+
+def die_unless_in(pid: int) -> str:
+    if os.getpid() != pid:
+        os._exit(3)  # a worker process that dies (killed, out of memory)
+    return "ran here"
 
 
 def interrupt_or_sleep(i: int) -> None:
@@ -116,6 +123,14 @@ def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
     pool.start(2, None)
     (warm,) = {f.result(timeout=60) for f in pool._warming}
     assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid(), warm]  # the second there, at once
+    pool.stop()
+
+
+def test_at_once_runs_here_a_task_whose_process_died():
+    pool.start(2, None)
+    for f in pool._warming:
+        f.result(timeout=60)
+    assert pool.at_once([os.getpid, functools.partial(die_unless_in, os.getpid())], None) == [os.getpid(), "ran here"]
     pool.stop()
 
 
