@@ -6,14 +6,10 @@ Only light modules are imported before the config is checked: the worker process
 
 from __future__ import annotations
 
-import gc
+from sweeps.pool import pause_collector
 
 if __name__ == "__main__":
-    # The imports here and the launcher's allocate ~300,000 objects that live as long as the
-    # process; the collector walking them again and again as they come took 0.4-0.5 s of CPU
-    # (1.5 vs 1.1 s for optuna, matplotlib, mlflow and its store). sweeps.pool.freeze_heap()
-    # sets it going again, once they are in.
-    gc.disable()
+    pause_collector()  # until the launcher's imports are in (sweeps.pool.freeze_heap)
 
 import hydra
 from omegaconf import DictConfig

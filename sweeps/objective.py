@@ -118,18 +118,20 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
         "weights.npz": net.save,
         "cost_curve.csv": lambda p: write_curve(p, iterations, costs),
     }
-    if cfg.tracking.trial_figures:  # for many short trials they can go: ~17 ms, a fifth of tracking's cost
-        files.update(figures(net, cfg, costs, iterations, metrics, val_points, data))
+    files.update(figures(net, cfg, costs, iterations, metrics, val_points, data))
     tracker.log_artifacts(run.id, files)
 
 
 def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.ndarray,
             metrics: dict[str, float] | None, val_points: list[tuple[int, float]], data: Dataset | None) -> dict:
-    """The trial's PNG writers: its cost curve, and with tracking.decision_boundary=all its decision
-    boundary (by default only the best trials get one, at the end: sweeps.summary.top_boundaries)."""
-    val = np.array(val_points, dtype=float).reshape(-1, 2)  # (k, 2) iteration, value
-    files = {"cost_curve.png": lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg),
-                                                          val=(val[:, 0], val[:, 1]), val_label=cfg.sweep.metric)}
+    """The trial's PNG writers: its cost curve unless tracking.trial_figures is false (for many
+    short trials: ~17 ms, a fifth of tracking's cost), and with tracking.decision_boundary=all its
+    decision boundary (by default only the best trials get one, at the end: sweeps.summary)."""
+    files = {}
+    if cfg.tracking.trial_figures:
+        val = np.array(val_points, dtype=float).reshape(-1, 2)  # (k, 2) iteration, value
+        files["cost_curve.png"] = lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg),
+                                                             val=(val[:, 0], val[:, 1]), val_label=cfg.sweep.metric)
     if cfg.tracking.decision_boundary == "all" and data is not None:
         if (draw := boundary(net, cfg, data, metrics)) is not None:
             files["decision_boundary.png"] = draw

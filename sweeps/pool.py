@@ -6,8 +6,9 @@ MLflow's SQLAlchemy store before its first trial: about 2.5 s of CPU. So with n 
 process runs one of them itself (it has all of that imported already) and starts n - 1
 processes; `start()` launches them as soon as the config is valid, so their imports overlap
 the launcher's own and the opening of the stores, and `map()` then reuses them (loky reuses a
-pool whose settings are unchanged). `stop()` kills the idle processes once the trials are done,
-instead of waiting for each interpreter to tear itself down (about 1 s).
+pool whose settings are unchanged). Once the trials are done, `at_once()` gives them part of the
+sweep's summary to draw, then `stop()` kills them instead of waiting for each interpreter to
+tear itself down (about 1 s).
 
 Only the standard library and loky are imported here: the launcher's heavy imports come after
 `start()`.
@@ -33,6 +34,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BL
 _executor: Any = None  # the last executor made: stop() kills its processes
 _size: tuple[int, bool] | None = None  # (workers, database) it was made for
 _warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
+_paused = False  # pause_collector() stopped the garbage collector; freeze_heap() starts it again
+IDLE_TIMEOUT = 300  # s: loky ends a process idle this long (and starts another for the next task)
+_idle_since = 0.0  # time.monotonic() when a process last finished a task
 # set when a task of the processes failed (a process died: loky then stops them all), so that
 # the worker in this process stops after its trial instead of running the rest of the sweep alone
 SIBLING_FAILED = threading.Event()
@@ -62,7 +66,7 @@ def _processes(n: int, tracking_uri: str | None):
         n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
     _size = (n, database)
     threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
-    _executor = get_reusable_executor(max_workers=n - 1, timeout=300, env={v: threads for v in THREAD_VARS},
+    _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT, env={v: threads for v in THREAD_VARS},
                                       initializer=warm_up, initargs=(database,))
     return _executor
 
@@ -72,7 +76,7 @@ def warm_up(database: bool) -> None:
     database tracking URI MLflow's SQLAlchemy store (imports and ORM set-up, 0.6 s of the first
     MlflowClient; the store itself may not exist yet)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until handle_interrupts: not inside the imports
-    gc.disable()  # until freeze_heap: the collector walking the imports as they come cost 0.4 s of CPU
+    pause_collector()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -95,14 +99,28 @@ def warm_up(database: bool) -> None:
     freeze_heap()
 
 
+def pause_collector() -> None:
+    """The garbage collector off until freeze_heap(): the imports allocate ~300,000 objects that
+    live as long as the process, and the collector walking them again and again as they came took
+    0.4-0.5 s of CPU (1.5 vs 1.1 s for optuna, matplotlib, mlflow and its store)."""
+    global _paused
+    if gc.isenabled():
+        gc.disable()
+        _paused = True
+
+
 def freeze_heap() -> None:
     """The modules imported by now live as long as the process: full garbage collections skip
     them from here on (gc.freeze) instead of walking their ~330,000 objects, 0.2 s each time, about
-    once every 30 trials with tracking on. Then the collector runs again, if the start-up had
-    paused it (sweeps.__main__, warm_up). For the processes started here and this one only: a
-    Dask worker's heap is not ours to freeze."""
+    once every 30 trials with tracking on. Then the collector runs again if pause_collector() had
+    stopped it. What start-up left as garbage (~6,000 objects, measured) is frozen with the rest,
+    for good: collecting it first would take 0.26 s. For the processes started here and this one
+    only: a Dask worker's heap is not ours to freeze."""
+    global _paused
     gc.freeze()
-    gc.enable()
+    if _paused:
+        gc.enable()
+        _paused = False
 
 
 def start(n: int, tracking_uri: str | None) -> None:
@@ -111,6 +129,13 @@ def start(n: int, tracking_uri: str | None) -> None:
         return
     executor = _processes(n, tracking_uri)
     _warming[:] = [executor.submit(os.getpid) for _ in range(n - 1)]  # spawns them
+    for f in _warming:
+        f.add_done_callback(_finished)
+
+
+def _finished(_: Future) -> None:
+    global _idle_since
+    _idle_since = time.monotonic()
 
 
 def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None) -> list[Any]:
@@ -126,6 +151,7 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     futures = [executor.submit(fn, item) for item in items[1:]]
     for f in futures:
         f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())
+        f.add_done_callback(_finished)
     try:
         first = fn(items[0])
         return [first, *(f.result() for f in futures)]
@@ -146,17 +172,23 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
 
 def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[Any]:
     """[task() for task in tasks], the first in this process and the others at the same time in
-    the worker processes that are up already (idle once a sweep's trials are done), else here:
-    never starts a process. The tasks after the first are pickled; one whose process died runs
-    here after all."""
-    if _executor is None or _size is None or _size[1] != _database(tracking_uri) or _size[0] < 2:
+    the worker processes, if they are up, warm and idle (once a sweep's trials are done), else
+    all here: never waits for a process to start. The tasks after the first are pickled; one
+    whose process died, or took over a minute, runs here after all."""
+    warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 2
+            and all(f.done() for f in _warming) and time.monotonic() - _idle_since < IDLE_TIMEOUT - 10)
+    if not warm or len(tasks) < 2:
         return [task() for task in tasks]
     futures = [_executor.submit(_call, task) for task in tasks[1:]]
-    out = [tasks[0]()]
+    try:
+        out = [tasks[0]()]
+    except BaseException:
+        concurrent.futures.wait(futures, timeout=2)  # a Ctrl-C: let them finish their files first
+        raise
     for task, f in zip(tasks[1:], futures):
         try:
-            out.append(f.result())
-        except concurrent.futures.BrokenExecutor:  # loky's TerminatedWorkerError: a process died
+            out.append(f.result(timeout=60))
+        except (concurrent.futures.BrokenExecutor, concurrent.futures.TimeoutError):  # died, or stuck
             out.append(task())
     return out
 

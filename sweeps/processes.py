@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 
 def here() -> dict[str, str]:
@@ -11,7 +12,9 @@ def here() -> dict[str, str]:
 
 
 def alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this host (signal 0 tests without sending)."""
+    """Whether a process with this pid runs on this host (signal 0 tests without sending). A
+    zombie does not: a worker killed with its launcher stays one until its new parent reaps it,
+    which an init that does not (a container's) never does."""
     if pid <= 0:
         return False
     try:
@@ -20,4 +23,10 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, under another user
         pass
-    return True
+    if not Path("/proc/self").exists():  # not Linux: no way to tell a zombie
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # gone meanwhile
+        return False
+    return state not in ("Z", "X")  # proc(5): zombie, dead

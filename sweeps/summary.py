@@ -21,7 +21,7 @@ from nncore import Dataset, Network
 from sweeps import plots, pool
 from sweeps.tracking import Tracker
 
-TOP = 5  # cost curves overlaid on the parent run
+TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -116,12 +116,14 @@ def top_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker)
         if not run_id:
             continue
         try:
-            net = Network.load(tracker.artifact_path(run_id, "weights.npz"))
+            with tracker.artifact_file(run_id, "weights.npz") as path:
+                net = Network.load(path)
             if net.sizes[0] != 2:
                 continue  # no picture of more than 2 features
+            with tracker.artifact_file(run_id, "config.yaml") as path:
+                text = path.read_text()
             # libyaml's parser: OmegaConf.load's pure-Python one took 18 ms a config
-            cfg = OmegaConf.create(yaml.load(tracker.artifact_path(run_id, "config.yaml").read_text(),
-                                             Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+            cfg = OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
             key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
             data = datasets[key] if key in datasets else datasets.setdefault(key, load_data(cfg))
             draw = boundary(net, cfg, data, metrics)
@@ -226,7 +228,8 @@ def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
     if not run_id:
         return None
     try:
-        return np.loadtxt(tracker.artifact_path(run_id, "cost_curve.csv"), delimiter=",", skiprows=1, ndmin=2)
+        with tracker.artifact_file(run_id, "cost_curve.csv") as path:
+            return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except Exception:  # a missing curve leaves its line out, not the figure
         return None
 

@@ -12,10 +12,10 @@ until the study is done, logging under the sweep's MLflow parent run (see sweeps
 
 from __future__ import annotations
 
-import gc
+from sweeps.pool import pause_collector
 
 if __name__ == "__main__":
-    gc.disable()  # `python -m sweeps.worker`: until the imports are done, as in sweeps.__main__
+    pause_collector()  # `python -m sweeps.worker`: until its imports are in, as in sweeps.__main__
 
 import logging
 import os

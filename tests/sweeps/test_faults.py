@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
+
+from sweeps.processes import alive
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -216,3 +219,14 @@ def test_names_cannot_lead_artifacts_outside_the_output_folder(sweep_dir):
     assert not (sweep_dir.path.parent / "escape").exists() and not (sweep_dir.path.parent.parent / "escape").exists()
     proc = sweep_dir.run("sweep.study_name=../evil", check=False)
     assert proc.returncode == 2 and "sweep.study_name" in proc.stderr
+
+
+def test_a_zombie_is_not_alive():
+    """A worker killed with its launcher is a zombie until its new parent reaps it, for good under
+    an init that never does: its trials must be failed all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once, not waited for
+    state = wait_for(lambda: (Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                              if Path(f"/proc/{child.pid}/stat").exists() else None) == "Z", timeout=30)
+    assert state and not alive(child.pid)
+    child.wait()
+    assert not alive(child.pid) and alive(os.getpid())

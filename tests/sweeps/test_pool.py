@@ -111,9 +111,17 @@ def test_worker_processes_collect_garbage_once_warm_and_skip_the_imports():
     pool.start(2, "sqlite:///unused.db")
     for f in pool._warming:
         f.result(timeout=60)
-    enabled, frozen = pool.map(collector_state, range(2), 2)[1]
+    enabled, frozen = pool.map(collector_state, range(2), 2, "sqlite:///unused.db")[1]  # the same, warm pool
     assert enabled and frozen > 100_000  # mlflow's store, optuna, matplotlib: ~300,000 objects
     pool.stop()
+
+
+def warm_pool() -> int:
+    """pool.start(2, None), once its process is warm and known to be idle: its pid."""
+    pool.start(2, None)
+    (pid,) = {f.result(timeout=60) for f in pool._warming}
+    wait_for(lambda: pool._idle_since > 0, timeout=10)  # set by the future's callback, just after
+    return pid
 
 
 def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
@@ -121,24 +129,29 @@ def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
     assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # none up: all here
     assert not loky_workers() - existing
     pool.start(2, None)
-    (warm,) = {f.result(timeout=60) for f in pool._warming}
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # still warming: all here
+    warm = warm_pool()
     assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid(), warm]  # the second there, at once
+    pool._idle_since -= pool.IDLE_TIMEOUT  # idle so long that loky ended it: not waited for
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2
     pool.stop()
 
 
 def test_at_once_runs_here_a_task_whose_process_died():
-    pool.start(2, None)
-    for f in pool._warming:
-        f.result(timeout=60)
+    warm_pool()
     assert pool.at_once([os.getpid, functools.partial(die_unless_in, os.getpid())], None) == [os.getpid(), "ran here"]
     pool.stop()
 
 
-def test_freeze_heap_sets_a_paused_collector_going_again():
-    gc.disable()
+def test_freeze_heap_sets_a_paused_collector_going_again_and_leaves_others_alone():
     try:
+        pool.pause_collector()
+        assert not gc.isenabled()
         pool.freeze_heap()
         assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()  # someone else's choice
+        pool.freeze_heap()
+        assert not gc.isenabled()
     finally:
         gc.enable()
         gc.unfreeze()

@@ -102,14 +102,17 @@ def write_curve(folder):
 
 
 def test_a_local_curve_is_read_in_place(tmp_path, monkeypatch):
-    tracker = Tracker.start_sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", "my experiment", run_name="sweep-S",
-                                  tags={}, params={})  # a space: %20 in the artifact URI
+    # (a server's artifacts are downloaded: test_scale's sweep through `mlflow server` reads them)
+    (tmp_path / "ml runs").mkdir()  # a space: %20 in the artifact URI
+    tracker = Tracker.start_sweep(f"sqlite:///{tmp_path / 'ml runs' / 'mlflow.db'}", "E", run_name="sweep-S",
+                                  tags={}, params={})
     with_curve, without = (tracker.start_trial(i, tags={}, params={}) for i in range(2))
     curve = write_curve(tracker.folder(with_curve))
 
     def no_download(*args, **kwargs):
         raise AssertionError("a local artifact is read in place")
 
+    assert "%20" in tracker.client.get_run(with_curve).info.artifact_uri
     monkeypatch.setattr(MlflowClient, "download_artifacts", no_download)
     assert np.array_equal(summary.read_curve(tracker, with_curve), curve)
     assert summary.read_curve(tracker, without) is None  # a missing curve: its line is left out

@@ -50,8 +50,7 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
             assert run.data.tags.get(tag), tag
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "optimization_history.png", "parallel_coordinate.png", "top_cost_curves.png"} <= parent_files
-    # flower is 2-D: the 5 best complete trials got their decision boundary at the end (drawn by the
-    # idle worker process), the others none
+    # flower is 2-D: the 5 best complete trials got their decision boundary at the end, the others none
     top = {t.number for t in summary.ranked(study)[:summary.TOP]}
     drawn = {n for n, r in by_trial.items()
              if "decision_boundary.png" in {a.path for a in client.list_artifacts(r.info.run_id)}}
@@ -106,7 +105,9 @@ def test_trial_figures_can_be_left_out(sweep_dir):
 
 
 def test_every_trial_draws_its_decision_boundary_when_asked(sweep_dir):
-    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.decision_boundary=all", *FAST)
+    """tracking.decision_boundary=all, even with the cost curves left out (tracking.trial_figures)."""
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.decision_boundary=all",
+                  "tracking.trial_figures=false", *FAST)
     client = sweep_dir.client()
     children = sweep_dir.runs("trial")
     assert len(children) == 3
@@ -114,3 +115,4 @@ def test_every_trial_draws_its_decision_boundary_when_asked(sweep_dir):
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         diverged = run.data.tags.get("reason", "").startswith("diverged")
         assert ("decision_boundary.png" in names) != diverged, (run.info.run_name, names)
+        assert "cost_curve.png" not in names
