@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from sweeps import reproduce, summary
+from sweeps.processes import alive
 from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing, with_driver
 from tests.conftest import wait_for
 
@@ -217,11 +218,20 @@ def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_
     proc = sweep.start("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=2",
                        "sweep.n_trials=20", *HEARTBEAT, *STEADY)
     try:
-        # a trial that started a moment ago, so that it still runs when its worker is killed
-        victim = wait_for(lambda: len(sweep.trials(*FINISHED)) >= 3 and [
-            t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) in worker_pids
-            and (datetime.now() - t.datetime_start).total_seconds() < 0.3], every=0.05)[0]
-        os.kill(int(victim.user_attrs["pid"]), signal.SIGKILL)
+        victim = None
+        for _ in range(3):  # a worker killed between two trials leaves none behind: kill again
+            # a trial that started a moment ago, so that it likely still runs when its worker is killed
+            pid = int(wait_for(lambda: len(sweep.trials(*FINISHED)) >= 3 and [
+                t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) in worker_pids
+                and (datetime.now() - t.datetime_start).total_seconds() < 0.3], every=0.05)[0].user_attrs["pid"])
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not alive(pid), timeout=30, every=0.01)
+            # what it ran when it died (not the trial seen above if that one ended meanwhile)
+            running = [t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) == pid]
+            if running:
+                victim = running[0]
+                break
+        assert victim is not None, "no worker was killed in the middle of a trial"
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
