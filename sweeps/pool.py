@@ -143,7 +143,6 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
     (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
     items = list(items)
-    freeze_heap()
     if n < 2 or len(items) < 2:
         return [fn(item) for item in items]
     executor = _processes(n, tracking_uri)

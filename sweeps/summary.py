@@ -125,8 +125,9 @@ def top_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker)
             # libyaml's parser: OmegaConf.load's pure-Python one took 18 ms a config
             cfg = OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
             key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
-            data = datasets[key] if key in datasets else datasets.setdefault(key, load_data(cfg))
-            draw = boundary(net, cfg, data, metrics)
+            if key not in datasets:
+                datasets[key] = load_data(cfg)
+            draw = boundary(net, cfg, datasets[key], metrics)
             if draw is not None:
                 tracker.log_artifacts(run_id, {"decision_boundary.png": draw})
         except Exception as err:  # the sweep's summary matters more than one picture
