@@ -91,28 +91,25 @@ def test_pruned_trials_stop_early_and_are_marked(sweep_dir):
         assert runs[str(t.number)].data.metrics["iterations_run"] == 1000
 
 
-def test_trial_figures_can_be_left_out(sweep_dir):
-    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.trial_figures=false",
-                  "tracking.decision_boundary=none", *FAST)
+def trial_artifacts(sweep_dir, *overrides) -> list[tuple[object, set[str]]]:
+    """A 3-trial sweep (one worker) with overrides: (run, its artifact names) per trial."""
+    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", *overrides, *FAST)
     client = sweep_dir.client()
     children = sweep_dir.runs("trial")
     assert len(children) == 3
-    for run in children:
-        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "weights.npz",
-                                                                           "cost_curve.csv"}
+    return [(run, {a.path for a in client.list_artifacts(run.info.run_id)}) for run in children]
+
+
+def test_trial_figures_can_be_left_out(sweep_dir):
+    for _, names in trial_artifacts(sweep_dir, "tracking.trial_figures=false", "tracking.decision_boundary=none"):
+        assert names == {"config.yaml", "weights.npz", "cost_curve.csv"}
     parent, = sweep_dir.runs("sweep")  # the sweep's own figures stay
-    assert "optimization_history.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "optimization_history.png" in {a.path for a in sweep_dir.client().list_artifacts(parent.info.run_id)}
 
 
 def test_every_trial_draws_its_decision_boundary_when_asked(sweep_dir):
     """tracking.decision_boundary=all, even with the cost curves left out (tracking.trial_figures)."""
-    sweep_dir.run("sweep.n_jobs=1", "sweep.n_trials=3", "tracking.decision_boundary=all",
-                  "tracking.trial_figures=false", *FAST)
-    client = sweep_dir.client()
-    children = sweep_dir.runs("trial")
-    assert len(children) == 3
-    for run in children:
-        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    for run, names in trial_artifacts(sweep_dir, "tracking.decision_boundary=all", "tracking.trial_figures=false"):
         diverged = run.data.tags.get("reason", "").startswith("diverged")
         assert ("decision_boundary.png" in names) != diverged, (run.info.run_name, names)
         assert "cost_curve.png" not in names
