@@ -76,7 +76,7 @@ def _tanh_backward(A, delta, tmp):
 
 
 # --- relu ----------------------------------------------------------------------------------------
-# np.maximum against a 0-d zero takes a slow non-SIMD path (2-4x slower than against an array of
+# np.maximum against a 0-d zero takes a slow non-SIMD path (several times slower than against an array of
 # zeros), so the zeros get the buffer's full shape. (maximum's out must be a keyword.)
 
 def _relu_forward(Z, _tmp):

@@ -221,7 +221,7 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2, **extra
     sd[sd == 0] = 1.0
     k = len(class_names)
     # C order (rows contiguous) for every matrix: gathering mini-batch columns from an F-ordered
-    # X is ~12x slower, and a loader's X.T or a column fancy index would otherwise leave F order.
+    # X is an order of magnitude slower, and a loader's X.T or a column fancy index would otherwise leave F order.
     def standardise(cols: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray((X[:, cols] - mu) / sd)  # (n_x, cols.size)
 

@@ -8,6 +8,7 @@ prebuilt calls on those two fixed buffers (see nncore.activations), run once per
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
 
 import numpy as np
@@ -85,10 +86,18 @@ def _check_unit(name: str, value: float) -> None:
 OPTIMIZERS = {"gd": GD, "momentum": Momentum, "adam": Adam}
 
 
+def hyperparameters(name: str) -> tuple[str, ...]:
+    """The keyword arguments optimiser `name` takes after (theta, learning_rate)."""
+    return tuple(inspect.signature(OPTIMIZERS[name]).parameters)[2:]
+
+
 def get_optimizer(name: str, theta: np.ndarray, learning_rate: float, **hyper: float):
-    """The optimiser called `name`, given the hyperparameters it takes (others are ignored)."""
+    """The optimiser called `name`; a hyperparameter it does not take is refused, not dropped."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer={name!r} is not known: choose one of {', '.join(sorted(OPTIMIZERS))}.")
-    cls = OPTIMIZERS[name]
-    takes = cls.__init__.__code__.co_varnames[3:cls.__init__.__code__.co_argcount]
-    return cls(theta, learning_rate, **{k: v for k, v in hyper.items() if k in takes})
+    takes = hyperparameters(name)
+    unknown = sorted(set(hyper) - set(takes))
+    if unknown:
+        raise ValueError(f"optimizer={name!r} takes no {', '.join(unknown)}: its hyperparameters are "
+                         f"{', '.join(takes) or 'none (learning_rate only)'}.")
+    return OPTIMIZERS[name](theta, learning_rate, **hyper)

@@ -74,7 +74,7 @@ class SigmoidHead:
         self.sum_log1p = np.empty((1, 1), Z.dtype)
         self.costed: list[Op] = self.error + [
             partial(np.log1p, u, u),  # log 2 - the cost of each sample
-            # the sum as a BLAS product with a column of ones: ~2x cheaper than u.sum() at these sizes
+            # the sum as a BLAS product with a column of ones: cheaper than u.sum() at these sizes
             partial(np.dot, u, np.ones((Z.size, 1), Z.dtype), self.sum_log1p),
         ]
         self.u_flat, self.m_log2 = u.reshape(-1), Z.size * LOG2
@@ -83,7 +83,7 @@ class SigmoidHead:
     def cost(self) -> float:
         u = self.u_flat
         total = self.m_log2 - self.sum_log1p.item()
-        worst = LOG2 - u.item(u.argmin())  # the largest cost of a sample; argmin: ~3x cheaper than min
+        worst = LOG2 - u.item(u.argmin())  # the largest cost of a sample; argmin: cheaper than min
         # `worst < 700` keeps exp finite; NaN fails both tests and goes to the exact form too
         if worst < 700.0 and self.bound * math.exp(worst) <= total:
             return total

@@ -53,11 +53,14 @@ def _check_positive(name: str, value, integer: bool = False) -> None:
 def fit(net: Network, X: np.ndarray, Y: np.ndarray, learning_rate: float = 1.2,
         iterations: int = 10000, optimizer: str = "gd", batch_size: int | None = None,
         l2: float = 0.0, seed: int = 0, callback: Callback | None = None, cost_every: int = 1,
-        beta: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> FitResult:
+        **hyper: float) -> FitResult:
     """Trains `net` in place on X (n_x, m), Y (n_y, m); returns the cost curve.
 
+    `hyper` are the optimiser's own hyperparameters (momentum: beta; adam: beta1, beta2, eps;
+    see nncore.optimizers); one it does not take is refused with a ValueError.
+
     The cost (cross-entropy + l2 / (2m) sum ||W||^2) is computed every `cost_every`
-    iterations, before that iteration's update; computing it costs about 10-20% of a step.
+    iterations, before that iteration's update; computing it costs a fraction of a step (benchmarks/bench_nncore.py).
     With mini-batches the recorded cost is the epoch's mean of the batch costs.
     """
     _check_positive("learning_rate", learning_rate)
@@ -68,19 +71,21 @@ def fit(net: Network, X: np.ndarray, Y: np.ndarray, learning_rate: float = 1.2,
     if not (isinstance(l2, (int, float, np.number)) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2={l2!r} is not allowed: it must be a finite number >= 0.")
     X, Y = net.check_data(X, Y)
-    # C order: columns are gathered per mini-batch, ~12x slower from an F-ordered array
+    # C order: columns are gathered per mini-batch, an order of magnitude slower from an F-ordered array
     X, Y = np.ascontiguousarray(X, dtype=net.dtype), np.ascontiguousarray(Y, dtype=net.dtype)
     m = X.shape[1]
     if m == 0:
         raise ValueError("X has no samples (0 columns); training needs at least one.")
-    opt = get_optimizer(optimizer, net.theta, learning_rate, beta=beta, beta1=beta1, beta2=beta2, eps=eps)
-    loop = _full_batch if batch_size is None or batch_size >= m else _mini_batch
+    opt = get_optimizer(optimizer, net.theta, learning_rate, **hyper)
+    full = batch_size is None or batch_size >= m
+    # the mini-batch loop alone draws the reshuffles: its generator comes from the seed
+    extra = () if full else (batch_size, np.random.default_rng(seed))
     curve: list[float] = []  # the recorded costs (a list append is cheaper than an array store)
     start = time.perf_counter()
     # Overflow is caught as a non-finite cost (Diverged), not reported as warnings on the way.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        done, stopped = loop(net, X, Y, opt, iterations, batch_size, l2, np.random.default_rng(seed),
-                             callback, cost_every, curve, learning_rate)
+        done, stopped = (_full_batch if full else _mini_batch)(net, X, Y, opt, iterations, l2, callback,
+                                                              cost_every, curve, learning_rate, *extra)
         if not stopped and not np.isfinite(net.theta).all():
             raise Diverged(iterations - 1, float("nan"), np.array(curve), learning_rate)
     return FitResult(np.array(curve, dtype=np.float64), np.arange(len(curve)) * cost_every, done,
@@ -121,7 +126,7 @@ def _decay_ops(net: Network, l2: float, m: int, grad_scale: float, grad: np.ndar
     return [partial(np.multiply, net.theta, decay, tmp), partial(np.add, grad, tmp, grad)]
 
 
-def _full_batch(net, X, Y, opt, iterations, _bs, l2, _rng, callback, cost_every, curve, lr):
+def _full_batch(net, X, Y, opt, iterations, l2, callback, cost_every, curve, lr):
     m = X.shape[1]
     grad = np.empty_like(net.theta)
     step = _Step(net, m, opt, grad, _decay_ops(net, l2, m, opt.grad_scale, grad))
@@ -149,7 +154,7 @@ def _full_batch(net, X, Y, opt, iterations, _bs, l2, _rng, callback, cost_every,
     return iterations, False
 
 
-def _mini_batch(net, X, Y, opt, iterations, batch_size, l2, rng, callback, cost_every, curve, lr):
+def _mini_batch(net, X, Y, opt, iterations, l2, callback, cost_every, curve, lr, batch_size, rng):
     m = X.shape[1]
     n_batches = -(-m // batch_size)
     last = m - (n_batches - 1) * batch_size
