@@ -39,7 +39,8 @@ import optuna  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing, with_driver  # noqa: E402
+from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing  # noqa: E402
+from sweeps.urls import with_driver  # noqa: E402
 
 WORKERS = (1, 2, 4)
 REPORTS = 20  # intermediate values per trial: train.iterations 2000 / train.report_every 100, the defaults
@@ -101,29 +102,31 @@ def sweep(tmp: Path, label: str, storage: str, uri: str, workers: int, n_trials:
 
 # ---- 2. storage operations alone -------------------------------------------------------------
 def _study(spec: str, name: str, seed: int):
-    from sweeps.space import parse_space
-    from sweeps.study import load_study
+    from sweeps.config.space import parse_space
+    from sweeps.study.factory import open_study
+    from sweeps.study.storages import storage_for
 
     cfg = OmegaConf.create({"sweep": {
         "study_name": name, "sampler": "random", "pruner": "none", "n_startup_trials": 5, "warmup_steps": 0,
         "direction": "minimize", "metric": "val_cost", "heartbeat_interval": 10, "grace_period": 30}})
-    return load_study(cfg, spec, parse_space({}), seed=seed, create=True)
+    storage = storage_for(spec, cfg.sweep)
+    return open_study(cfg, storage, parse_space({}), seed=seed, create=True), storage
 
 
 def storage_ops(spec: str, name: str, n_trials: int, seed: int, out) -> None:
     """One worker's storage work for each trial until the study holds n_trials, timed per trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from sweeps.study import ask_within_budget, heartbeat
+    from sweeps.study.budget import ask_within_budget, heartbeat
 
-    study = _study(spec, name, seed)
+    study, storage = _study(spec, name, seed)
     times = []
     start = time.perf_counter()
     while True:
         t0 = time.perf_counter()
-        trial = ask_within_budget(study, n_trials, spec)
+        trial = ask_within_budget(study, storage, n_trials)
         if trial is None:
             break
-        with heartbeat(study, trial):
+        with heartbeat(storage, study, trial):
             x = trial.suggest_float("x", 0.0, 1.0)
             for step in range(REPORTS):
                 trial.report(x / (step + 1), step=(step + 1) * 100)

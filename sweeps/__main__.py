@@ -1,37 +1,40 @@
 """`python -m sweeps [hydra overrides]`: compose the config with Hydra, then run the sweep.
 
 Only light modules are imported before the config is checked: the worker processes then start
-(sweeps.pool) while this process imports the rest and opens the stores.
+(sweeps.runner.pool) while this process imports the rest and opens the stores.
 """
 
 from __future__ import annotations
 
-from sweeps.pool import pause_collector
+from sweeps.runner.pool import pause_collector
 
 if __name__ == "__main__":
-    pause_collector()  # until the launcher's imports are in (sweeps.pool.freeze_heap)
+    pause_collector()  # until the launcher's imports are in (sweeps.runner.pool.freeze_heap)
 
 import hydra
 from omegaconf import DictConfig
 
-from sweeps.cli import exit_now, guarded, start_workers
-from sweeps.config import register_configs
+from sweeps.config.schema import register_configs
+from sweeps.runner.cli import exit_now, guarded, start_workers
 
 register_configs()
+
+INTERRUPTED = ("[sweep] interrupted: local workers failed their running trials and their runs ended KILLED "
+               "(Dask workers finish theirs); run the same command again to resume.")
 
 
 def sweep(cfg: DictConfig):
     start_workers(cfg, local=cfg.sweep.backend == "loky")
-    from sweeps.launcher import run
+    # imported once the worker processes are starting: the session's imports (mlflow, the plots)
+    # overlap theirs
+    from sweeps.runner.session import run
 
     return run(cfg)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    outcome = guarded(lambda: sweep(cfg), "[sweep] interrupted: local workers failed their running trials "
-                      "and their runs ended KILLED (Dask workers finish theirs); "
-                      "run the same command again to resume.")
+    outcome = guarded(lambda: sweep(cfg), INTERRUPTED)
     return outcome.study.best_value if outcome.study.best_trials else None
 
 

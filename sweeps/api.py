@@ -1,0 +1,135 @@
+"""The Python API, for scripted and reproducible experiments: what `python -m sweeps` does, as
+calls that return what they found.
+
+- `run(overrides)` composes conf/ with Hydra's compose API and the command line's overrides,
+  checks it as the command line does, runs the sweep, and returns a SweepResult. Bad input raises
+  sweeps.errors.ConfigError, whose message is the sentence the command line prints.
+- `reproduce(run_id)` trains a tracked trial again and compares its cost curve bit for bit.
+- `load_network(run_id)` gives a tracked trial's trained nncore.Network.
+
+It can run several sweeps in one interpreter (a script, a notebook): each call composes afresh,
+leaves the interpreter's Ctrl-C handler as it found it, and stops its worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from sweeps.config.schema import register_configs
+from sweeps.errors import ConfigError
+from sweeps.interrupts import interrupts_handled
+from sweeps.report.summary import best_trial
+from sweeps.runner import pool, session
+from sweeps.runner.cli import quiet_libraries, start_workers
+from sweeps.trial.reproduction import Reproduction, load_network, reproduce
+
+__all__ = ["Best", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+@dataclass
+class TrialRow:
+    """One trial of the study: its number, state, value, sampled params, metrics and MLflow run."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
+    value: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    run_id: str  # "" with tracking off
+
+
+@dataclass
+class Best:
+    """The best complete trial (pruned and diverged trials never count)."""
+
+    number: int
+    value: float
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    run_id: str
+
+
+@dataclass
+class SweepResult:
+    study: optuna.Study
+    best: Best | None  # None when no trial completed
+    parent_run_id: str  # the sweep's MLflow run; "" with tracking off
+    tracking_uri: str
+    config: DictConfig  # the composed config the sweep ran
+    trials: list[TrialRow] = field(default_factory=list)
+
+    def top(self, k: int = 5) -> list[TrialRow]:
+        """The k best complete trials, best first."""
+        sign = -1 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+        return sorted(done, key=lambda t: (sign * t.value, t.number))[:k]
+
+
+def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
+    return TrialRow(t.number, t.state.name, t.value, dict(t.params), dict(t.user_attrs.get("metrics", {})),
+                    t.user_attrs.get("run_id", ""))
+
+
+def _hydra_sentence(err: Exception) -> str:
+    """Hydra's and OmegaConf's composition errors as one sentence: their messages without the
+    traceback, joined."""
+    parts, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        if text and text not in parts:
+            parts.append(text)
+        err = err.__cause__ or err.__context__
+    return "the overrides do not compose: " + "; ".join(parts).rstrip(".") + "."
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/ composed with `overrides`, as `python -m sweeps` composes it. `hydra.run.dir`, if
+    given, receives .hydra/config.yaml and .hydra/overrides.yaml as Hydra's own run would."""
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides is the string {overrides!r}, but it must be a list of strings such as "
+                          "['sweep.n_trials=10', 'dataset=moons'].")
+    register_configs()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="sweeps"):
+            cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_hydra_sentence(err)) from None
+    run_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith(("hydra.run.dir=", "+hydra.run.dir="))), None)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if run_dir:
+        folder = Path(run_dir) / ".hydra"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(list(overrides)))
+    return cfg
+
+
+def run(overrides: Sequence[str] = ()) -> SweepResult:
+    """Runs the sweep that `python -m sweeps *overrides` runs, in this process and its workers;
+    a second call with the same study resumes it, as the command does."""
+    cfg = compose_config(overrides)
+    quiet_libraries()
+    with interrupts_handled():
+        try:
+            start_workers(cfg, local=cfg.sweep.backend == "loky")
+            outcome = session.run(cfg)
+        finally:
+            pool.stop()  # started before the checks that read the data and the stores
+    study, best = outcome.study, best_trial(outcome.study)
+    return SweepResult(
+        study=study, best=None if best is None else Best(**{k: v for k, v in vars(_row(best)).items() if k != "state"}),
+        parent_run_id=outcome.parent_run_id, tracking_uri=cfg.tracking.uri, config=cfg,
+        trials=[_row(t) for t in study.get_trials(deepcopy=False)])

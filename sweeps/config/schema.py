@@ -1,0 +1,118 @@
+"""The configuration's schema: Hydra composes `conf/config.yaml` on top of `Config` (stored as
+`base_config` by `register_configs()`), so a misspelt key (`model.actvation=relu`) or a wrong
+type (`train.learning_rate=abc`) is refused while composing. The values are checked after
+composing, by sweeps.config.checks.
+
+`model.hidden_units` is the list of hidden-layer widths; `model.depth` and `model.units` (both
+null by default) are shorthands the search space samples (sweeps.config.checks.resolve_hidden_units).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    val_fraction: float = 0.2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # open: passed to the loader as **kwargs
+
+
+@dataclass
+class ModelConfig:
+    hidden_units: List[int] = field(default_factory=lambda: [4])
+    activation: str = "tanh"
+    leaky_slope: float = 0.01
+    output: str = "auto"
+    init: str = "scaled"
+    depth: Optional[int] = None  # with units: hidden_units = [units] * depth
+    units: Optional[int] = None
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1.2
+    iterations: int = 2000
+    optimizer: str = "gd"
+    # the optimisers' own hyperparameters: every name an nncore optimiser takes has a field here
+    # (sweeps.trial.build passes the chosen optimiser exactly the ones it takes)
+    beta: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    batch_size: Optional[int] = None  # null = full batch
+    l2: float = 0.0
+    dtype: str = "float64"
+    cost_every: int = 1
+    report_every: int = 100
+
+
+@dataclass
+class SweepConfig:
+    n_trials: int = 30
+    n_jobs: int = 2
+    sampler: str = "tpe"
+    pruner: str = "median"
+    direction: Optional[str] = None  # null = from the metric (sweeps.config.metrics)
+    metric: str = "val_cost"
+    study_name: str = "nnsweeps"
+    storage: Optional[str] = None  # null = outputs/<study_name>.journal, so the same command resumes
+    seed: int = 0
+    timeout: Optional[float] = None
+    max_failures: int = 5
+    n_startup_trials: int = 5
+    warmup_steps: int = 1000  # iterations before a trial may be pruned
+    backend: str = "loky"  # loky: local worker processes; dask: the workers of a dask.distributed cluster
+    scheduler: Optional[str] = None  # the Dask scheduler's address (tcp://host:8786), for backend=dask
+    heartbeat_interval: Optional[int] = 10  # s between a running trial's heartbeats (RDB storages); null = off
+    grace_period: Optional[int] = 30  # s without a heartbeat before a trial is failed and run again
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
+    experiment: str = "nnsweeps"
+    enabled: bool = True
+    curve_points: int = 200
+    trial_figures: bool = True
+    decision_boundary: str = "top"  # one of sweeps.config.checks.DECISION_BOUNDARIES
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search_space: Dict[str, Any] = field(default_factory=dict)  # open: see sweeps.config.space
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+
+
+def register_configs() -> None:
+    """Store the schema as `base_config`, the first entry of conf/config.yaml's defaults list."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> type of every leaf field of the schema, Optional[...] unwrapped."""
+    out: dict[str, Any] = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) is typing.Union and len(args) == 1:
+            tp = args[0]
+        if dataclasses.is_dataclass(tp):
+            out.update(_field_types(tp, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = tp
+    return out
+
+
+FIELD_TYPES = _field_types(Config)

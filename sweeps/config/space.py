@@ -1,0 +1,324 @@
+"""Search spaces: config paths -> Optuna distributions, sampled per trial and applied to a config.
+
+`cfg.search_space` maps a dotted config path to a distribution. Paths may be written
+dotted (`train.learning_rate: ...`) or nested (`train: {learning_rate: ...}`); nested
+entries can be changed from the command line (`search_space.train.learning_rate.high=1`),
+dotted ones cannot. A mapping holding any of the keys type/low/high/step/log/choices/
+per_layer is a distribution, any other mapping a level of nesting. Each entry is either
+
+1. structured: `{type: float, low: 1e-3, high: 2.0, log: true}`, `{type: int, low: 1,
+   high: 3, step: 1}`, `{type: categorical, choices: [tanh, relu]}`; `step` and `log`
+   are optional (not both), unknown keys are refused; or
+2. a string of the Hydra Optuna sweeper plugin, parsed with Hydra's own override grammar:
+
+   | string                          | distribution                                |
+   |---------------------------------|---------------------------------------------|
+   | interval(0.001, 2.0)            | FloatDistribution(0.001, 2.0)               |
+   | tag(log, interval(0.001, 2.0))  | FloatDistribution(0.001, 2.0, log=True)     |
+   | int(interval(1, 4))             | IntDistribution(1, 4)                       |
+   | int(tag(log, interval(2, 64)))  | IntDistribution(2, 64, log=True)            |
+   | range(500, 3000, step=500)      | IntDistribution(500, 3000, step=500)        |
+   | range(0.1, 1.0, step=0.1)       | FloatDistribution(0.1, 1.0, step=0.1)       |
+   | choice(tanh, relu) / tanh,relu  | CategoricalDistribution(("tanh", "relu"))   |
+
+   As in the plugin (and unlike Hydra's basic sweeper), range's stop is INCLUDED.
+   Choice values are typed as in Hydra overrides: 1 -> int, 1.5 -> float, true -> bool.
+
+Optuna parameter names are the full dotted paths (`train.learning_rate`, `model.depth`),
+so fields of different sections never clash. `model.units` may carry `per_layer: true`
+(structured form only, and `model.depth` must then be in the space): a trial of depth D
+samples `model.units_l1` .. `model.units_lD`, each from the units distribution, and
+sets `model.hidden_units = [u1, ..., uD]`. Otherwise one `model.units` value is shared:
+`model.hidden_units = [units] * depth`, with depth = model.depth, or
+len(model.hidden_units) when depth is neither sampled nor set (see
+`sweeps.config.checks.resolve_hidden_units`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from sweeps.config.checks import CHECKS, is_integer, is_number, resolve_hidden_units
+from sweeps.config.schema import FIELD_TYPES
+from sweeps.errors import ConfigError
+
+DEPTH, UNITS, HIDDEN = "model.depth", "model.units", "model.hidden_units"
+LAYER_PARAM = re.compile(r"model\.units_l[1-9][0-9]*")  # per-layer widths: model.units_l1, ...
+GRAMMAR = ("interval(lo, hi), tag(log, interval(lo, hi)), int(interval(lo, hi)), int(tag(log, interval(lo, hi))), "
+           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b")
+STRUCTURED_KEYS = {"float": {"low", "high", "step", "log"}, "int": {"low", "high", "step", "log"},
+                   "categorical": {"choices"}}
+DISTRIBUTION_KEYS = {"type", "per_layer"}.union(*STRUCTURED_KEYS.values())
+
+
+# ---- building distributions (one place for both forms, so both give equal objects) ----
+def _bounds(path: str, low: Any, high: Any, log: Any, kind: str) -> None:
+    number = is_integer if kind == "int" else is_number
+    for name, value in (("low", low), ("high", high)):
+        if not number(value):
+            raise ConfigError(f"search_space entry {path!r} has {name}={value!r}, but it must be "
+                              f"{'an integer' if kind == 'int' else 'a finite number'}.")
+    if low >= high:
+        raise ConfigError(f"search_space entry {path!r} has low={low!r} >= high={high!r}, but low must be below high.")
+    if not isinstance(log, bool):
+        raise ConfigError(f"search_space entry {path!r} has log={log!r}, but log must be true or false.")
+    if log and low <= 0:
+        raise ConfigError(f"search_space entry {path!r} is log-scaled with low={low!r}, but a log scale needs low > 0.")
+
+
+def make_float(path: str, low: Any, high: Any, step: Any = None, log: Any = False) -> FloatDistribution:
+    _bounds(path, low, high, log, "float")
+    if step is not None and not (is_number(step) and step > 0):
+        raise ConfigError(f"search_space entry {path!r} has step={step!r}, but step must be null or a number > 0.")
+    if step is not None and log:
+        raise ConfigError(f"search_space entry {path!r} has both log: true and step={step!r}, but Optuna allows only one.")
+    return FloatDistribution(float(low), float(high), log=log, step=None if step is None else float(step))
+
+
+def make_int(path: str, low: Any, high: Any, step: Any = 1, log: Any = False) -> IntDistribution:
+    _bounds(path, low, high, log, "int")
+    if not (is_integer(step) and step >= 1):
+        raise ConfigError(f"search_space entry {path!r} has step={step!r}, but step must be an integer >= 1.")
+    if step != 1 and log:
+        raise ConfigError(f"search_space entry {path!r} has both log: true and step={step!r}, but Optuna allows only one.")
+    return IntDistribution(low, high, log=log, step=step)
+
+
+def make_categorical(path: str, choices: Any) -> CategoricalDistribution:
+    if not isinstance(choices, (list, tuple)) or not choices:
+        raise ConfigError(f"search_space entry {path!r} has choices={choices!r}, but choices must be a non-empty list.")
+    for choice in choices:
+        if choice is not None and not isinstance(choice, (bool, int, float, str)):
+            raise ConfigError(f"search_space entry {path!r} has the choice {choice!r}, "
+                              "but choices must be strings, numbers, booleans or null.")
+    return CategoricalDistribution(list(choices))
+
+
+# ---- the structured form -----------------------------------------------------------------
+def _from_mapping(path: str, spec: Mapping[str, Any]) -> tuple[BaseDistribution, bool]:
+    kind = spec.get("type")
+    if kind not in STRUCTURED_KEYS:
+        raise ConfigError(f"search_space entry {path!r} has type={kind!r}, but type must be one of "
+                          f"{', '.join(sorted(STRUCTURED_KEYS))}.")
+    allowed = STRUCTURED_KEYS[kind] | {"type"} | ({"per_layer"} if path == UNITS else set())
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise ConfigError(f"search_space entry {path!r} has unknown key(s) {', '.join(extra)}, but an entry of type "
+                          f"{kind} {'at this path ' if 'per_layer' in extra else ''}takes only {', '.join(sorted(allowed))}.")
+    per_layer = spec.get("per_layer", False)
+    if not isinstance(per_layer, bool):
+        raise ConfigError(f"search_space entry {path!r} has per_layer={per_layer!r}, but it must be true or false.")
+    if kind == "categorical":
+        return make_categorical(path, spec.get("choices")), per_layer
+    make = make_int if kind == "int" else make_float
+    default_step = 1 if kind == "int" else None
+    return make(path, spec.get("low"), spec.get("high"), spec.get("step", default_step), spec.get("log", False)), per_layer
+
+
+# ---- the string form (Hydra's override grammar, mapped as the Optuna sweeper plugin does) ----
+def _from_interval(path: str, sweep: IntervalSweep) -> BaseDistribution:
+    log = "log" in sweep.tags
+    if is_integer(sweep.start) and is_integer(sweep.end):  # int(...) casts the endpoints
+        return make_int(path, sweep.start, sweep.end, log=log)
+    return make_float(path, sweep.start, sweep.end, log=log)
+
+
+def _from_range(path: str, sweep: RangeSweep) -> BaseDistribution:
+    if all(is_integer(x) for x in (sweep.start, sweep.stop, sweep.step)):
+        return make_int(path, sweep.start, sweep.stop, step=sweep.step)
+    return make_float(path, sweep.start, sweep.stop, step=sweep.step)
+
+
+FROM_SWEEP: dict[type, tuple[set[str], Callable[[str, Any], BaseDistribution]]] = {
+    # sweep type -> (tags it understands, builder)
+    IntervalSweep: ({"log"}, _from_interval),
+    RangeSweep: (set(), _from_range),
+    ChoiceSweep: (set(), lambda path, sweep: make_categorical(path, sweep.list)),
+}
+_parser = OverridesParser.create()
+
+
+def _from_string(path: str, text: str) -> BaseDistribution:
+    where = f"search_space entry {path!r} is {text!r}"
+    try:
+        override = _parser.parse_override(f"entry={text}")
+        sweep = override.value()
+    except Exception as e:  # Hydra's OverrideParseException / HydraException: keep their first line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{where}, which does not parse ({reason}); the accepted strings are {GRAMMAR}.") from None
+    if type(sweep) not in FROM_SWEEP:
+        kind = "a single value, not" if not override.is_sweep_override() else "not"
+        raise ConfigError(f"{where}, which is {kind} a distribution; the accepted strings are {GRAMMAR}.")
+    known_tags, build = FROM_SWEEP[type(sweep)]
+    unknown = sorted(set(sweep.tags) - known_tags)
+    if unknown:
+        raise ConfigError(f"{where}, whose tag {', '.join(unknown)} has no meaning here; "
+                          "only interval(...) takes a tag, and only the tag log.")
+    if getattr(sweep, "shuffle", False):
+        raise ConfigError(f"{where}, whose shuffle(...) has no meaning for a distribution; drop it.")
+    return build(path, sweep)
+
+
+# ---- the space -------------------------------------------------------------------------------
+SUGGEST: dict[type, Callable[[optuna.Trial, str, Any], Any]] = {
+    FloatDistribution: lambda t, name, d: t.suggest_float(name, d.low, d.high, step=d.step, log=d.log),
+    IntDistribution: lambda t, name, d: t.suggest_int(name, d.low, d.high, step=d.step, log=d.log),
+    CategoricalDistribution: lambda t, name, d: t.suggest_categorical(name, d.choices),
+}
+
+
+def _decimal_steps(low: float, high: float, step: float) -> list[float]:
+    lo, st = Decimal(repr(low)), Decimal(repr(step))
+    n = int((Decimal(repr(high)) - lo) / st)
+    return [float(lo + i * st) for i in range(n + 1)]
+
+
+@dataclass
+class SearchSpace:
+    """Config path -> Optuna distribution; `per_layer` is the flag of the `model.units` entry."""
+
+    entries: dict[str, BaseDistribution] = field(default_factory=dict)
+    per_layer: bool = False
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Path -> value for this trial, including `model.units_l<i>` and `model.hidden_units` when
+        depth and units are both sampled (otherwise `apply` resolves hidden_units from the config)."""
+        values = {path: SUGGEST[type(d)](trial, path, d) for path, d in self.entries.items()
+                  if not (path == UNITS and self.per_layer)}
+        if self.per_layer:
+            units = self.entries[UNITS]
+            widths = [SUGGEST[type(units)](trial, f"{UNITS}_l{i}", units) for i in range(1, values[DEPTH] + 1)]
+            values.update({f"{UNITS}_l{i}": w for i, w in enumerate(widths, start=1)})
+            values[HIDDEN] = widths
+        elif DEPTH in values and UNITS in values:
+            values[HIDDEN] = [values[UNITS]] * values[DEPTH]
+        return values
+
+    def apply(self, cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
+        """A resolved, plain (struct-mode) copy of `cfg` with `values` set at their paths and
+        `model.hidden_units` resolved; `cfg` itself is left untouched."""
+        out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        OmegaConf.set_struct(out, True)
+        absent = object()
+        for path, value in values.items():
+            if LAYER_PARAM.fullmatch(path):
+                continue  # folded into model.hidden_units by sample()
+            if OmegaConf.select(out, path, default=absent) is absent:
+                raise ConfigError(f"The sampled value {value!r} is for {path!r}, which names no field of the config.")
+            OmegaConf.update(out, path, value, merge=False)
+        if HIDDEN in values:  # per-layer (or explicit) widths win; keep depth/units consistent with them
+            out.model.depth, out.model.units = len(out.model.hidden_units), None
+        else:
+            out.model.hidden_units = resolve_hidden_units(out.model)
+        return out
+
+    def grid(self) -> dict[str, list]:
+        """Path -> every value, for optuna.samplers.GridSampler (the param names are the paths)."""
+        if self.per_layer:
+            raise ConfigError(f"search_space entry {UNITS!r} has per_layer: true, whose parameters change with the "
+                              "depth, so a grid cannot enumerate them; set per_layer: false or pick another sampler.")
+        out = {}
+        for path, d in self.entries.items():
+            if isinstance(d, CategoricalDistribution):
+                out[path] = list(d.choices)
+            elif isinstance(d, IntDistribution):
+                out[path] = list(range(d.low, d.high + 1, d.step))
+            elif d.step is not None:
+                out[path] = _decimal_steps(d.low, d.high, d.step)
+            else:
+                raise ConfigError(f"search_space entry {path!r} is a continuous float in [{d.low}, {d.high}] without a "
+                                  "step, which a grid cannot enumerate; give it a step (range(lo, hi, step=s)) "
+                                  "or list values with choice(...).")
+        return out
+
+
+def candidate_values(d: BaseDistribution) -> list[Any]:
+    """The values to check a distribution with: its bounds, or every choice."""
+    return list(d.choices) if isinstance(d, CategoricalDistribution) else [d.low, d.high]
+
+
+def _leaves(node: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not (set(value) & DISTRIBUTION_KEYS):
+            _leaves(value, f"{path}.", out)  # a level of nesting
+        elif path in out:
+            raise ConfigError(f"search_space entry {path!r} is given twice (dotted and nested); keep one.")
+        else:
+            out[path] = value
+
+
+def parse_space(space: Mapping[str, Any] | None) -> SearchSpace:
+    """Validate `space` (e.g. cfg.search_space) and build its distributions; raise ConfigError
+    naming the entry, the value and what is allowed."""
+    if isinstance(space, DictConfig):
+        space = OmegaConf.to_container(space, resolve=True)
+    raw: dict[str, Any] = {}
+    _leaves(space or {}, "", raw)
+    result = SearchSpace()
+    for path, spec in raw.items():
+        if LAYER_PARAM.fullmatch(path) or path == HIDDEN:
+            raise ConfigError(f"search_space entry {path!r} cannot be sampled directly; sample {DEPTH} and "
+                              f"{UNITS} (with per_layer: true for one width per layer) instead.")
+        if isinstance(spec, str):
+            result.entries[path] = _from_string(path, spec)
+        elif isinstance(spec, Mapping):
+            result.entries[path], per_layer = _from_mapping(path, spec)
+            result.per_layer = result.per_layer or per_layer
+        else:
+            raise ConfigError(f"search_space entry {path!r} is {spec!r}, but an entry must be a mapping "
+                              f"{{type: float|int|categorical, ...}} or one of the strings {GRAMMAR}.")
+    if result.per_layer and DEPTH not in result.entries:
+        raise ConfigError(f"search_space entry {UNITS!r} has per_layer: true, but {DEPTH!r} is not in the search "
+                          f"space to say how many layers to sample; add it (choice(3) for a fixed depth).")
+    return result
+
+
+# Type words for sampled values at paths without a CHECKS entry.
+TYPE_CHECKS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    int: (is_integer, "an integer"),
+    float: (is_number, "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+}
+SEARCHABLE = ("dataset", "model", "train")  # the sections a trial's values may change
+_ABSENT = object()
+
+
+def check_space(cfg: DictConfig) -> SearchSpace:
+    """cfg.search_space parsed, each entry's path a field a trial may change and each of its
+    values (bounds, choices) one that field accepts; raise ConfigError naming the entry."""
+    space = parse_space(cfg.search_space)
+    for path, dist in space.entries.items():
+        where = f"search_space entry {path!r}"
+        if path.split(".")[0] not in SEARCHABLE:
+            raise ConfigError(f"{where} is outside what a trial may change; only paths under "
+                              f"{', '.join(SEARCHABLE[:-1])} and {SEARCHABLE[-1]} may be searched.")
+        if path.startswith("dataset.kwargs.") and OmegaConf.select(cfg, path, default=_ABSENT) is not _ABSENT:
+            continue  # the loader checks its own arguments
+        check = CHECKS.get(path) or TYPE_CHECKS.get(FIELD_TYPES.get(path))
+        if check is None:
+            raise ConfigError(f"{where} names no field that can be sampled; give the path of a field of the "
+                              "config (model.depth and model.units stand for model.hidden_units).")
+        accepts, allowed = check
+        for value in candidate_values(dist):
+            if not accepts(value):
+                raise ConfigError(f"{where} allows {value!r}, but {path} must be {allowed}.")
+    return space

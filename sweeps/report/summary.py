@@ -1,0 +1,229 @@
+"""After the workers: the study's summary on the parent run, and the best trial on the terminal.
+
+Which figures are drawn where, and what is left to Optuna, is measured in benchmarks/bench_figures.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.util
+import io
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeps import plots
+from sweeps.config.metrics import METRICS
+from sweeps.tracking.tracker import Tracker
+
+TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best COMPLETE trial (pruned and diverged trials never count), or None."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value)]
+    if not complete:
+        return None
+    pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+    return pick(complete, key=lambda t: (t.value, -t.number))
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(complete, key=lambda t: t.value, reverse=reverse)
+
+
+def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),
+                 run_tasks: Callable[[list], Any] = lambda tasks: [task() for task in tasks]) -> None:
+    """The parent run's metrics, params and files, then the best trial on the terminal. The files
+    are written by run_tasks([...]) together with the `extra` tasks (the session's decision
+    boundaries), which it may run in other processes (sweeps.runner.pool.at_once)."""
+    counts = trial_counts(study)
+    best = best_trial(study)
+    metrics = {f"trials_{k}": v for k, v in counts.items()}
+    if best is not None:
+        metrics.update({f"best_{k}": v for k, v in best.user_attrs.get("metrics", {}).items()})
+        metrics["best_trial"] = best.number
+        tracker.log(tracker.parent_run_id, params={f"best.{k}": v for k, v in best.params.items()},
+                    metrics=metrics, tags={"best_run_id": best.user_attrs.get("run_id", "")})
+    else:
+        tracker.log(tracker.parent_run_id, metrics=metrics)
+    if tracker.enabled:
+        files = study_artifacts(study, tracker, cfg)
+        run_tasks([functools.partial(tracker.log_artifacts, tracker.parent_run_id, files), *extra])
+    print_best(study, best, counts, cfg, tracker)
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    return {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+            for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+
+
+def reproduce_command(uri: str, run_id: str) -> str:
+    return f"MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}"
+
+
+def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | None = None) -> dict:
+    """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib) and, when plotly
+    is installed, Optuna's interactive versions in one study_plots.html."""
+    metric = cfg.sweep.metric if cfg is not None else "objective"
+    uri = cfg.tracking.uri if cfg is not None else tracker.uri
+    files = {"trials.csv": lambda p: study.trials_dataframe().to_csv(p, index=False),
+             "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri))}
+    complete = ranked(study)
+    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+    if len(complete) >= 2:
+        # our own figures in the spirit of Optuna's matplotlib ones, which go through pyplot
+        files["optimization_history.png"] = lambda p: plots.optimization_history(
+            p, [(t.number, t.value) for t in complete], metric=metric, minimize=minimize)
+        files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
+            p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
+            minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
+        if len({k for t in complete for k in t.params}) >= 2:
+            files["param_importances.png"] = lambda p: importance_figure(p, study, metric, len(complete))
+        if importlib.util.find_spec("plotly") is not None:
+            files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, metric))
+    if complete and tracker.enabled:
+        def top_curves(path: Path) -> None:
+            curves = []
+            for t in complete[:TOP]:
+                curve = read_curve(tracker, t.user_attrs.get("run_id", ""))
+                if curve is not None:
+                    curves.append((f"trial {t.number}: {metric} {t.value:.4f}", curve[:, 0], curve[:, 1]))
+            plots.overlaid_curves(path, curves, title=f"the {len(curves)} best trials by {metric}")
+        files["top_cost_curves.png"] = top_curves
+    return files
+
+
+def import_importance() -> None:
+    """Imports optuna.importance without scikit-learn. The package imports it for its fANOVA and
+    MDI evaluators only, optionally (without it they raise when used), and that import (scipy.stats)
+    was half the summary's time (benchmarks/bench_figures.py); PED-ANOVA needs numpy only. With
+    sklearn.ensemble hidden during the import, those two evaluators stay unusable in this process;
+    nothing here uses them."""
+    if "optuna.importance" in sys.modules or "sklearn.ensemble" in sys.modules:
+        return
+    sys.modules["sklearn.ensemble"] = None  # `import sklearn.ensemble` raises ImportError
+    try:
+        import optuna.importance  # noqa: F401  (imported for its effect: cached in sys.modules)
+    finally:
+        del sys.modules["sklearn.ensemble"]
+
+
+def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: int, quantile: float = 0.1) -> None:
+    """param_importances.png by PED-ANOVA (Optuna's default evaluator, and a fast one): how much each
+    parameter's distribution in the best `quantile` of the complete trials differs from all of
+    them. Left out, with a note, if the evaluator fails: the sweep's other files matter more."""
+    import_importance()
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # few trials: it warns that the importances are rough
+            importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile))
+    except Exception as err:
+        print(f"param_importances.png left out: {type(err).__name__}: {err}", file=sys.stderr)
+        return
+    plots.param_importances(path, importances, metric=metric, title=(
+        f"parameter importances (PED-ANOVA: the best {quantile:.0%} of {n_complete} complete trials)"))
+
+
+def parameter_axes(trials: list[FrozenTrial]) -> list[tuple[str, dict]]:
+    """(name, spec) per sampled parameter, in the order the trials first sampled them."""
+    axes: dict[str, dict] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        for name, dist in t.distributions.items():
+            if name in axes:
+                continue
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                axes[name] = {"choices": list(dist.choices)}
+            else:
+                axes[name] = {"low": dist.low, "high": dist.high, "log": dist.log}
+    return list(axes.items())
+
+
+def interactive_html(study: optuna.Study, metric: str) -> str:
+    """Optuna's plotly figures on one page, plotly.js embedded once so it opens offline."""
+    import optuna.visualization as vis
+
+    figures = [vis.plot_optimization_history(study, target_name=metric),
+               vis.plot_parallel_coordinate(study, target_name=metric)]
+    if len({k for t in ranked(study) for k in t.params}) >= 2:
+        figures.append(vis.plot_param_importances(study, target_name=metric))
+    figures.append(vis.plot_intermediate_values(study))
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study {html.escape(study.study_name)}"
+            f"</title></head><body>{''.join(parts)}</body></html>")
+
+
+def summary_markdown(study: optuna.Study, metric: str, uri: str) -> str:
+    """summary.md: the counts, the best trial with its params and reproduce command, the top trials."""
+    counts = trial_counts(study)
+    best = best_trial(study)
+    lines = [f"# Sweep of study `{study.study_name}`", "",
+             "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
+             f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
+    if best is None:
+        lines += ["No trial completed, so there is no best trial.", ""]
+        return "\n".join(lines)
+    m = best.user_attrs.get("metrics", {})
+    run_id = best.user_attrs.get("run_id", "")
+    lines += [f"## Best trial: {best.number}", "",
+              f"{metric} = {best.value:.6g} ({study.direction.name.lower()})"
+              + "".join(f", {k} = {m[k]:.4g}" for k in METRICS if k in m and k != metric), ""]
+    lines += ["| param | value |", "|---|---|", *(f"| `{k}` | `{v}` |" for k, v in best.params.items()), ""]
+    if run_id:
+        lines += [f"MLflow run `{run_id}`. Reproduce it bit for bit:", "", "```sh",
+                  reproduce_command(uri, run_id), "```", ""]
+    top = ranked(study)[:TOP]
+    lines += [f"## Top {len(top)} trials by {metric}", "", f"| trial | {metric} | val_accuracy | run |",
+              "|---:|---:|---:|---|"]
+    for t in top:
+        acc = t.user_attrs.get("metrics", {}).get("val_accuracy")
+        lines.append(f"| {t.number} | {t.value:.6g} | {'' if acc is None else f'{acc:.4f}'} | "
+                     f"`{t.user_attrs.get('run_id', '')}` |")
+    return "\n".join(lines) + "\n"
+
+
+def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
+    """(k, 2) iterations and costs from a trial's full-resolution cost_curve.csv artifact."""
+    if not run_id:
+        return None
+    try:
+        with tracker.artifact_file(run_id, "cost_curve.csv") as path:
+            return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except Exception:  # a missing curve leaves its line out, not the figure
+        return None
+
+
+def print_best(study, best, counts, cfg, tracker) -> None:
+    out = io.StringIO()
+    out.write(f"\nStudy {study.study_name!r}: {counts['complete']} complete, {counts['pruned']} pruned, "
+              f"{counts['fail']} failed\n")
+    if best is None:
+        out.write("No trial completed, so there is no best trial.\n")
+    else:
+        m = best.user_attrs.get("metrics", {})
+        out.write(f"Best trial {best.number}: {cfg.sweep.metric} = {best.value:.6g}"
+                  + (f", val_accuracy = {m['val_accuracy']:.4f}"
+                     if "val_accuracy" in m and cfg.sweep.metric != "val_accuracy" else "") + "\n")
+        for k, v in best.params.items():
+            out.write(f"  {k} = {v}\n")
+        top = max(ranked(study), key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
+        if top.number != best.number and "val_accuracy" in top.user_attrs.get("metrics", {}):
+            out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")
+        run_id = best.user_attrs.get("run_id")
+        if run_id:
+            out.write(f"  MLflow run {run_id} (tracking URI {cfg.tracking.uri})\n"
+                      f"  reproduce: {reproduce_command(cfg.tracking.uri, run_id)}\n")
+    print(out.getvalue(), end="", flush=True)

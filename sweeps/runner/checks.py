@@ -1,0 +1,40 @@
+"""Every check a user's input can fail, in two steps: `validate(cfg)` before any process starts
+(values, the search space, the sampler and pruner: no store, no data), and `preflight(cfg)`
+before any store is written (the data read, the stores and the scheduler reached)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sweeps.config.checks import check_values
+from sweeps.config.space import SearchSpace, check_space
+from sweeps.errors import ConfigError
+from sweeps.runner.cluster import check_scheduler
+from sweeps.study.factory import check as check_study
+from sweeps.study.storages import storage_for, storage_spec
+from sweeps.tracking.store import check_reachable
+from sweeps.trial.build import load_data
+
+
+def validate(cfg: Any) -> SearchSpace:
+    """The config's values, its search space, and the sampler and pruner it names; raise
+    ConfigError, one sentence naming the field, the value and what is allowed."""
+    check_values(cfg)
+    space = check_space(cfg)
+    check_study(cfg, space)
+    return space
+
+
+def preflight(cfg: Any) -> SearchSpace:
+    """validate(cfg), then what only shows on contact: the data, the two stores, the scheduler."""
+    space = validate(cfg)
+    try:
+        load_data(cfg)  # a CSV's missing label column or NaN features show up only when read
+    except ValueError as err:
+        raise ConfigError(f"dataset {cfg.dataset.name!r} cannot be used: {err}") from None
+    if cfg.tracking.enabled:
+        check_reachable(cfg.tracking.uri)
+    storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep).check()
+    if cfg.sweep.backend == "dask":
+        check_scheduler(cfg.sweep.scheduler)
+    return space

@@ -1,0 +1,71 @@
+"""What the command-line entry points share (`python -m sweeps`, `python -m sweeps.worker`): quiet
+libraries, the worker processes started as soon as the config is valid, and every failure a user
+can cause as one sentence and an exit code instead of a traceback."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+from typing import Callable, TypeVar
+
+import optuna
+
+from sweeps.errors import ConfigError, SweepStopped
+from sweeps.interrupts import INTERRUPTED, handle_interrupts
+from sweeps.runner import pool
+from sweeps.runner.checks import validate
+
+T = TypeVar("T")
+# what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
+# imported before they start, and that one imports mlflow
+WARM_UP = "sweeps.runner.worker:warm_up"
+
+
+def quiet_libraries() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the status line says what matters
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def start_workers(cfg, local: bool = True) -> None:
+    """Checks the config, then (local) starts the worker processes before the heavy imports of the
+    session: a config that fails starts no process."""
+    validate(cfg)
+    if local:
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
+                   cfg.tracking.uri if cfg.tracking.enabled else None, WARM_UP)
+
+
+def exit_now(code: int = 0) -> None:
+    """Ends a finished command without the interpreter's teardown of mlflow, SQLAlchemy, pandas and
+    matplotlib, which takes a second or so (README, "Throughput"): every store was written by then,
+    the atexit handlers run and the terminal is flushed here. Only for the normal end: errors exit
+    the usual way."""
+    # atexit._run_exitfuncs is private, and stays: Python has no public call that runs the atexit
+    # handlers (joblib's folder clean-up, logging's flush) without the rest of the teardown.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def guarded(action: Callable[[], T], interrupted: str) -> T:
+    """Runs action(); ConfigError exits 2, a stopped sweep 1, Ctrl-C 130 with `interrupted`."""
+    quiet_libraries()
+    INTERRUPTED.clear()  # a Ctrl-C of an earlier command in this process is not this one's
+    handle_interrupts()
+    try:
+        return action()
+    except ConfigError as err:
+        pool.stop()  # started early, before the checks that read the data and the stores
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except SweepStopped as err:
+        pool.stop()
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pool.stop()  # any worker process left (it was asked to stop): not waited for at exit
+        print(f"\n{interrupted}", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,190 @@
+"""The local workers: one in this process, the others in loky processes (joblib's executor),
+started early and killed once idle.
+
+A worker process is a fresh interpreter that imports numpy, optuna, mlflow, matplotlib and
+MLflow's SQLAlchemy store before its first trial, which takes seconds of CPU (README, "Throughput").
+So with n workers this process runs one of them itself (it has all of that imported already) and
+starts n - 1 processes; `start()` launches them as soon as the config is valid, so their imports
+overlap the launcher's own and the opening of the stores, and `map()` then reuses them (loky
+reuses a pool whose settings are unchanged). Once the trials are done, `at_once()` gives them
+part of the sweep's summary to draw, then `stop()` kills them instead of waiting for each
+interpreter to tear itself down.
+
+What the processes run is passed in: the function of `map()`, the tasks of `at_once()`, and the
+`warm` function each process runs as it starts, named "module:function" (sweeps.runner.worker's
+warm_up) so that its module is imported only after the process has paused its garbage collector
+and ignored Ctrl-C. Only the standard library and loky are imported here: the launcher's heavy
+imports come after `start()`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gc
+import importlib
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Iterable
+
+from joblib.externals.loky import get_reusable_executor
+
+# what joblib sets for inner_max_num_threads: the BLAS and OpenMP pools of the worker processes
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+_executor: Any = None  # the last executor made: stop() kills its processes
+_size: tuple[int, bool] | None = None  # (workers, database) it was made for
+_warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
+_paused = False  # pause_collector() stopped the garbage collector; freeze_heap() starts it again
+IDLE_TIMEOUT = 300  # s: loky ends a process idle this long (and starts another for the next task)
+_idle_since = 0.0  # time.monotonic() when a process last finished a task
+# set when a task of the processes failed (a process died: loky then stops them all), so that
+# the worker in this process stops after its trial instead of running the rest of the sweep alone
+SIBLING_FAILED = threading.Event()
+
+
+def size(n_jobs: int) -> int:
+    """sweep.n_jobs as a number of workers: -1 is all cores."""
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+def blas_threads(n: int) -> int:
+    """BLAS threads per worker: n workers x threads <= cores (oversubscribed BLAS runs several times
+    slower)."""
+    return max(1, (os.cpu_count() or 1) // n)
+
+
+def _database(tracking_uri: str | None) -> bool:
+    """Whether worker processes logging to tracking_uri (None: tracking off) import MLflow's store."""
+    return tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
+
+
+def _processes(n: int, tracking_uri: str | None, warm: str | None):
+    """The loky executor of n - 1 processes for n workers logging to tracking_uri (None: tracking
+    off), each started by _start(warm): the same arguments, the same (reused) processes."""
+    global _executor, _size
+    database = _database(tracking_uri)
+    if _size is not None and _size[1] == database and n <= _size[0]:
+        n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
+    _size = (n, database)
+    threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
+    _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT, env={v: threads for v in THREAD_VARS},
+                                      initializer=_start, initargs=(warm, database))
+    return _executor
+
+
+def _start(warm: str | None, database: bool) -> None:
+    """A worker process's first act: Ctrl-C ignored and the collector paused for the imports, then
+    warm(database), named "module:function", then the heap frozen."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until warm sets its handler: not inside the imports
+    pause_collector()
+    if warm:
+        module, _, function = warm.partition(":")
+        getattr(importlib.import_module(module), function)(database)
+    freeze_heap()
+
+
+def pause_collector() -> None:
+    """The garbage collector off until freeze_heap(): the start-up imports allocate hundreds of
+    thousands of objects that live as long as the process, and the collector walking them again
+    and again as they came is a large part of the imports' CPU (README, "Throughput")."""
+    global _paused
+    if gc.isenabled():
+        gc.disable()
+        _paused = True
+
+
+def freeze_heap() -> None:
+    """Where pause_collector() stopped the collector (an entry point's process, a worker process):
+    the modules imported by now live as long as the process, so full garbage collections skip them
+    from here on (gc.freeze) instead of walking them again every few dozen trials; then the
+    collector runs again. What start-up left as garbage is frozen with the rest, for good: cheaper
+    than collecting it first. Nothing elsewhere: a Dask worker's heap, or a script's or notebook's
+    that calls sweeps.run(), is not ours to freeze."""
+    global _paused
+    if _paused:
+        gc.freeze()
+        gc.enable()
+        _paused = False
+
+
+def start(n: int, tracking_uri: str | None, warm: str | None = None) -> None:
+    """Starts the n - 1 worker processes of n workers; returns at once (they warm up meanwhile)."""
+    if n < 2:
+        return
+    executor = _processes(n, tracking_uri, warm)
+    _warming[:] = [executor.submit(os.getpid) for _ in range(n - 1)]  # spawns them
+    for f in _warming:
+        f.add_done_callback(_finished)
+
+
+def _finished(_: Future) -> None:
+    global _idle_since
+    _idle_since = time.monotonic()
+
+
+def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None,
+        warm: str | None = None) -> list[Any]:
+    """[fn(item) for item in items], at the same time: the first item in this process, the others
+    in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
+    (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
+    items = list(items)
+    if n < 2 or len(items) < 2:
+        return [fn(item) for item in items]
+    executor = _processes(n, tracking_uri, warm)
+    SIBLING_FAILED.clear()
+    futures = [executor.submit(fn, item) for item in items[1:]]
+    for f in futures:
+        f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())
+        f.add_done_callback(_finished)
+    try:
+        first = fn(items[0])
+        return [first, *(f.result() for f in futures)]
+    except BaseException:
+        # A Ctrl-C from the terminal reached the processes too: they end their trials as
+        # interrupted (failed, runs KILLED) in a moment. Then kill them all; a trial a process
+        # still ran is failed by the launcher's tidy(). (Killing loky before it handed an item
+        # over would trip its manager thread: hence the second wait.)
+        try:
+            concurrent.futures.wait(futures, timeout=3)
+            deadline = time.monotonic() + 2
+            while not all(f.running() or f.done() for f in futures) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop()
+        raise
+
+
+def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[Any]:
+    """[task() for task in tasks], the first in this process and the others at the same time in
+    the worker processes, if they are up, warm and idle (once a sweep's trials are done), else
+    all here: never waits for a process to start. The tasks after the first are pickled; one
+    whose process died, or took over a minute, runs here after all."""
+    warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 2
+            and all(f.done() for f in _warming) and time.monotonic() - _idle_since < IDLE_TIMEOUT - 10)
+    if not warm or len(tasks) < 2:
+        return [task() for task in tasks]
+    futures = [_executor.submit(task) for task in tasks[1:]]
+    try:
+        out = [tasks[0]()]
+    except BaseException:
+        concurrent.futures.wait(futures, timeout=2)  # a Ctrl-C: let them finish their files first
+        raise
+    for task, f in zip(tasks[1:], futures):
+        try:
+            out.append(f.result(timeout=60))
+        except (concurrent.futures.BrokenExecutor, concurrent.futures.TimeoutError):  # died, or stuck
+            out.append(task())
+    return out
+
+
+def stop() -> None:
+    """Kills the worker processes (their results are stored) and waits for them to go."""
+    global _executor, _size
+    if _executor is not None:
+        _executor.shutdown(wait=True, kill_workers=True)
+    _executor = _size = None
+    _warming.clear()

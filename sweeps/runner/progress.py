@@ -1,0 +1,61 @@
+"""The status line while workers run: finished/total, pruned, failed, best so far, elapsed.
+On a terminal it is redrawn in place every second; elsewhere (a log file, CI) a line is written
+only when the counts change."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+
+class Progress:
+    """A status line while workers run: finished/total, pruned, failed, best so far, elapsed."""
+
+    def __init__(self, study: optuna.Study, total: int, metric: str, every: float = 1.0):
+        self.study, self.total, self.metric, self.every = study, total, metric, every
+        self.tty = sys.stderr.isatty()
+        self._stop = threading.Event()
+        self._last = ""
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def line(self) -> str:
+        trials = self.study.get_trials(deepcopy=False)
+        by = {s: sum(t.state == s for t in trials) for s in TrialState}
+        done = by[TrialState.COMPLETE] + by[TrialState.PRUNED]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        best = ""
+        if complete:
+            pick = min if self.study.direction == optuna.study.StudyDirection.MINIMIZE else max
+            b = pick(complete, key=lambda t: t.value)
+            best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"
+        elapsed = int(time.monotonic() - self._start)
+        return (f"[sweep] {done}/{self.total} trials ({by[TrialState.PRUNED]} pruned, "
+                f"{by[TrialState.FAIL]} failed, {by[TrialState.RUNNING]} running){best} | "
+                f"{elapsed // 60:02d}:{elapsed % 60:02d}")
+
+    def _show(self, final: bool = False) -> None:
+        text = self.line()
+        if self.tty:
+            sys.stderr.write("\r" + text.ljust(len(self._last)) + ("\n" if final else ""))
+        elif text.split(" | ")[0] != self._last.split(" | ")[0] or final:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        self._last = text
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._show()
+
+    def __enter__(self) -> "Progress":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._show(final=True)

@@ -1,0 +1,291 @@
+"""A session: one invocation's work on a study, from its checks to its last trial.
+
+`run(cfg)` is `python -m sweeps` (and sweeps.run): it opens the study and the MLflow parent run,
+runs the workers with a status line, then summarises the study on the parent run and prints the
+best trial. `join(cfg)` is `python -m sweeps.worker`: local worker processes for a sweep that
+runs already (or that it starts), without the summary. Both are `_session()` with a Role.
+
+Workers are local processes (joblib's loky backend, `sweep.backend=loky`) or the workers of a
+dask.distributed cluster (`sweep.backend=dask`, joblib's Dask backend); either way each runs
+sweeps.runner.worker.work(Job).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import time
+import zlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+from joblib import Parallel, delayed, parallel_config
+from mlflow.exceptions import MlflowException
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from sweeps.config.checks import flatten
+from sweeps.config.space import SearchSpace
+from sweeps.errors import SweepStopped
+from sweeps.processes import here
+from sweeps.report import summary
+from sweeps.runner import pool
+from sweeps.runner.checks import preflight
+from sweeps.runner.cli import WARM_UP
+from sweeps.runner.cluster import dask_client, worker_died
+from sweeps.runner.progress import Progress
+from sweeps.runner.worker import Job, Report, sampler_seed, work
+from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
+from sweeps.study.factory import open_study
+from sweeps.study.samplers import grid_size
+from sweeps.study.storages import Storage, storage_for, storage_spec
+from sweeps.tracking.store import git_commit
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.artifacts import draw_boundaries
+from sweeps.urls import redact
+
+MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str  # how its lines begin: [sweep] or [worker]
+    launcher: bool  # the sweep's launcher: its own parent run, the Dask cluster, the summary; its
+    # Ctrl-C stops every worker of the study. A joined worker logs under the launcher's parent run.
+
+
+LAUNCHER, JOINED = Role("sweep", True), Role("worker", False)
+
+
+@dataclass
+class Outcome:
+    study: optuna.Study
+    parent_run_id: str  # "" with tracking off
+
+
+def run(cfg: DictConfig) -> Outcome:
+    return _session(cfg, LAUNCHER)
+
+
+def join(cfg: DictConfig) -> Outcome:
+    """sweep.n_jobs local worker processes on a sweep's study (created if missing), until it holds
+    sweep.n_trials finished trials. Trials are logged under the sweep's parent run when its
+    launcher still runs (the study records it), else under a parent run of this worker's own."""
+    return _session(cfg, JOINED)
+
+
+def _session(cfg: DictConfig, role: Role) -> Outcome:
+    space = preflight(cfg)
+    fit_budget(cfg, space, role.name)
+    storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
+    for note in storage.repair():
+        print(f"[{role.name}] {note}", flush=True)
+    study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
+    if role.launcher:
+        if stop_requested(study):  # left by an interrupted launcher: this one resumes
+            study.set_user_attr(STOP_ATTR, False)
+        tracker, own = Tracker.start_sweep(
+            cfg.tracking.uri, cfg.tracking.experiment, run_name=f"sweep-{cfg.sweep.study_name}",
+            tags=sweep_tags(cfg, storage), params=sweep_params(cfg), curve_points=cfg.tracking.curve_points,
+            enabled=cfg.tracking.enabled), True
+    else:
+        tracker, own = joined_tracker(cfg, storage, study)
+    pool.freeze_heap()  # the last heavy import was MLflow's store
+    if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
+        study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
+                                          "parent_run_id": tracker.parent_run_id})
+    reports: list[Report] = []
+    try:
+        tidy(study, storage, tracker, role)
+        done = count(study)
+        with (dask_client(cfg) if role.launcher else contextlib.nullcontext()) as client:
+            n, where = planned_workers(cfg, client, cfg.sweep.n_trials - done)
+            print(header(cfg, role, storage, tracker, own, done, n, where), flush=True)
+            # a joined worker's sampler seeds differ from the launcher's workers'
+            salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
+            with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
+                reports = drive(cfg, storage, study, tracker, n, client, salt, role)
+        tidy(study, storage, tracker, role)  # runs of trials another worker failed (a dead worker's) end KILLED
+        if role.launcher:
+            summarise(study, tracker, cfg)
+    except KeyboardInterrupt:
+        _after_interrupt(study, storage, tracker, role, end_parent=own)
+        raise
+    except BaseException as err:
+        if own:
+            tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
+        raise
+    finally:
+        pool.stop()
+    stopped = [r.stopped for r in reports if r.stopped]
+    if own:
+        tracker.end(tracker.parent_run_id, "FAILED" if stopped else "FINISHED")
+    if not role.launcher:
+        print(f"[worker] done: {sum(r.complete for r in reports)} complete, {sum(r.pruned for r in reports)} "
+              f"pruned, {sum(r.failed for r in reports)} failed here; the study holds {count(study)} finished "
+              "trials", flush=True)
+    if stopped:
+        raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
+    return Outcome(study, tracker.parent_run_id)
+
+
+def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own: bool, done: int, n: int,
+           where: str) -> str:
+    """What the session is about to do, in three lines."""
+    name, run = cfg.sweep.study_name, tracker.parent_run_id or "off"
+    if role.launcher:
+        return (f"[sweep] study {name!r}: {done} of {cfg.sweep.n_trials} trials finished; running "
+                f"{max(cfg.sweep.n_trials - done, 0)} on {where}\n[sweep] optuna storage: {storage.shown}\n"
+                f"[sweep] mlflow: {cfg.tracking.uri} (experiment {cfg.tracking.experiment!r}, run {run})")
+    return (f"[worker] study {name!r}: {done} of {cfg.sweep.n_trials} trials finished; joining with {n} worker "
+            f"process(es) on {here()['host']}\n[worker] optuna storage: {storage.shown}\n"
+            f"[worker] mlflow: {cfg.tracking.uri} (run {run}, {'its own' if own else 'the sweep’s'})")
+
+
+def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
+    """The study's summary on the parent run; the decision boundaries of the best trials are drawn
+    meanwhile by a worker process, idle by now (sweeps.runner.pool.at_once)."""
+    extra = []
+    if tracker.enabled and cfg.tracking.decision_boundary == "top":
+        top = [(t.number, t.user_attrs.get("run_id", ""), t.user_attrs.get("metrics"))
+               for t in summary.ranked(study)[:summary.TOP]]
+        extra.append(functools.partial(draw_boundaries, top, tracker))
+    summary.finish_sweep(study, tracker, cfg, extra=extra,
+                         run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
+
+
+def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
+    """The grid's size bounds the budget."""
+    size = grid_size(cfg.sweep, space)
+    if size is not None and cfg.sweep.n_trials > size:
+        print(f"[{who}] the grid has {size} points: running {size} trials, not {cfg.sweep.n_trials}")
+        cfg.sweep.n_trials = size
+
+
+def sweep_tags(cfg: DictConfig, storage: Storage) -> dict[str, str]:
+    """The tags of the parent run, which every trial run carries too."""
+    return {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
+            "pruner": cfg.sweep.pruner, "mlflow.source.git.commit": git_commit()}
+
+
+def sweep_params(cfg: DictConfig) -> dict[str, str]:
+    params = {k: v for k, v in flatten(cfg).items() if not k.startswith("tracking.")}
+    params["sweep.storage"] = redact(params.get("sweep.storage", "null"))
+    return params
+
+
+def joined_tracker(cfg: DictConfig, storage: Storage, study: optuna.Study) -> tuple[Tracker, bool]:
+    """The sweep's parent run if its launcher recorded one on the study and it still runs, else a
+    new parent run of this worker's own; and whether it is its own."""
+    if not cfg.tracking.enabled:
+        return Tracker(cfg.tracking.uri, enabled=False), False
+    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    if record.get("uri") == cfg.tracking.uri and record.get("parent_run_id"):
+        tracker = Tracker(cfg.tracking.uri, experiment_id=record["experiment_id"],
+                          parent_run_id=record["parent_run_id"], curve_points=cfg.tracking.curve_points,
+                          common_tags=sweep_tags(cfg, storage))
+        try:
+            if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
+                return tracker, False
+        except MlflowException:
+            pass
+    elif record.get("uri"):
+        print(f"[worker] the sweep logs to {record['uri']}, this worker to {cfg.tracking.uri}: "
+              "its trials go under a parent run of its own", flush=True)
+    tracker = Tracker.start_sweep(
+        cfg.tracking.uri, cfg.tracking.experiment, run_name=f"worker-{cfg.sweep.study_name}-{here()['host']}",
+        tags={**sweep_tags(cfg, storage), "nnsweeps.worker": "standalone"}, params=sweep_params(cfg),
+        curve_points=cfg.tracking.curve_points)
+    tracker.common_tags.pop("nnsweeps.worker", None)
+    return tracker, True
+
+
+def planned_workers(cfg: DictConfig, client: Any, remaining: int) -> tuple[int, str]:
+    """How many workers to start, and where, for the status line."""
+    if client is None:
+        n = min(pool.size(cfg.sweep.n_jobs), max(remaining, 1))
+        return n, f"{n} worker process(es)"
+    threads = sum(client.nthreads().values())
+    n = min(threads if cfg.sweep.n_jobs == -1 else cfg.sweep.n_jobs, max(remaining, 1))
+    return n, f"{n} Dask task(s) on the {threads} worker thread(s) of {cfg.sweep.scheduler}"
+
+
+def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Tracker, n: int, client: Any,
+          salt: int, role: Role) -> list[Report]:
+    """Runs the workers until the budget is reached, starting them again when one died."""
+    reports: list[Report] = []
+    for _ in range(MAX_RESTARTS + 1):
+        if count(study) >= cfg.sweep.n_trials or stop_requested(study):
+            break
+        try:
+            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt)
+            break
+        except worker_died(cfg.sweep.backend) as err:
+            # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
+            # dying): fail the dead trials, start again
+            print(f"\n[{role.name}] a worker process died ({str(err).splitlines()[0][:120]}); "
+                  "its trial is failed and run again", file=sys.stderr, flush=True)
+            tidy(study, storage, tracker, role)
+    else:
+        raise SweepStopped(f"worker processes died {MAX_RESTARTS + 1} times; see the messages above")
+    return reports
+
+
+def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, done: int, client: Any = None,
+                salt: int = 0) -> list[Report]:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
+    # n_jobs x BLAS threads <= cores (sweeps.runner.pool.blas_threads). A Dask worker runs one task
+    # per thread, and a cluster has about one thread per core: one BLAS thread each.
+    threads = 1 if client is not None else pool.blas_threads(n)
+    # each job its own Tracker (tags): the first runs in this process, beside the launcher's
+    jobs = [Job(container, storage.spec, replace(tracker, common_tags=dict(tracker.common_tags)), i,
+                sampler_seed(cfg.sweep.seed, i, done, salt), threads) for i in range(n)]
+    if client is not None:
+        # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
+        with parallel_config(backend="dask", client=client):
+            return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
+    return pool.map(work, jobs, n, tracker.uri if tracker.enabled else None, WARM_UP)
+
+
+def tidy(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role = LAUNCHER) -> None:
+    """Makes the two stores agree after a crash: trials whose process died are failed (and
+    queued again), and their MLflow runs, like any run left RUNNING by a dead process, KILLED;
+    so are the runs that ended FINISHED of trials that were failed all the same."""
+    grace = storage.grace_seconds()
+    for t in reconcile(study, storage):
+        why = f"sent no heartbeat for {grace} s" if grace else "was left running by a process that is gone"
+        print(f"[{role.name}] trial {t.number} {why}: failed, queued again", flush=True)
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for run_id in tracker.orphans(study.study_name, running):
+        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "its process died"})
+    failed = [t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+              if t.user_attrs.get("run_id")]
+    for run_id in tracker.finished_among(failed):
+        tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "its trial was failed after the run ended: "
+                                       "its worker died, or was too late, before telling Optuna"})
+
+
+def _after_interrupt(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role, end_parent: bool) -> None:
+    """Ctrl-C: local workers abort their trial (FAIL, run KILLED); catch any that could not. The
+    launcher's Ctrl-C also asks workers elsewhere (Dask, python -m sweeps.worker) to stop after
+    their running trial; a joined worker's stops only itself."""
+    if role.launcher:
+        try:
+            study.set_user_attr(STOP_ATTR, True)
+        except Exception:  # the storage is gone: nothing to ask through
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            tidy(study, storage, tracker, role)
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                break
+        except KeyboardInterrupt:
+            continue
+        time.sleep(0.5)
+    if end_parent:
+        tracker.end(tracker.parent_run_id, "KILLED")

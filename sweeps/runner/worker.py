@@ -1,0 +1,143 @@
+"""A worker: pulls trials from the shared study until it holds n_trials finished ones.
+
+The session runs one in its own process and the others in local processes (sweeps.runner.pool)
+or on the workers of a Dask cluster; every worker opens the same study storage, so they
+coordinate through it alone, and a pruned trial stops at once wherever it runs. With an RDB
+storage a running trial sends heartbeats, so that the others can fail and retry it if this
+worker dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+from threadpoolctl import threadpool_limits
+
+from sweeps.config.space import parse_space
+from sweeps.interrupts import check_interrupt, handle_interrupts, interrupts_deferred
+from sweeps.runner.pool import SIBLING_FAILED
+from sweeps.study.budget import ask_within_budget, heartbeat
+from sweeps.study.factory import open_study
+from sweeps.study.storages import storage_for
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.build import load_data
+from sweeps.trial.objective import objective
+
+
+@dataclass
+class Job:
+    """Everything a worker needs; picklable, sent to each process."""
+
+    config: dict[str, Any]  # the resolved config as plain containers
+    storage: str  # the storage's spec (sweeps.study.storage_spec)
+    tracker: Tracker
+    index: int = 0
+    seed: int = 0  # this worker's sampler seed
+    blas_threads: int = 1
+
+
+@dataclass
+class Report:
+    index: int
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    stopped: str = ""  # why the worker stopped early, if it did
+    errors: list[str] = field(default_factory=list)
+
+
+def sampler_seed(sweep_seed: int, worker: int, n_existing: int, salt: int = 0) -> int:
+    """Distinct per worker and per resumption, so parallel or resumed samplers do not repeat draws;
+    `salt` tells apart workers that join from elsewhere (python -m sweeps.worker)."""
+    entropy = [sweep_seed, worker, n_existing, *([salt] if salt else [])]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def warm_up(database: bool) -> None:
+    """Each worker process, as it starts: the imports of a trial (this module's, imported to find
+    this function), matplotlib's font, and for a database tracking URI MLflow's SQLAlchemy store
+    (its ORM set-up; the store itself may not exist yet)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # a Ctrl-C stops this process's trial at its next check, and never raises elsewhere: idle in
+    # loky's queue an exception would break the pool and kill the other workers mid-write.
+    # The launcher kills the processes once they are done, or 3 s after its own Ctrl-C.
+    handle_interrupts(worker_process=True)
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "0.1")  # loads the font, which the first figure would otherwise wait for
+    FigureCanvasAgg(fig).draw()
+    if database:
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (the store's modules, ahead of use)
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
+    """study.tell. A trial another worker failed meanwhile (its heartbeat was late: a stalled
+    machine) is left as it is: its retry is queued already."""
+    study.tell(trial, skip_if_finished=True, **kwargs)
+
+
+def work(job: Job) -> Report:
+    # Ctrl-C stops the worker at its checks (sweeps.interrupts): never inside a store's write
+    with threadpool_limits(limits=job.blas_threads), interrupts_deferred():
+        return _work(job)
+
+
+def _work(job: Job) -> Report:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the launcher shows progress
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    job.tracker.common_tags["blas_threads"] = str(job.blas_threads)  # sweeps.reproduce uses the same
+    cfg = OmegaConf.create(job.config)
+    space = parse_space(cfg.search_space)
+    data = load_data(cfg)
+    storage = storage_for(job.storage, cfg.sweep)
+    study = open_study(cfg, storage, space, job.seed)
+    report = Report(job.index)
+    deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
+    in_a_row = 0
+    while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
+        check_interrupt()
+        trial = ask_within_budget(study, storage, cfg.sweep.n_trials, deadline)
+        if trial is None:
+            break
+        value = None
+        try:
+            with heartbeat(storage, study, trial):
+                value = objective(trial, cfg, space, data, job.tracker)
+        except optuna.exceptions.UpdateFinishedTrialError as err:
+            # another worker failed this trial while it ran (no heartbeat for grace_period) and
+            # queued it again: nothing of it counts here
+            report.errors.append(f"trial {trial.number}: failed by another worker meanwhile ({err})")
+            continue
+        except optuna.TrialPruned:
+            report.pruned += 1
+            _tell(study, trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            # after the objective returned, its run ended FINISHED: the trial is complete
+            _tell(study, trial, **({"state": TrialState.FAIL} if value is None else {"values": value}))
+            raise
+        except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
+            report.failed += 1
+            report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
+            in_a_row += 1
+            _tell(study, trial, state=TrialState.FAIL)
+            if in_a_row >= cfg.sweep.max_failures:
+                report.stopped = (f"{in_a_row} trials failed in a row (sweep.max_failures="
+                                  f"{cfg.sweep.max_failures}); the last: {report.errors[-1]}")
+                break
+            continue
+        else:
+            report.complete += 1
+            _tell(study, trial, values=value)
+        in_a_row = 0
+    return report

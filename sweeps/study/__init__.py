@@ -1,0 +1,7 @@
+"""The Optuna side: where a study lives (storages: one class per kind), the samplers and pruners
+a config names (samplers, pruners: one table each), a study made from a config (factory), and the
+exact trial budget its workers share (budget).
+
+Imports the config layer (the search space), the leaves (errors, interrupts, processes, urls)
+and Optuna; nothing of tracking, trials or runners.
+"""

@@ -1,0 +1,42 @@
+"""A study from a config: the sampler and pruner its names pick from their tables, checked
+(check) and made for this process (open_study)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import optuna
+
+from sweeps.config.checks import resolve_direction
+from sweeps.config.space import SearchSpace
+from sweeps.errors import ConfigError, one_of
+from sweeps.study.pruners import PRUNERS
+from sweeps.study.samplers import SAMPLERS
+from sweeps.study.storages import Storage
+
+
+def check(cfg: Any, space: SearchSpace) -> None:
+    """sweep.sampler and sweep.pruner against their tables, a sampler's optional package, and a
+    space the sampler cannot search; raise ConfigError naming the field, the value and what is allowed."""
+    sampler, pruner = cfg.sweep.sampler, cfg.sweep.pruner
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sweep.sampler is {sampler!r}, but it must be {one_of(SAMPLERS)}.")
+    if pruner not in PRUNERS:
+        raise ConfigError(f"sweep.pruner is {pruner!r}, but it must be {one_of(PRUNERS)}.")
+    spec = SAMPLERS[sampler]
+    if spec.package and importlib.util.find_spec(spec.package) is None:
+        raise ConfigError(f"sweep.sampler is {sampler!r}, but that sampler needs the {spec.package} package, "
+                          "which is not installed; install it or pick another sampler.")
+    if spec.check is not None:
+        spec.check(space)
+
+
+def open_study(cfg: Any, storage: Storage, space: SearchSpace, seed: int, create: bool = False) -> optuna.Study:
+    """Opens the study (creating it when `create`), with this process's sampler and pruner."""
+    kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=storage.open(),
+                                  sampler=SAMPLERS[cfg.sweep.sampler].make(cfg.sweep, seed, space),
+                                  pruner=PRUNERS[cfg.sweep.pruner](cfg.sweep))
+    if create:
+        return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)
+    return optuna.load_study(**kwargs)

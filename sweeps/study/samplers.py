@@ -1,0 +1,59 @@
+"""SAMPLERS: sweep.sampler's name -> how to make it. A new sampler is one entry here.
+
+Each worker makes its own sampler with a seed of its own (sweeps.runner.worker.sampler_seed):
+parallel or resumed random draws must not repeat each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import optuna
+
+from sweeps.config.space import SearchSpace
+from sweeps.errors import ConfigError
+
+
+class Grid(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its call to study.stop() once the grid is covered, which is
+    meant for study.optimize() and raises under ask/tell: the workers stop at the budget instead,
+    which sweeps.runner.session caps at the grid's size."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def _grid(space: SearchSpace) -> int:
+    """The grid's size; a space a grid cannot enumerate is refused with a sentence."""
+    if not space.entries:
+        raise ConfigError("sweep.sampler is 'grid', but the search space is empty; "
+                          "add discrete entries to search_space or pick another sampler.")
+    size = 1
+    for values in space.grid().values():
+        size *= len(values)
+    return size
+
+
+@dataclass(frozen=True)
+class Sampler:
+    make: Callable[[Any, int, SearchSpace], optuna.samplers.BaseSampler]  # (cfg.sweep, seed, space)
+    package: str | None = None  # an optional package it needs
+    check: Callable[[SearchSpace], Any] | None = None  # refuses a space it cannot search
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "tpe": Sampler(lambda s, seed, _: optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True, constant_liar=True)),
+    "random": Sampler(lambda s, seed, _: optuna.samplers.RandomSampler(seed=seed)),
+    "grid": Sampler(lambda s, seed, space: Grid(space.grid(), seed=seed), check=_grid),
+    "cmaes": Sampler(lambda s, seed, _: optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.n_startup_trials),
+                     package="cmaes"),
+    "qmc": Sampler(lambda s, seed, _: optuna.samplers.QMCSampler(seed=seed, scramble=True), package="scipy"),
+    "nsgaii": Sampler(lambda s, seed, _: optuna.samplers.NSGAIISampler(seed=seed)),
+}
+
+
+def grid_size(sweep: Any, space: SearchSpace) -> int | None:
+    """How many points the grid sampler's space has; None for another sampler."""
+    return _grid(space) if sweep.sampler == "grid" else None

@@ -1,0 +1,276 @@
+"""Where a study lives, as one class per kind of storage, chosen once from `sweep.storage`:
+
+- Journal: a journal file (the default, outputs/<study_name>.journal). Optuna's recommendation
+  for several processes on one machine (SQLite is not safe for parallel writers). No heartbeat:
+  sweeps.study.budget fails the trials of this host's processes that are gone.
+- RDB: any SQLAlchemy URL (sqlite:///x.db, mysql://...), with heartbeats: a running trial whose
+  worker stops beating for `sweep.grace_period` seconds is failed by the next worker that asks
+  for a trial, and its parameters are queued again.
+- Postgres: an RDB storage for workers on several machines, whose budget lock is the server's.
+
+`storage_for(spec, sweep)` picks the class: KINDS by URL scheme, an RDB for another URL, a
+journal for a path. A new kind of storage is a class here and a line in KINDS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import optuna
+
+from sweeps.errors import ConfigError
+from sweeps.urls import redact, scheme, with_driver
+
+MAX_RETRY = 3  # times a trial whose worker died is run again (a trial that kills its worker stops there)
+STALE_LOCK_SECONDS = 10  # a journal write holds its lock for milliseconds
+
+
+class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a heartbeat-stale trial, its copy marked `retry_of` like the ones
+    sweeps.study.budget.reconcile queues, and without the dead worker's host, pid and run (the
+    worker that takes it sets its own)."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        trial = copy.copy(trial)
+        trial.user_attrs = {**{k: v for k, v in trial.user_attrs.items()
+                               if k not in ("host", "pid", "run_id", "metrics", "error")},
+                            "retry_of": trial.number}
+        super().__call__(study, trial)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class Storage:
+    """A study storage named by one string, `spec`: an RDB URL, or the absolute path of a journal.
+
+    `open()` gives the Optuna storage this process uses (made once); the other methods are what
+    the sweep needs beyond Optuna: a check before anything starts, a repair after a crash, and the
+    lock under which workers count trials and ask for a new one.
+    """
+
+    heartbeats = False  # whether running trials beat (and so how dead workers are found)
+
+    def __init__(self, spec: str, sweep: Mapping[str, Any] | None = None):
+        self.spec = spec
+        self.sweep = sweep or {}
+        self._optuna: optuna.storages.BaseStorage | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.shown!r})"
+
+    @property
+    def shown(self) -> str:
+        """The spec for logs, tags and params: without a password."""
+        return redact(self.spec)
+
+    def open(self) -> optuna.storages.BaseStorage:
+        if self._optuna is None:
+            self._optuna = self._make()
+        return self._optuna
+
+    def _make(self) -> optuna.storages.BaseStorage:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise ConfigError, one sentence, if this storage cannot be used."""
+
+    def repair(self) -> list[str]:
+        """Undo what a crash left, and say what was done."""
+        return []
+
+    def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager:
+        """An exclusive lock held while counting trials and asking for a new one: without it two
+        workers could both see n_trials - 1 finished and both start a trial. Here a file in
+        outputs/, which serialises the processes of one machine (a second launcher included)."""
+        return _file_lock(Path("outputs") / f".{study_name}.budget.lock")
+
+    def grace_seconds(self) -> int | None:
+        """How long a running trial may go without a heartbeat, or None without heartbeats."""
+        return None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_optuna": None}  # each process opens its own connections
+
+
+class Journal(Storage):
+    def _make(self) -> optuna.storages.BaseStorage:
+        Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+            self.spec, lock_obj=self._lock()))
+
+    def _lock(self) -> optuna.storages.journal.JournalFileOpenLock:
+        return optuna.storages.journal.JournalFileOpenLock(self.spec, grace_period=STALE_LOCK_SECONDS)
+
+    def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager:
+        return _file_lock(Path(self.spec).parent / f".{study_name}.budget.lock")
+
+    def check(self) -> None:
+        """The journal must be a file that can be written, in a folder that can be written."""
+        path, problem = Path(self.spec), ""
+        try:
+            folder = path.parent
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent  # the nearest folder that exists: the rest is created
+            if path.is_dir():
+                problem = "it is a folder"
+            elif not folder.is_dir():
+                problem = f"{folder} is a file, not a folder"
+            elif not os.access(folder, os.W_OK | os.X_OK):  # the journal's lock files are made beside it
+                problem = f"{folder} cannot be written"
+            elif path.exists() and not os.access(path, os.W_OK):
+                problem = f"{path} cannot be written"
+        except OSError as err:  # a parent that cannot be searched
+            problem = f"{err.strerror} ({err.filename})"
+        if problem:
+            raise ConfigError(f"sweep.storage={self.spec!r} cannot be the journal file: {problem}; give the path "
+                              "of a file in a folder that can be written.")
+
+    def repair(self) -> list[str]:
+        """A stale lock file would hold every process up; a torn last line (a write cut short)
+        would have the next write glued to it, making that line unreadable, so Optuna would
+        silently drop the operations in it. The torn bytes never formed an operation anyone could
+        read: they are cut off and kept in a side file."""
+        if not Path(self.spec).exists():
+            return []
+        notes = []
+        lock_file = Path(self.spec + ".lock")
+        try:
+            age = time.time() - lock_file.stat().st_mtime
+        except FileNotFoundError:
+            age = 0.0
+        if age > STALE_LOCK_SECONDS:
+            lock_file.unlink(missing_ok=True)
+            notes.append(f"removed the stale lock file {lock_file} ({age:.0f} s old, left by a crashed process)")
+        lock = self._lock()
+        lock.acquire()
+        try:
+            with open(self.spec, "rb+") as f:
+                data = f.read()
+                if data and not data.endswith(b"\n"):
+                    keep = data.rfind(b"\n") + 1
+                    side = Path(f"{self.spec}.torn-{int(time.time())}")
+                    side.write_bytes(data[keep:])
+                    f.truncate(keep)
+                    notes.append(f"the journal {self.spec} ended in a line torn by a crash ({len(data) - keep} "
+                                 f"bytes): cut it off (kept in {side}); no finished trial is lost")
+        finally:
+            lock.release()
+        return notes
+
+
+class RDB(Storage):
+    def __init__(self, spec: str, sweep: Mapping[str, Any] | None = None):
+        super().__init__(spec, sweep)
+        self.heartbeats = self.sweep.get("heartbeat_interval") is not None
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def _make(self) -> optuna.storages.BaseStorage:
+        url, kwargs = with_driver(self.spec), self._engine_kwargs()
+        if not self.heartbeats:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=kwargs, heartbeat_interval=self.sweep["heartbeat_interval"],
+            grace_period=self.sweep.get("grace_period"), heartbeat_stale_trial_callback=RetryStale(max_retry=MAX_RETRY))
+
+    def grace_seconds(self) -> int | None:
+        if not self.heartbeats:
+            return None
+        return self.sweep.get("grace_period") or 2 * self.sweep["heartbeat_interval"]  # Optuna's default
+
+
+class Postgres(RDB):
+    """Workers on several machines: the budget lock is the server's advisory lock on the study."""
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        # a server restarted or a connection dropped by a firewall: test pooled connections first
+        return {"pool_pre_ping": True}
+
+    def check(self, timeout: int = 5) -> None:
+        """The server must answer, in seconds rather than after SQLAlchemy's retries."""
+        import sqlalchemy  # deferred: the SQL toolkit is imported only for an RDB storage
+
+        try:
+            engine = sqlalchemy.create_engine(with_driver(self.spec), connect_args={"connect_timeout": timeout})
+        except ImportError as err:
+            raise ConfigError(f"sweep.storage is a PostgreSQL URL, but its driver is missing ({err}); install "
+                              "psycopg2-binary (requirements.lock pins it).") from None
+        try:
+            with engine.connect():
+                pass
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            reason = str(getattr(err, "orig", err)).strip().splitlines()[0]
+            raise ConfigError(f"sweep.storage={self.spec!r} cannot be reached ({reason}); start PostgreSQL "
+                              "(`make postgres`) or fix the URL.") from None
+        finally:
+            engine.dispose()
+
+    @contextlib.contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        """The server's transaction-level advisory lock on the study's name: it serialises workers
+        on every machine, and the server releases it when a worker's connection dies."""
+        import sqlalchemy  # deferred, as in check()
+
+        with self._lock_engine().begin() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(study_name)})
+            yield
+
+    def _lock_engine(self):
+        """One small engine per process for the advisory lock (connections are not shared across
+        processes, and a Storage is pickled without it)."""
+        if self.__dict__.get("_engine_pid") != os.getpid():
+            import sqlalchemy  # deferred, as in check()
+
+            self._engine = sqlalchemy.create_engine(with_driver(self.spec), pool_size=1, max_overflow=2,
+                                                    pool_pre_ping=True)
+            self._engine_pid = os.getpid()
+        return self._engine
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in super().__getstate__().items() if k not in ("_engine", "_engine_pid")}
+
+
+def advisory_key(study_name: str) -> int:
+    """The study's PostgreSQL advisory lock: a signed 64-bit number from its name."""
+    digest = hashlib.blake2b(f"nnsweeps.budget:{study_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+KINDS: dict[str, type[Storage]] = {"postgresql": Postgres, "postgres": Postgres}  # URL scheme -> class
+
+
+def storage_for(spec: str, sweep: Mapping[str, Any] | None = None) -> Storage:
+    """The Storage that `spec` names (see storage_spec); sweep: cfg.sweep, for the heartbeats."""
+    heartbeat = {k: (sweep or {}).get(k) for k in ("heartbeat_interval", "grace_period")}
+    if not scheme(spec):
+        return Journal(spec, heartbeat)
+    return KINDS.get(scheme(spec), RDB)(spec, heartbeat)
+
+
+def storage_spec(storage: str | None, study_name: str) -> str:
+    """sweep.storage as one string: an RDB URL, or the absolute path of the journal file.
+
+    The default journal lives in outputs/ of the directory the sweep is started from (not in
+    Hydra's per-run folder), so re-running the same command finds the study and resumes it.
+    """
+    if storage and scheme(storage):
+        return storage
+    path = Path(storage) if storage else Path("outputs") / f"{study_name}.journal"
+    return str(path.expanduser().resolve())

@@ -1,0 +1,113 @@
+"""The MLflow store as a place: where it is, whether it can be reached or written, where a run's
+artifacts live, and one lock for creating a new SQLite store."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+from sweeps.errors import ConfigError
+
+# before mlflow is imported anywhere: no download bars for the artifacts the summary reads back
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow prints "View run ... at: http://..." for every run it ends when the tracking URI is a
+# server: hundreds of lines from the workers, where the status line says what matters.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run
+
+
+def default_uri() -> str:
+    """MLFLOW_TRACKING_URI, else the store `make sweep` writes: mlflow.db in this folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def artifact_root(uri: str, experiment: str) -> str | None:
+    """Beside the SQLite database, else where the server decides.
+
+    Without it MLflow writes artifacts to ./mlruns of whatever directory each process runs in.
+    The experiment name is reduced to a safe folder name, so '../' cannot lead elsewhere.
+    """
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", experiment).lstrip(".") or "experiment"
+    return (db.resolve().parent / "mlartifacts" / slug).as_uri()
+
+
+def local_folder(artifact_uri: str) -> Path | None:
+    """The folder of a file: artifact URI or a plain path, which MLflow's client writes to
+    directly too; None for a server's (mlflow-artifacts:, http:, s3: ...) or another host's."""
+    parts = urllib.parse.urlparse(artifact_uri)
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path)) if parts.netloc in ("", "localhost") else None
+    return Path(artifact_uri) if parts.scheme == "" else None
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fails in seconds, with the URI in the message, instead of after MLflow's retries."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+                resp.read()
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ConfigError(f"tracking.uri={uri!r} is not reachable ({reason}); start the MLflow "
+                              "server or set tracking.uri to a reachable server or sqlite:///PATH.") from None
+    elif (db := sqlite_path(uri)) is not None:
+        try:
+            db.resolve().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"tracking.uri={uri!r} cannot be used: {err.strerror} for {db.parent}.") from None
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Two processes creating one fresh SQLite store at once crash on its schema: serialise them."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    with open(db.resolve().with_name(db.name + ".init-lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+
+
+def open_existing(uri: str):
+    """An MlflowClient on a store that exists: a missing SQLite file is an error here, not a new
+    store (reading a run must never create one); a server must answer."""
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise ConfigError(f"there is no MLflow store at {db} (tracking URI {uri}); run a sweep first, "
+                          "or set MLFLOW_TRACKING_URI to the store a sweep wrote.")
+    check_reachable(uri)
+    from mlflow import MlflowClient  # deferred: mlflow's import is slow, and only this path needs it
+
+    return MlflowClient(tracking_uri=uri)

@@ -1,0 +1,211 @@
+"""The MLflow side: one parent run per sweep invocation, one nested child run per trial.
+
+Runs, params, metrics and tags go through `MlflowClient` with explicit run ids (no fluent global
+state), so the same code logs from the launcher and from worker processes (a Tracker is
+picklable), and batches its writes (Tracker.log). Artifacts of a local store are written straight
+into the run's folder (Tracker.log_artifacts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+
+from sweeps.processes import alive, here
+from sweeps.tracking.store import PARENT_TAG, artifact_root, local_folder, store_lock
+
+BATCH = 100  # runs asked for by id in one search (finished_among)
+# An artifact being written into a local store: the prefix MLflow's own local artifact repository
+# gives its uploads, which its listings (and so the UI) leave out. Only a killed process leaves one.
+PART = ".artifact.uploading."
+
+
+@dataclass
+class Tracker:
+    """What a worker needs to log into the sweep's parent run; picklable."""
+
+    uri: str
+    experiment_id: str = ""
+    parent_run_id: str = ""
+    enabled: bool = True
+    curve_points: int = 200
+    common_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client(self) -> MlflowClient:
+        if not hasattr(self, "_client"):
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def _create_run(self, run_name: str, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        # where its artifacts go, so that log_artifacts need not ask the store for it again
+        self.__dict__.setdefault("_folders", {})[run.info.run_id] = local_folder(run.info.artifact_uri)
+        return run.info.run_id
+
+    # --- launcher side --------------------------------------------------------------------
+
+    @classmethod
+    def start_sweep(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str],
+                    params: Mapping[str, str], curve_points: int = 200, enabled: bool = True) -> "Tracker":
+        """Creates the store, the experiment and the parent run before any worker starts."""
+        if not enabled:
+            return cls(uri, enabled=False)
+        tracker = cls(uri, curve_points=curve_points, common_tags=dict(tags))
+        with store_lock(uri):
+            client = tracker.client
+            exp = client.get_experiment_by_name(experiment)
+            if exp is None:
+                try:
+                    tracker.experiment_id = client.create_experiment(experiment, artifact_root(uri, experiment))
+                except MlflowException:  # another launcher created it meanwhile
+                    tracker.experiment_id = client.get_experiment_by_name(experiment).experiment_id
+            else:
+                tracker.experiment_id = exp.experiment_id
+            tracker.parent_run_id = tracker._create_run(run_name, {**tags, "nnsweeps.role": "sweep", **here()})
+        tracker.log(tracker.parent_run_id, params=params)
+        return tracker
+
+    def orphans(self, study_name: str, running_trials: set[int]) -> list[str]:
+        """Runs of this study left RUNNING by a process that died: trial runs whose Optuna trial is
+        no longer running, and sweep runs whose launcher process on this host is gone."""
+        if not self.enabled:
+            return []
+        host = here()["host"]
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=10000,
+            filter_string=f"tags.`optuna.study` = '{study_name}' and attributes.status = 'RUNNING'")
+        out = []
+        for r in runs:
+            tags = r.data.tags
+            if r.info.run_id == self.parent_run_id:
+                continue
+            if tags.get("nnsweeps.role") == "trial":
+                dead = int(tags.get("optuna.trial", -1)) not in running_trials
+            else:
+                dead = tags.get("host") == host and not alive(int(tags.get("pid", 0)))
+            if dead:
+                out.append(r.info.run_id)
+        return out
+
+    def finished_among(self, run_ids: list[str]) -> list[str]:
+        """Those of run_ids that ended FINISHED: given the runs of failed trials, the runs of trials
+        whose worker died between ending its run and telling Optuna (or whose trial another worker
+        failed meanwhile), which must say KILLED like their trials."""
+        if not self.enabled or not run_ids:
+            return []
+        out = []
+        for k in range(0, len(run_ids), BATCH):
+            listed = ", ".join(f"'{r}'" for r in run_ids[k:k + BATCH])
+            out += [r.info.run_id for r in self.client.search_runs(
+                [self.experiment_id], max_results=BATCH,
+                filter_string=f"attributes.status = 'FINISHED' and attributes.run_id IN ({listed})")]
+        return out
+
+    # --- either side ----------------------------------------------------------------------
+
+    def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+        if not self.enabled:
+            return ""
+        run_id = self._create_run(
+            f"trial-{trial_number:04d}",
+            {**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
+             "nnsweeps.role": "trial", **here()})
+        self.log(run_id, params=params)
+        return run_id
+
+    def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
+            tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
+            curve_key: str = "cost") -> None:
+        """One log_batch, which MLflow's client splits where its limits require (100 params or
+        tags, 1,000 entities a call). curve: (iterations, costs), logged as the step metric
+        `curve_key`, downsampled to at most curve_points points (first and last kept; non-finite
+        points left out)."""
+        if not self.enabled or not run_id:
+            return
+        now = int(time.time() * 1000)
+        ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        ts = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]  # MLflow's limits: 6,000 and 8,000
+        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        if curve is not None and curve[1].size:
+            iterations, costs = curve
+            keep = np.unique(np.linspace(0, costs.size - 1, min(costs.size, self.curve_points)).round().astype(int))
+            ms += [Metric(curve_key, float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
+        if ps or ts or ms:
+            self.client.log_batch(run_id, metrics=ms, params=ps, tags=ts)
+
+    def folder(self, run_id: str) -> Path | None:
+        """The run's artifact folder when its artifacts are local files, else None (a server's);
+        known without asking the store for the runs this process made and has not ended."""
+        folders = self.__dict__.setdefault("_folders", {})
+        if run_id not in folders:
+            folders[run_id] = local_folder(self.client.get_run(run_id).info.artifact_uri)
+        return folders[run_id]
+
+    @contextlib.contextmanager
+    def artifact_file(self, run_id: str, name: str) -> Iterator[Path]:
+        """A run's artifact as a local file, for the block: in place when its artifacts are local
+        files (download_artifacts copies even those to a temporary folder first, several times
+        slower), else downloaded from the server
+        into a temporary folder removed after the block."""
+        folder = self.folder(run_id)
+        if folder is not None:
+            yield folder / name
+            return
+        with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
+            yield Path(self.client.download_artifacts(run_id, name, dst_path=tmp))
+
+    def log_artifacts(self, run_id: str, files: Mapping[str, Any]) -> None:
+        """files: name -> writer(path); a writer may write nothing (a figure left out). Into a
+        local artifact folder (the default store's, beside mlflow.db) each is written in place,
+        under a name MLflow's UI hides until it is complete (far cheaper than a temporary folder
+        copied over by MLflow's client, which first looks the run up in the store). Elsewhere (a
+        server's proxied artifact store) they are written to a temporary folder and uploaded in one
+        call."""
+        if not self.enabled or not run_id:
+            return
+        folder = self.folder(run_id)
+        if folder is None:
+            with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
+                for name, write in files.items():
+                    write(Path(tmp) / name)
+                self.client.log_artifacts(run_id, tmp)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, write in files.items():
+            part = folder / f"{PART}{name}"  # the same suffix: writers pick formats by it
+            try:
+                write(part)
+                if part.exists():
+                    os.replace(part, folder / name)
+            finally:
+                part.unlink(missing_ok=True)  # a writer that failed (or a Ctrl-C) leaves nothing
+
+    def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
+            metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """The run's last metrics, curve and tags in one log_batch (see log), then its status,
+        whatever became of the batch."""
+        if not self.enabled or not run_id:
+            return
+        try:
+            self.log(run_id, metrics=metrics, tags=tags, curve=curve)
+        finally:
+            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+            self.__dict__.get("_folders", {}).pop(run_id, None)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        # clients hold connections, and artifact folders are known per process: each makes its own
+        state.pop("_client", None)
+        state.pop("_folders", None)
+        return state

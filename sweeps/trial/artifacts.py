@@ -1,0 +1,109 @@
+"""What a trial writes to its MLflow run: config.yaml, weights.npz, cost_curve.csv and its
+figures; and, at the sweep's end, the decision boundaries of the best trials (draw_boundaries)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from nncore import Dataset, Network
+from sweeps import plots
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.build import load_data
+
+
+@dataclass
+class TrialRun:
+    """A trial's MLflow run, and what log_outcome leaves for its end."""
+
+    id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    curve: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig, costs: np.ndarray,
+                iterations: np.ndarray, metrics: dict[str, float] | None = None,
+                val_points: list[tuple[int, float]] = (), data: Dataset | None = None) -> None:
+    """The artifacts now; the metrics and the curve with the run's end (one store write less)."""
+    run.metrics = {k: v for k, v in (metrics or {}).items() if math.isfinite(v)}
+    run.curve = (iterations, costs)
+    files = {
+        "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg)),
+        "weights.npz": net.save,
+        "cost_curve.csv": lambda p: write_curve(p, iterations, costs),
+    }
+    files.update(figures(net, cfg, costs, iterations, metrics, val_points, data))
+    tracker.log_artifacts(run.id, files)
+
+
+def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.ndarray,
+            metrics: dict[str, float] | None, val_points: list[tuple[int, float]], data: Dataset | None) -> dict:
+    """The trial's PNG writers: its cost curve unless tracking.trial_figures is false (for many
+    short trials: a large part of tracking's cost per trial), and with tracking.decision_boundary=all its
+    decision boundary (by default only the best trials get one, at the end: sweeps.summary)."""
+    files = {}
+    if cfg.tracking.trial_figures:
+        val = np.array(val_points, dtype=float).reshape(-1, 2)  # (k, 2) iteration, value
+        files["cost_curve.png"] = lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg),
+                                                             val=(val[:, 0], val[:, 1]), val_label=cfg.sweep.metric)
+    if cfg.tracking.decision_boundary == "all" and data is not None:
+        if (draw := boundary(net, cfg, data, metrics)) is not None:
+            files["decision_boundary.png"] = draw
+    return files
+
+
+def boundary(net: Network, cfg: DictConfig, data: Dataset, metrics: dict[str, float] | None):
+    """decision_boundary.png's writer for 2-D data (flower, moons, circles, a 2-feature CSV): the
+    predicted class over a 100 x 100 grid (one predict call); None for other data or a network
+    with non-finite weights (diverged)."""
+    if data.X_train.shape[0] != 2 or not all(np.isfinite(W).all() for W, _ in net.params):
+        return None
+    acc = f", val acc {metrics['val_accuracy']:.3f}" if metrics and math.isfinite(metrics["val_accuracy"]) else ""
+    return lambda p: plots.decision_boundary(
+        p, net.predict, data.X_train, data.y_train, data.X_val, data.y_val, title=run_title(cfg) + acc,
+        class_names=data.class_names, feature_names=data.feature_names)
+
+
+def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:
+    """iteration,cost rows; repr() is the shortest text that reads back as the same float64, so
+    sweeps.reproduce compares bit for bit (and faster than np.savetxt's %.17g)."""
+    rows = map("{},{!r}".format, iterations.tolist(), costs.astype(np.float64).tolist())
+    path.write_text("iteration,cost\n" + "\n".join(rows) + "\n")
+
+
+def run_title(cfg: DictConfig) -> str:
+    return (f"{cfg.dataset.name} {cfg.model.hidden_units} {cfg.model.activation} "
+            f"lr={cfg.train.learning_rate:.3g} it={cfg.train.iterations}")
+
+
+def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker) -> None:
+    """decision_boundary.png on the runs of the best complete trials of 2-D data, drawn from their
+    config.yaml and weights.npz now that they are known, rather than as every trial ends
+    (tracking.decision_boundary=all), which draws pictures of mostly poor networks. trials:
+    (number, run id, metrics) each. A trial whose files cannot be read is left out, with a note."""
+    datasets: dict[str, Dataset] = {}
+    for number, run_id, metrics in trials:
+        if not run_id:
+            continue
+        try:
+            with tracker.artifact_file(run_id, "weights.npz") as path:
+                net = Network.load(path)
+            if net.sizes[0] != 2:
+                continue  # no picture of more than 2 features
+            with tracker.artifact_file(run_id, "config.yaml") as path:
+                text = path.read_text()
+            # libyaml's parser: OmegaConf.load's is pure Python, several times slower
+            cfg = OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+            key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
+            if key not in datasets:
+                datasets[key] = load_data(cfg)
+            draw = boundary(net, cfg, datasets[key], metrics)
+            if draw is not None:
+                tracker.log_artifacts(run_id, {"decision_boundary.png": draw})
+        except Exception as err:  # the sweep's summary matters more than one picture
+            print(f"decision_boundary.png of trial {number} left out: {type(err).__name__}: {err}", file=sys.stderr)

@@ -1,0 +1,123 @@
+"""What one trial does: config in, metric out, everything on its MLflow run.
+
+The objective itself is `objective()`; the rest are its small helpers. What a trial writes to its
+run (config, weights, curve, figures) is sweeps.trial.artifacts; what it measures is
+sweeps.config.metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Iterator
+
+import numpy as np
+import optuna
+from omegaconf import DictConfig
+
+from nncore import Dataset, Diverged, Network
+from sweeps.config.checks import flatten
+from sweeps.config.metrics import METRICS, Snapshot, measure
+from sweeps.config.space import SearchSpace
+from sweeps.interrupts import check_interrupt
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.artifacts import TrialRun, log_outcome
+from sweeps.trial.build import build_network, train
+
+
+def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
+              tracker: Tracker) -> float:
+    values = space.sample(trial)
+    cfg = space.apply(base, values)
+    with trial_run(trial, cfg, values, tracker) as run:
+        net = build_network(cfg, data)
+        pruning = Pruning(trial, cfg, net, data)
+        try:
+            result = train(net, cfg, data, pruning)
+        except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
+            log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
+                        val_points=pruning.points, data=data)
+            raise diverged(trial, str(err)) from None
+        metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
+        final = [] if result.stopped_early else [(result.iterations_run, metrics[cfg.sweep.metric])]
+        log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
+                    val_points=[*pruning.points, *final], data=data)
+        trial.set_user_attr("metrics", metrics)
+        value = metrics[cfg.sweep.metric]
+        if result.stopped_early:
+            raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
+        if not math.isfinite(value):  # Optuna would record inf as a complete value
+            raise diverged(trial, f"diverged: {cfg.sweep.metric} is {value}")
+        return value
+
+
+class Pruning:
+    """nncore callback: every report_every iterations, report the sweep's metric (METRICS) to
+    Optuna, so the pruner compares what the study optimises, and stop when told to."""
+
+    def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset):
+        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[cfg.sweep.metric]
+        self.every = cfg.train.report_every
+        # with no pruner, reporting would only add a store write per report
+        self.prunes = cfg.sweep.pruner != "none"
+        self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
+        self.start = time.perf_counter()
+
+    def __call__(self, iteration: int, cost: float) -> bool:
+        check_interrupt()  # a Ctrl-C stops the training here (sweeps.interrupts.INTERRUPTED)
+        if iteration == 0 or iteration % self.every:
+            return False
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = self.metric.compute(Snapshot(self.net, self.data, iteration, time.perf_counter() - self.start))
+        if not math.isfinite(value):
+            return False  # the training cost will say Diverged soon enough
+        self.points.append((iteration, value))
+        if not self.prunes:
+            return False
+        self.trial.report(value, step=iteration)
+        return self.trial.should_prune()
+
+
+def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
+    trial.set_user_attr("diverged", reason)
+    return optuna.TrialPruned(reason)
+
+
+@contextlib.contextmanager
+def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker) -> Iterator[TrialRun]:
+    """The trial's child run, ended by how the trial ends: complete and pruned FINISHED (the
+    state tag tells them apart), an error FAILED with its message, an interrupt KILLED; with the
+    metrics and curve logged, whichever way."""
+    run = TrialRun(tracker.start_trial(
+        trial.number,
+        tags={"optuna.study": trial.study.study_name, "optuna.trial": trial.number, "optuna.state": "RUNNING",
+              "seed": cfg.seed, "sampled": ",".join(values)},
+        # the resolved config (the search space itself is on the parent run) and per-layer widths
+        params={**{k: v for k, v in flatten(cfg).items() if not k.startswith("search_space.")},
+                **{k: v for k, v in values.items() if k != "model.hidden_units"}},
+    ))
+    trial.set_user_attr("run_id", run.id)
+
+    def end(status: str, tags: dict[str, str]) -> None:
+        tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve)
+
+    try:
+        yield run
+    except optuna.TrialPruned as err:
+        end("FINISHED", {"optuna.state": "PRUNED", "reason": str(err)})
+        raise
+    except KeyboardInterrupt:
+        end("KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
+        raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another worker failed this trial meanwhile (its heartbeat came late) and queued a retry
+        end("KILLED", {"optuna.state": "FAIL", "reason": "failed by another worker: no heartbeat"})
+        raise
+    except BaseException as err:
+        message = f"{type(err).__name__}: {err}"
+        trial.set_user_attr("error", message)
+        end("FAILED", {"optuna.state": "FAIL", "error": message})
+        raise
+    else:
+        end("FINISHED", {"optuna.state": "COMPLETE"})

@@ -1,0 +1,90 @@
+"""A tracked trial, back from its run: its network (load_network) and its training done again
+from its logged config and seed, compared bit for bit with its logged cost curve (reproduce)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mlflow.exceptions import MlflowException
+from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
+
+from nncore import Diverged, Network
+from sweeps.errors import ConfigError
+from sweeps.tracking.store import default_uri, open_existing
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.build import build_network, load_data, train
+
+
+@dataclass
+class Reproduction:
+    run_id: str
+    config: DictConfig  # the trial's resolved config, as logged
+    network: Network  # the network trained again
+    costs: np.ndarray  # (k,) its cost curve
+    logged: np.ndarray  # (k', 2) iterations and costs of the logged curve
+    max_abs_diff: float  # 0.0 when the curves are bitwise equal; inf when nothing can be compared
+
+    @property
+    def exact(self) -> bool:
+        return self.max_abs_diff == 0.0
+
+
+def _tracker(run_id: str, tracking_uri: str | None) -> tuple[Tracker, str]:
+    uri = tracking_uri or default_uri()
+    client = open_existing(uri)  # never a new store where a user mistyped the URI
+    tracker = Tracker(uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"there is no run {run_id!r} in {uri}; pass the run id of a trial, as `python -m "
+                          "sweeps` and `python -m sweeps.report` print it.") from None
+    return tracker, uri
+
+
+def _artifact(tracker: Tracker, uri: str, run_id: str, name: str, read):
+    try:
+        with tracker.artifact_file(run_id, name) as path:
+            return read(path)
+    except (MlflowException, OSError) as err:
+        raise ConfigError(f"run {run_id!r} in {uri} has no trial to use (it needs the {name} artifact, as every "
+                          f"trial run of a sweep has): {str(err).splitlines()[0]}") from None
+
+
+def load_network(run_id: str, tracking_uri: str | None = None) -> Network:
+    """The trained network of a trial's run (its weights.npz). tracking_uri: MLFLOW_TRACKING_URI
+    or sqlite:///mlflow.db by default."""
+    tracker, uri = _tracker(run_id, tracking_uri)
+    return _artifact(tracker, uri, run_id, "weights.npz", Network.load)
+
+
+def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
+    """Trains the trial of run `run_id` again, from its logged config and seed, with the BLAS
+    threads its worker had, and stops where the logged curve stopped (a pruned trial)."""
+    tracker, uri = _tracker(run_id, tracking_uri)
+    cfg = _artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load)
+    logged = _artifact(tracker, uri, run_id, "cost_curve.csv",
+                       lambda p: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2))  # (k, 2) iteration, cost
+    threads = int(tracker.client.get_run(run_id).data.tags.get("blas_threads", "1"))
+    data = load_data(cfg)
+    net = build_network(cfg, data)
+    # a pruned trial stopped at its last logged cost, before that iteration's update: stop there
+    # too. A trial that ran all its iterations made one more update after its last logged cost.
+    last = int(logged[-1, 0]) if logged.size else 0
+    full = (cfg.train.iterations - 1) // cfg.train.cost_every * cfg.train.cost_every  # a full run's last
+    stop = None if last >= full else (lambda it, _cost: it >= last)
+    with threadpool_limits(limits=threads):
+        try:
+            costs = train(net, cfg, data, callback=stop).costs
+        except Diverged as err:
+            costs = err.costs
+    old = logged[:, 1] if logged.size else np.empty(0)
+    n = min(old.size, costs.size)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(costs[:n] - old[:n])
+    same = costs.size == old.size and np.array_equal(costs, old, equal_nan=True)
+    largest = 0.0 if same else (float(np.nanmax(diff)) if n and np.isfinite(diff).any() else float("inf"))
+    if not same and largest == 0.0:
+        largest = float("inf")  # equal where both have points, but of different lengths
+    return Reproduction(run_id, cfg, net, costs, logged, largest)

@@ -1,0 +1,33 @@
+"""Storage and tracking URLs as strings: which kind, which driver, and without their password.
+A leaf (stdlib only): the storages, the tracker and `python -m sweeps.services` share it."""
+
+from __future__ import annotations
+
+import re
+
+
+def scheme(url: str) -> str:
+    """'postgresql' for postgresql+psycopg2://..., '' for a plain path."""
+    return url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+
+
+def is_postgres(url: str) -> bool:
+    return scheme(url) in ("postgresql", "postgres")
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://...` -> `postgresql+psycopg2://...`; other URLs as they are.
+
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which is not installed; the pinned
+    driver is psycopg2 (psycopg2-binary), so the sweeps and `make mlflow-server` name it.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs, tags and params."""
+    # the password runs to the '@' (SQLAlchemy takes a '/' in it unescaped)
+    return re.sub(r"^([a-z0-9+.-]+://[^:/@]+):[^@]*@", r"\1:***@", url, flags=re.IGNORECASE)

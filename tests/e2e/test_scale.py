@@ -1,0 +1,397 @@
+"""Scaling out (issue: scale-out): real servers on 127.0.0.1 only.
+
+A PostgreSQL server (the shared Optuna storage, and the MLflow server's backend) started from a
+throwaway data directory, an `mlflow server` over it proxying artifacts, and a Dask LocalCluster
+of two worker processes. Sweeps run as real `python -m sweeps` / `python -m sweeps.worker`
+processes; the stores are read back with Optuna's and MLflow's own clients.
+
+PostgreSQL comes from the machine (`.ci/run` installs Debian's package when missing): without
+it these tests skip, saying so, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+import sweeps.reproduce as reproduce
+from sweeps.processes import alive
+from sweeps.report import summary
+from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing
+from sweeps.urls import with_driver
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# trials of about 0.3-0.6 s of training, so that some are caught running
+STEADY = ["search_space=none", "+search_space.train.learning_rate={type:float,low:0.5,high:1.5}",
+          "model.hidden_units=[16]", "train.iterations=3000", "sweep.pruner=none", "sweep.sampler=random"]
+QUICK = ["search_space.train.iterations.low=100", "search_space.train.iterations.high=600",
+         "search_space.train.iterations.step=100"]
+HEARTBEAT = ["sweep.heartbeat_interval=1", "sweep.grace_period=3"]
+
+
+# ---- servers ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres():
+    why = postgres_missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests, but {why} (.ci/run installs it)")
+        pytest.skip(f"no PostgreSQL server can be run here: {why}")
+    # not under pytest's tmp_path: its folders are closed to the postgres user the server runs as
+    folder = Path(tempfile.mkdtemp(prefix="nnsweeps-pg-"))
+    server = Postgres(folder, port=free_port(), fast=True)
+    try:
+        server.start()
+        server.createdb("optuna")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    server = MlflowServer(postgres.createdb("mlflow"), folder / "artifacts", port=free_port(),
+                          log=folder / "server.log")
+    server.start()
+    yield server
+    server.stop()
+    assert not server.healthy()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0", silence_logs=40)
+    client = Client(cluster)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+class Sweep:
+    """One study on the PostgreSQL server, logged to the MLflow server."""
+
+    def __init__(self, postgres: Postgres, mlflow_server: MlflowServer, folder: Path):
+        self.name = f"s{uuid.uuid4().hex[:8]}"
+        self.storage = postgres.url("optuna")
+        self.uri = mlflow_server.uri
+        self.folder = folder
+
+    def args(self, *overrides: str) -> list[str]:
+        return [f"sweep.study_name={self.name}", f"sweep.storage={self.storage}", f"tracking.uri={self.uri}",
+                f"tracking.experiment={self.name}", f"hydra.run.dir={self.folder / 'hydra'}", *overrides]
+
+    def start(self, *overrides: str, module: str = "sweeps") -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", module, *self.args(*overrides)], cwd=self.folder,
+                                env={**os.environ, "MLFLOW_TRACKING_URI": self.uri}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def run(self, *overrides: str, module: str = "sweeps", timeout: float = 300, check: bool = True):
+        proc = self.start(*overrides, module=module)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise AssertionError(f"{module} timed out\nstdout:\n{out}\nstderr:\n{err}") from None
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{module} exited {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}")
+        return proc.returncode, out, err
+
+    def study(self) -> optuna.Study:
+        if not hasattr(self, "_storage"):  # one engine for all the polling, not one per call
+            self._storage = optuna.storages.RDBStorage(with_driver(self.storage))
+        return optuna.load_study(study_name=self.name, storage=self._storage)
+
+    def trials(self, *states: TrialState) -> list:
+        try:
+            return self.study().get_trials(states=states or None)
+        except KeyError:  # not created yet
+            return []
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri)
+
+    def runs(self, role: str | None = None) -> list:
+        client = self.client()
+        exp = client.get_experiment_by_name(self.name)
+        runs = client.search_runs([exp.experiment_id], max_results=5000)
+        return [r for r in runs if role is None or r.data.tags.get("nnsweeps.role") == role]
+
+
+@pytest.fixture
+def sweep(postgres, mlflow_server, tmp_path) -> Sweep:
+    return Sweep(postgres, mlflow_server, tmp_path)
+
+
+def assert_consistent(sweep: Sweep, n_trials: int) -> optuna.Study:
+    """Exactly n_trials finished trials, each with exactly one FINISHED run under a parent run; no
+    trial or run left running; every failed trial's run (if it got one) KILLED or FAILED."""
+    study = sweep.study()
+    finished = study.get_trials(states=FINISHED)
+    assert len(finished) == n_trials
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    runs = sweep.runs("trial")
+    per_trial = Counter(r.data.tags["optuna.trial"] for r in runs)
+    by_trial = {r.data.tags["optuna.trial"]: r for r in runs}
+    parents = {r.info.run_id for r in sweep.runs("sweep")}
+    for t in finished:
+        assert per_trial[str(t.number)] == 1, f"trial {t.number} has {per_trial[str(t.number)]} runs"
+        run = by_trial[str(t.number)]
+        assert run.info.run_id == t.user_attrs["run_id"]
+        assert run.info.status == "FINISHED" and run.data.tags["optuna.state"] == t.state.name
+        assert run.data.tags["mlflow.parentRunId"] in parents
+        assert run.data.tags["host"] == t.user_attrs["host"] and run.data.tags["pid"] == t.user_attrs["pid"]
+    for t in study.get_trials(states=(TrialState.FAIL,)):
+        if str(t.number) in by_trial:
+            assert by_trial[str(t.number)].info.status in ("KILLED", "FAILED")
+    assert all(r.info.status != "RUNNING" for r in sweep.runs())
+    return study
+
+
+# ---- the tests -------------------------------------------------------------------------------
+def test_a_dask_sweep_over_postgresql_and_an_mlflow_server(sweep, dask_cluster, mlflow_server):
+    cluster, client = dask_cluster
+    worker_pids = set(client.run(os.getpid).values())
+    _, out, _ = sweep.run("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=-1",
+                          "sweep.n_trials=20", *HEARTBEAT, *QUICK)
+    assert "2 Dask task(s) on the 2 worker thread(s)" in out and "Best trial" in out
+
+    study = assert_consistent(sweep, 20)
+    assert len(study.trials) == 20  # exact: no trial beyond the budget, on any worker
+    pids = {int(t.user_attrs["pid"]) for t in study.trials}
+    assert len(pids) >= 2 and pids <= worker_pids  # run by the Dask workers, both of them
+    assert all(t.user_attrs["host"] for t in study.trials)
+
+    parent, = sweep.runs("sweep")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["optuna.storage"] == sweep.storage
+    assert study.user_attrs["nnsweeps.mlflow"]["parent_run_id"] == parent.info.run_id
+    children = sweep.runs("trial")
+    assert len(children) == 20
+    mlflow = sweep.client()
+    # artifacts went through the server (proxied), into its artifacts folder
+    assert mlflow.get_experiment_by_name(sweep.name).artifact_location.startswith("mlflow-artifacts:")
+    for run in children:
+        assert {a.path for a in mlflow.list_artifacts(run.info.run_id)} >= {
+            "config.yaml", "weights.npz", "cost_curve.csv", "cost_curve.png"}
+    stored = {p.name for p in mlflow_server.artifacts.rglob("*") if p.is_file()}
+    assert {"config.yaml", "weights.npz", "cost_curve.csv", "trials.csv"} <= stored
+    assert "trials.csv" in {a.path for a in mlflow.list_artifacts(parent.info.run_id)}
+    # the best trials' decision boundaries, drawn from weights and configs downloaded from the server
+    top = {str(t.number) for t in summary.ranked(study)[:summary.TOP]}
+    drawn = {r.data.tags["optuna.trial"] for r in children
+             if "decision_boundary.png" in {a.path for a in mlflow.list_artifacts(r.info.run_id)}}
+    assert drawn == top and top
+    # a trial is reproduced bit for bit from what the server holds
+    os.environ["MLFLOW_TRACKING_URI"] = sweep.uri
+    try:
+        assert reproduce.main([children[0].info.run_id]) == 0
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+
+
+def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_cluster):
+    cluster, client = dask_cluster
+    client.wait_for_workers(2, timeout=60)
+    worker_pids = set(client.run(os.getpid).values())
+    proc = sweep.start("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=2",
+                       "sweep.n_trials=20", *HEARTBEAT, *STEADY)
+    try:
+        victim = None
+        for _ in range(3):  # a worker killed between two trials leaves none behind: kill again
+            # a trial that started a moment ago, so that it likely still runs when its worker is killed
+            pid = int(wait_for(lambda: len(sweep.trials(*FINISHED)) >= 3 and [
+                t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) in worker_pids
+                and (datetime.now() - t.datetime_start).total_seconds() < 0.3], every=0.05)[0].user_attrs["pid"])
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not alive(pid), timeout=30, every=0.01)
+            # what it ran when it died (not the trial seen above if that one ended meanwhile)
+            running = [t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) == pid]
+            if running:
+                victim = running[0]
+                break
+        assert victim is not None, "no worker was killed in the middle of a trial"
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    study = assert_consistent(sweep, 20)
+    dead = study.trials[victim.number]
+    assert dead.state == TrialState.FAIL  # its heartbeat stopped: failed by the other worker...
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == victim.params  # ...and run again
+    assert retry[0].user_attrs["pid"] != victim.user_attrs["pid"]
+    run = {r.data.tags["optuna.trial"]: r for r in sweep.runs("trial")}.get(str(victim.number))
+    assert run is None or run.info.status == "KILLED"
+
+
+def test_a_worker_started_by_hand_joins_the_sweep_and_its_parent_run(sweep):
+    launcher = sweep.start("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY)
+    try:
+        wait_for(lambda: sweep.trials() and "nnsweeps.mlflow" in sweep.study().user_attrs, timeout=120)
+        code, out, err = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY,
+                                   module="sweeps.worker")
+        l_out, l_err = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    assert launcher.returncode == 0, l_err
+    assert "the sweep’s" in out and "[worker] done:" in out
+    study = assert_consistent(sweep, 16)
+    assert len(study.trials) == 16
+    assert len({t.user_attrs["pid"] for t in study.trials}) == 2  # the launcher's worker and the joined one
+    parent, = sweep.runs("sweep")  # the joined worker logged under the sweep's parent run
+    assert {r.data.tags["mlflow.parentRunId"] for r in sweep.runs("trial")} == {parent.info.run_id}
+
+    # once the sweep is done, a worker that joins finds nothing to do, under a parent of its own
+    _, out, _ = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY, module="sweeps.worker")
+    assert "its own" in out and "holds 16 finished trials" in out
+    assert len(sweep.study().trials) == 16
+
+
+def test_a_killed_sweep_on_postgresql_resumes_its_stale_trials_after_the_grace_period(sweep):
+    args = ["sweep.n_jobs=2", "sweep.n_trials=10", *HEARTBEAT, *STEADY]
+    proc = sweep.start(*args)
+    wait_for(lambda: len(sweep.trials(*FINISHED)) >= 2 and sweep.trials(TrialState.RUNNING))
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its workers, as a machine that dies
+    proc.wait(timeout=30)
+    cut = {t.number: t.params for t in sweep.trials(TrialState.RUNNING)}
+    assert cut
+    time.sleep(3.5)  # the grace period: their heartbeats are stale now
+    _, out, _ = sweep.run(*args)
+    for number in cut:
+        assert f"trial {number} sent no heartbeat for 3 s: failed, queued again" in out
+    study = assert_consistent(sweep, 10)  # their runs ended KILLED, their retries ran
+    for number, params in cut.items():
+        assert study.trials[number].state == TrialState.FAIL
+        retries = [t for t in study.get_trials(states=FINISHED) if t.user_attrs.get("retry_of") == number]
+        assert len(retries) == 1
+        if params:  # killed before it sampled anything, a retry samples afresh
+            assert retries[0].params == params
+    assert [r.info.status for r in sweep.runs("sweep")].count("KILLED") == 1  # the dead launcher's parent run
+
+
+def test_the_budget_lock_is_a_postgresql_advisory_lock_across_processes(postgres):
+    import sqlalchemy
+
+    from sweeps.study.storages import advisory_key, storage_for
+
+    def budget_lock(url, name):
+        return storage_for(url).budget_lock(name)
+
+    url = postgres.url("optuna")
+    name = f"lock{uuid.uuid4().hex[:6]}"
+    # another process holds the study's lock for 1.5 s
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from sweeps.study.storages import storage_for\n"
+        f"with storage_for({url!r}).budget_lock({name!r}):\n    print('held', flush=True); time.sleep(1.5)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    engine = sqlalchemy.create_engine(with_driver(url))
+    with engine.connect() as conn:
+        key = advisory_key(name) & (2**64 - 1)  # pg_locks shows a bigint key as two unsigned halves
+        held = conn.execute(sqlalchemy.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND "
+            "classid::text::bigint = :high AND objid::text::bigint = :low"),
+            {"high": key >> 32, "low": key & 0xFFFFFFFF}).scalar()
+    assert held == 1
+    start = time.monotonic()
+    with budget_lock(url, name):
+        waited = time.monotonic() - start
+    assert waited > 0.8, waited  # it waited for the other process
+    holder.wait(timeout=30)
+    # a dead holder's lock is released by the server
+    killed = subprocess.Popen([sys.executable, "-c", (
+        "import os, signal; from sweeps.study.storages import storage_for\n"
+        f"with storage_for({url!r}).budget_lock({name!r}):\n"
+        "    print('held', flush=True); os.kill(os.getpid(), signal.SIGKILL)")],
+        stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline().strip() == "held"
+    killed.wait(timeout=30)
+    done = threading.Event()
+    threading.Thread(target=lambda: (budget_lock(url, name).__enter__(), done.set()), daemon=True).start()
+    assert done.wait(10), "the lock of a killed process was not released"
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def compose_config():
+    from hydra import compose, initialize_config_dir
+
+    from sweeps.config.schema import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+        yield lambda *overrides: compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["sweep.backend=dask"], ["sweep.scheduler", "null"]),
+    (["sweep.backend=dask", "sweep.scheduler=tcp://127.0.0.1:9"], ["tcp://127.0.0.1:9", "not reachable"]),
+    (["sweep.backend=dask", "sweep.scheduler=127.0.0.1:8786"], ["sweep.scheduler", "tcp://"]),
+    (["sweep.storage=postgresql://postgres@127.0.0.1:9/optuna"], ["sweep.storage", "cannot be reached"]),
+    (["sweep.heartbeat_interval=5", "sweep.grace_period=5"], ["sweep.grace_period", "heartbeat_interval"]),
+    (["sweep.heartbeat_interval=0"], ["sweep.heartbeat_interval", "0"]),
+    (["sweep.backend=ray"], ["sweep.backend", "ray", "dask, loky"]),
+])
+def test_scale_out_options_are_checked_before_anything_starts(compose_config, tmp_path, overrides, words):
+    from sweeps.errors import ConfigError
+    from sweeps.runner.checks import preflight
+
+    cfg = compose_config(*overrides, f"tracking.uri=sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(ConfigError) as err:
+        preflight(cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_an_unreachable_scheduler_is_one_sentence_and_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sweeps", "sweep.backend=dask", "sweep.scheduler=tcp://127.0.0.1:9",
+                           f"hydra.run.dir={tmp_path / 'h'}", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+                           f"sweep.storage={tmp_path / 'o.journal'}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "sweep.scheduler='tcp://127.0.0.1:9' is not reachable" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.db").exists() and not (tmp_path / "o.journal").exists()
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(postgres):
+    # kill -9 between ask() and the first heartbeat left such a trial RUNNING for ever, holding
+    # the budget (CI saw a resumed sweep wait on it until its timeout)
+    from omegaconf import OmegaConf
+
+    from sweeps.study.budget import reconcile
+    from sweeps.study.storages import storage_for
+
+    spec = postgres.url("optuna")
+    sweep_cfg = OmegaConf.create({"heartbeat_interval": 1, "grace_period": 2})
+    storage = storage_for(spec, sweep_cfg)
+    study = optuna.create_study(study_name=f"unbeaten-{uuid.uuid4().hex[:8]}", storage=storage.open())
+    orphan = study.ask()  # no heartbeat, no pid: its worker died right here
+    wait_for(lambda: any(t.number == orphan.number for t in reconcile(study, storage)), timeout=30, every=0.5)
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    retry, = [t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]
+    assert retry.state == TrialState.WAITING

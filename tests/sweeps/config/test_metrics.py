@@ -1,0 +1,40 @@
+"""sweeps.config.metrics: the one table of metrics, computed from a real trained network."""
+
+import math
+
+import pytest
+
+from nncore import Network, fit, load_dataset
+from sweeps.config.metrics import METRICS, Snapshot, measure
+
+
+@pytest.fixture(scope="module")
+def trained():
+    data = load_dataset("flower", seed=0, val_fraction=0.2)
+    net = Network.create([2, 4, 1], activation="tanh", seed=0)
+    result = fit(net, data.X_train, data.Y_train, learning_rate=1.2, iterations=500)
+    return net, data, result
+
+
+def test_every_metric_has_a_direction_a_label_and_a_format():
+    for name, m in METRICS.items():
+        assert m.direction in ("minimize", "maximize"), name
+        assert m.label and format(0.5, m.fmt)
+    assert METRICS["val_cost"].direction == "minimize" and METRICS["val_accuracy"].direction == "maximize"
+
+
+def test_measure_computes_every_metric_of_the_table(trained):
+    net, data, result = trained
+    out = measure(Snapshot(net, data, result.iterations_run, result.seconds))
+    assert set(out) == set(METRICS)
+    assert all(math.isfinite(v) for v in out.values())
+    assert out["val_cost"] == net.cost(data.X_val, data.Y_val)
+    assert out["train_accuracy"] == net.accuracy(data.X_train, data.Y_train)
+    assert out["iterations_run"] == 500.0 and out["fit_seconds"] == result.seconds
+
+
+def test_without_a_validation_set_the_training_set_stands_in(trained):
+    net, _, _ = trained
+    data = load_dataset("flower", seed=0, val_fraction=0.0)
+    out = measure(Snapshot(net, data, 1, 0.0))
+    assert out["val_cost"] == out["train_cost"] and out["val_accuracy"] == out["train_accuracy"]

@@ -1,0 +1,213 @@
+"""sweeps.space: both entry forms, validation, sampling with real Optuna studies, apply() and grid()."""
+
+import itertools
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweeps.config.schema import Config
+from sweeps.config.space import parse_space
+from sweeps.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[3] / "conf"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def entry(spec):
+    return parse_space({"x.y": spec}).entries["x.y"]
+
+
+@pytest.fixture
+def cfg():
+    """The schema's defaults, typed and in struct mode like a composed config."""
+    return OmegaConf.merge(OmegaConf.structured(Config), {"dataset": {"name": "flower", "kwargs": {"n_samples": 400}}})
+
+
+# ---- the plugin's strings give the same distributions as the structured form ----------------
+PAIRS = [
+    ("interval(0.001, 2.0)", {"type": "float", "low": 0.001, "high": 2.0}, FloatDistribution(0.001, 2.0)),
+    ("interval(1, 4)", {"type": "float", "low": 1, "high": 4}, FloatDistribution(1.0, 4.0)),
+    ("tag(log, interval(0.001, 2.0))", {"type": "float", "low": 0.001, "high": 2.0, "log": True},
+     FloatDistribution(0.001, 2.0, log=True)),
+    ("int(interval(1, 4))", {"type": "int", "low": 1, "high": 4}, IntDistribution(1, 4)),
+    ("int(tag(log, interval(2, 64)))", {"type": "int", "low": 2, "high": 64, "log": True},
+     IntDistribution(2, 64, log=True)),
+    ("tag(log, int(interval(2, 64)))", {"type": "int", "low": 2, "high": 64, "log": True},
+     IntDistribution(2, 64, log=True)),
+    ("range(500, 10000, step=500)", {"type": "int", "low": 500, "high": 10000, "step": 500},
+     IntDistribution(500, 10000, step=500)),
+    ("range(1, 5)", {"type": "int", "low": 1, "high": 5}, IntDistribution(1, 5)),
+    ("range(0.1, 1.0, step=0.1)", {"type": "float", "low": 0.1, "high": 1.0, "step": 0.1},
+     FloatDistribution(0.1, 1.0, step=0.1)),
+    ("choice(tanh, relu)", {"type": "categorical", "choices": ["tanh", "relu"]},
+     CategoricalDistribution(["tanh", "relu"])),
+    ("tanh,relu", {"type": "categorical", "choices": ["tanh", "relu"]}, CategoricalDistribution(["tanh", "relu"])),
+    ("choice(1, 2.5, true, abc)", {"type": "categorical", "choices": [1, 2.5, True, "abc"]},
+     CategoricalDistribution([1, 2.5, True, "abc"])),
+]
+
+
+@pytest.mark.parametrize("text, spec, expected", PAIRS, ids=[p[0] for p in PAIRS])
+def test_plugin_strings_equal_structured_form(text, spec, expected):
+    assert entry(text) == entry(spec) == expected
+
+
+def test_choice_values_are_typed_like_hydra_overrides():
+    assert [type(c) for c in entry("choice(1, 2.5, true, abc)").choices] == [int, float, bool, str]
+
+
+def test_shipped_string_space_equals_the_default_space():
+    default = parse_space(OmegaConf.load(CONF / "search_space/default.yaml"))
+    strings = parse_space(OmegaConf.load(CONF / "search_space/hydra_strings.yaml"))
+    assert strings.entries == default.entries and default.entries
+
+
+def test_the_benchmarked_plugin_sweeps_the_shipped_string_space():
+    """bench-sweep's section 3 gives Hydra's Optuna sweeper the same space as ours."""
+    plugin = OmegaConf.load(CONF.parent / "benchmarks/hydra_sweeper/conf/config.yaml").hydra.sweeper.params
+    ours = OmegaConf.load(CONF / "search_space/hydra_strings.yaml")
+    assert OmegaConf.to_container(plugin) == OmegaConf.to_container(ours)
+
+
+def test_dotted_and_nested_paths_are_the_same_entry():
+    spec = {"type": "int", "low": 1, "high": 3}
+    assert parse_space({"model.depth": spec}).entries == parse_space({"model": {"depth": spec}}).entries
+    with pytest.raises(ConfigError, match="model.depth.*twice"):
+        parse_space({"model.depth": spec, "model": {"depth": spec}})
+
+
+# ---- validation -----------------------------------------------------------------------------
+BAD = [
+    ({"type": "float", "low": 2.0, "high": 1.0}, ["low=2.0", "high=1.0"]),
+    ({"type": "int", "low": 3, "high": 3}, ["low=3", "high=3"]),
+    ("interval(2, 1)", ["low=2.0"]),
+    ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, ["low=0.0", "log"]),
+    ({"type": "int", "low": 0, "high": 8, "log": True}, ["low=0", "log"]),
+    ({"type": "float", "low": 0.1, "high": 1.0, "step": 0.1, "log": True}, ["step=0.1", "log"]),
+    ({"type": "int", "low": 1.5, "high": 3}, ["low=1.5", "integer"]),
+    ({"type": "int", "low": 1, "high": 9, "step": 0}, ["step=0"]),
+    ({"type": "categorical", "choices": []}, ["choices=[]", "non-empty"]),
+    ({"type": "categorical"}, ["choices=None"]),
+    ({"type": "categorical", "choices": [[1, 2]]}, ["[1, 2]"]),
+    ({"type": "normal", "low": 0, "high": 1}, ["'normal'", "categorical, float, int"]),
+    ({"type": "float", "low": 0, "high": 1, "scale": "log"}, ["scale", "high, log, low, step, type"]),
+    ({"type": "int", "low": 1, "high": 3, "per_layer": True}, ["per_layer"]),
+    ("interval(0.1", ["'interval(0.1'", "does not parse", "interval(lo, hi)", "choice(a, b, ...)"]),
+    ("normal(0, 1)", ["'normal(0, 1)'", "does not parse"]),
+    ("tanh", ["'tanh'", "single value", "range(start, stop, step=s)"]),
+    ("tag(log, range(1, 10))", ["tag log"]),
+    ("shuffle(choice(1, 2))", ["shuffle"]),
+    (0.5, ["0.5", "mapping"]),
+]
+
+
+@pytest.mark.parametrize("spec, expected", BAD, ids=[str(s) for s, _ in BAD])
+def test_parse_space_refuses_bad_entries_naming_entry_and_value(spec, expected):
+    with pytest.raises(ConfigError) as info:
+        entry(spec)
+    message = str(info.value)
+    for part in ["'x.y'", *expected]:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_per_layer_units_need_depth_in_the_space_and_cannot_be_named_directly():
+    with pytest.raises(ConfigError, match="model.depth"):
+        parse_space({"model.units": {"type": "int", "low": 2, "high": 8, "per_layer": True}})
+    with pytest.raises(ConfigError, match="model.units_l1.*cannot be sampled directly"):
+        parse_space({"model.units_l1": "int(interval(2, 8))"})
+    with pytest.raises(ConfigError, match="per_layer=.yes."):
+        parse_space({"model.units": {"type": "int", "low": 2, "high": 8, "per_layer": "yes"}})
+
+
+# ---- sampling with real studies -------------------------------------------------------------
+def test_per_layer_units_sample_one_width_per_layer_of_the_trial(cfg):
+    space = parse_space({
+        "train.learning_rate": "tag(log, interval(0.01, 2.0))",
+        "model.depth": {"type": "int", "low": 1, "high": 3},
+        "model.units": {"type": "int", "low": 2, "high": 32, "log": True, "per_layer": True},
+    })
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    depths = set()
+    for _ in range(25):
+        trial = study.ask()
+        values = space.sample(trial)
+        depth = values["model.depth"]
+        depths.add(depth)
+        layers = {f"model.units_l{i}" for i in range(1, depth + 1)}
+        assert set(trial.params) == {"train.learning_rate", "model.depth"} | layers
+        assert values["model.hidden_units"] == [values[k] for k in sorted(layers)]
+        assert len(values["model.hidden_units"]) == depth and "model.units" not in values
+        applied = space.apply(cfg, values)
+        assert applied.model.hidden_units == values["model.hidden_units"]
+        assert (applied.model.depth, applied.model.units) == (depth, None)
+        assert space.apply(applied, {}).model.hidden_units == applied.model.hidden_units  # idempotent
+        study.tell(trial, 0.0)
+    assert depths == {1, 2, 3}
+
+
+def test_shared_units_give_every_layer_the_same_width(cfg):
+    space = parse_space(OmegaConf.load(CONF / "search_space/default.yaml"))
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=3))
+    for _ in range(8):
+        trial = study.ask()
+        values = space.sample(trial)
+        assert set(trial.params) == set(space.entries)
+        assert values["model.hidden_units"] == [values["model.units"]] * values["model.depth"]
+        applied = space.apply(cfg, values)
+        assert applied.model.hidden_units == values["model.hidden_units"]
+        assert applied.model.activation == values["model.activation"]
+        study.tell(trial, values["train.learning_rate"])
+
+
+def test_units_without_depth_keep_the_configured_number_of_layers(cfg):
+    space = parse_space({"model.units": "choice(8, 16)"})
+    trial = optuna.create_study().ask()
+    values = space.sample(trial)
+    assert "model.hidden_units" not in values and set(trial.params) == {"model.units"}
+    cfg.model.hidden_units = [4, 4, 4]
+    assert space.apply(cfg, values).model.hidden_units == [values["model.units"]] * 3
+
+
+# ---- apply ----------------------------------------------------------------------------------
+def test_apply_sets_values_on_a_resolved_copy_and_leaves_the_input_alone(cfg, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = OmegaConf.to_container(cfg)
+    out = parse_space({}).apply(cfg, {"train.learning_rate": 0.05, "model.depth": 2, "model.units": 6,
+                                      "dataset.kwargs.n_samples": 200})
+    assert OmegaConf.to_container(cfg) == before and cfg.train.learning_rate == 1.2
+    assert out is not cfg and out.train.learning_rate == 0.05 and out.dataset.kwargs.n_samples == 200
+    assert out.model.hidden_units == [6, 6]
+    assert out.tracking.uri == "sqlite:///mlflow.db"  # interpolation resolved in the copy...
+    assert OmegaConf.to_container(cfg)["tracking"]["uri"].startswith("${oc.env:")  # ...not in the input
+    assert OmegaConf.get_type(out) is dict  # plain, not the schema's dataclass
+    with pytest.raises(Exception):
+        out.train.learnig_rate = 1.0  # struct mode: typos still fail
+    with pytest.raises(ConfigError, match="train.learnig_rate"):
+        parse_space({}).apply(cfg, {"train.learnig_rate": 0.1})
+
+
+# ---- grid -----------------------------------------------------------------------------------
+def test_grid_expands_discrete_entries_and_drives_a_grid_sampler():
+    space = parse_space({
+        "train.learning_rate": "range(0.1, 0.5, step=0.1)",
+        "train.iterations": "range(1000, 3000, step=1000)",
+        "model.activation": "tanh,relu",
+    })
+    grid = space.grid()
+    assert grid == {"train.learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5],
+                    "train.iterations": [1000, 2000, 3000], "model.activation": ["tanh", "relu"]}
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler(grid, seed=0))
+    seen = set()
+    study.optimize(lambda t: seen.add(tuple(space.sample(t).values())) or 0.0, n_trials=30)
+    assert seen == set(itertools.product(*grid.values()))
+
+
+def test_grid_refuses_continuous_and_per_layer_entries():
+    with pytest.raises(ConfigError, match="'train.learning_rate'.*continuous.*step"):
+        parse_space({"train.learning_rate": "interval(0.1, 1.0)"}).grid()
+    with pytest.raises(ConfigError, match="per_layer"):
+        parse_space({"model.depth": "choice(1, 2)",
+                     "model.units": {"type": "int", "low": 2, "high": 4, "per_layer": True}}).grid()

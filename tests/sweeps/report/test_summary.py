@@ -1,0 +1,128 @@
+"""The sweep's summary files, from in-memory studies (no MLflow store): which files, and that the
+figures show what they claim."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from sweeps import plots
+from sweeps.report import summary
+from sweeps.tracking.tracker import Tracker
+from tests.conftest import ROOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+OFF = Tracker("sqlite:///unused.db", enabled=False)
+
+
+def study_of(n_params: int, n_trials: int = 12, direction: str = "minimize") -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("train.learning_rate", 0.1, 2.0, log=True)
+        extra = 0.0
+        if n_params > 1:
+            extra = 0.1 * trial.suggest_int("model.depth", 1, 3)
+            extra += 0.05 * (trial.suggest_categorical("model.activation", ["tanh", "relu"]) == "relu")
+        trial.set_user_attr("metrics", {"val_accuracy": 0.8})
+        return (np.log(lr)) ** 2 + extra
+
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def write_all(files: dict, folder) -> set[str]:
+    for name, write in files.items():
+        write(folder / name)
+    return {p.name for p in folder.iterdir()}
+
+
+def test_the_files_of_a_study_with_several_params(tmp_path):
+    written = write_all(summary.study_artifacts(study_of(3), OFF), tmp_path)
+    assert {"trials.csv", "summary.md", "optimization_history.png", "parallel_coordinate.png",
+            "param_importances.png"} <= written
+    for name in written - {"trials.csv", "summary.md", "study_plots.html"}:
+        assert (tmp_path / name).read_bytes()[:8] == PNG, name
+
+
+def test_one_param_has_no_importances(tmp_path):
+    written = write_all(summary.study_artifacts(study_of(1, n_trials=6), OFF), tmp_path)
+    assert "optimization_history.png" in written and "param_importances.png" not in written
+
+
+def test_importances_that_fail_leave_their_file_out(tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise RuntimeError("too few trials")
+
+    files = summary.study_artifacts(study_of(3, n_trials=4), OFF)
+    summary.import_importance()
+    monkeypatch.setattr(optuna.importance, "get_param_importances", fail)
+    written = write_all(files, tmp_path)
+    assert "param_importances.png" not in written and "optimization_history.png" in written
+    assert "param_importances.png left out: RuntimeError: too few trials" in capsys.readouterr().err
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plots module would save, instead of saving them."""
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, tight=True: drawn.append(fig))
+    return drawn
+
+
+@pytest.mark.parametrize("minimize", [True, False])
+def test_history_draws_the_best_value_so_far(tmp_path, figures, minimize):
+    trials = [(3, 0.5), (0, 0.7), (1, np.inf), (2, 0.9), (4, 0.6)]  # out of order, one not finite
+    plots.optimization_history(tmp_path / "h.png", trials, metric="m", minimize=minimize)
+    ax = figures[0].axes[0]
+    points, best = ax.collections[0].get_offsets(), ax.lines[0]
+    assert points[:, 0].tolist() == [0, 2, 3, 4]
+    assert best.get_ydata().tolist() == ([0.7, 0.7, 0.5, 0.5] if minimize else [0.7, 0.9, 0.9, 0.9])
+
+
+def test_importances_most_important_on_top(tmp_path, figures):
+    plots.param_importances(tmp_path / "i.png", {"a": 0.6, "b": 0.1, "c": 0.3}, title="by PED-ANOVA")
+    ax = figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c", "a"]  # bottom to top
+    assert [round(p.get_width(), 2) for p in ax.patches] == [0.1, 0.3, 0.6]
+    assert ax.get_title() == "by PED-ANOVA"
+
+
+def write_curve(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = np.column_stack([np.arange(0, 30, 10), [0.7, 0.5, 0.25]])  # (3, 2)
+    np.savetxt(folder / "cost_curve.csv", curve, fmt=["%d", "%.17g"], delimiter=",", header="iteration,cost",
+               comments="")
+    return curve
+
+
+def test_a_local_curve_is_read_in_place(tmp_path, monkeypatch):
+    # (a server's artifacts are downloaded: test_scale's sweep through `mlflow server` reads them)
+    (tmp_path / "ml runs").mkdir()  # a space: %20 in the artifact URI
+    tracker = Tracker.start_sweep(f"sqlite:///{tmp_path / 'ml runs' / 'mlflow.db'}", "E", run_name="sweep-S",
+                                  tags={}, params={})
+    with_curve, without = (tracker.start_trial(i, tags={}, params={}) for i in range(2))
+    curve = write_curve(tracker.folder(with_curve))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a local artifact is read in place")
+
+    assert "%20" in tracker.client.get_run(with_curve).info.artifact_uri
+    monkeypatch.setattr(MlflowClient, "download_artifacts", no_download)
+    assert np.array_equal(summary.read_curve(tracker, with_curve), curve)
+    assert summary.read_curve(tracker, without) is None  # a missing curve: its line is left out
+
+
+def test_importances_import_no_scikit_learn():
+    code = ("import sys; from sweeps.report import summary; summary.import_importance(); "
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+            "import optuna.importance; optuna.importance.PedAnovaImportanceEvaluator(); "
+            "import sklearn.ensemble")  # still importable afterwards
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

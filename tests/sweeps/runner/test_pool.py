@@ -1,0 +1,201 @@
+"""sweeps.pool: worker processes started before they are needed, reused, and killed at the end;
+`python -m sweeps` then exits at once, leaving no process and no shared-memory folder behind."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps.runner import pool
+from sweeps.runner.cli import WARM_UP
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def pid_of_worker(_) -> int:
+    time.sleep(0.2)  # long enough that both workers take some
+    return os.getpid()
+
+
+def fail_or_wait_for_sibling(i: int) -> float:
+    if i == 1:
+        raise ValueError("process 1 failed")
+    t0 = time.monotonic()
+    while not pool.SIBLING_FAILED.is_set() and time.monotonic() - t0 < 30:  # as worker._work checks
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def collector_state(_) -> tuple[bool, int]:
+    time.sleep(0.2)
+    return gc.isenabled(), gc.get_freeze_count()
+
+
+def die_unless_in(pid: int) -> str:
+    if os.getpid() != pid:
+        os._exit(3)  # a worker process that dies (killed, out of memory)
+    return "ran here"
+
+
+def interrupt_or_sleep(i: int) -> None:
+    if i == 0:
+        raise KeyboardInterrupt  # Ctrl-C, in the worker this process runs
+    time.sleep(30)
+
+
+def started_at(pid: int) -> float:
+    """The process's start, in seconds since boot (CLOCK_BOOTTIME)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of proc(5): starttime
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def loky_workers() -> set[int]:
+    """Every loky worker process of the machine."""
+    out = set()
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"popen_loky_posix" in (p / "cmdline").read_bytes() and not gone(int(p.name)):
+                out.add(int(p.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+    return out
+
+
+def memmapping_folders(pid: int) -> list[Path]:
+    """joblib's shared-memory folders of process pid (removed by its atexit handlers)."""
+    return list(Path("/dev/shm").glob(f"joblib_memmapping_folder_{pid}_*"))
+
+
+def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
+    existing = loky_workers()
+    pool.start(3, None, WARM_UP)  # this process and 2 worker processes
+    for f in pool._warming:  # one process may answer both no-op tasks: which is loky's choice
+        f.result(timeout=60)
+    warm = wait_for(lambda: len(loky_workers() - existing) == 2 and loky_workers() - existing, timeout=60)
+    before = time.clock_gettime(time.CLOCK_BOOTTIME)
+    pids = pool.map(pid_of_worker, range(3), 3, None, WARM_UP)
+    assert pids[0] == os.getpid() and set(pids[1:]) <= warm and len(warm) == 2  # the warm processes ran them
+    # started before map() was called: map reused them rather than starting its own
+    assert all(started_at(pid) <= before for pid in warm)
+    pool.stop()
+    assert all(gone(pid) for pid in warm)
+    pool.stop()  # a second stop has nothing to do
+
+
+def test_fewer_workers_than_started_reuse_the_warm_processes():
+    """A resumed sweep needs fewer workers than pool.start() launched for: no second, cold pool."""
+    pool.start(3, None, WARM_UP)
+    warm = {f.result(timeout=60) for f in pool._warming}
+    pids = pool.map(pid_of_worker, range(2), 2, None, WARM_UP)
+    assert pids[0] == os.getpid() and pids[1] in warm
+    pool.stop()
+
+
+def test_worker_processes_collect_garbage_once_warm_and_skip_the_imports():
+    """warm_up pauses the collector during its imports (0.4 s of CPU walking them) and freezes them:
+    the trials then run with it going again, over a heap without the modules."""
+    pool.start(2, "sqlite:///unused.db", WARM_UP)
+    for f in pool._warming:
+        f.result(timeout=60)
+    enabled, frozen = pool.map(collector_state, range(2), 2, "sqlite:///unused.db", WARM_UP)[1]  # the same pool
+    assert enabled and frozen > 100_000  # mlflow's store, optuna, matplotlib: ~300,000 objects
+    pool.stop()
+
+
+def warm_pool() -> int:
+    """pool.start(2, None, WARM_UP), once its process is warm and known to be idle: its pid."""
+    pool.start(2, None, WARM_UP)
+    (pid,) = {f.result(timeout=60) for f in pool._warming}
+    wait_for(lambda: pool._idle_since > 0, timeout=10)  # set by the future's callback, just after
+    return pid
+
+
+def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
+    existing = loky_workers()
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # none up: all here
+    assert not loky_workers() - existing
+    pool.start(2, None, WARM_UP)
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # still warming: all here
+    warm = warm_pool()
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid(), warm]  # the second there, at once
+    pool._idle_since -= pool.IDLE_TIMEOUT  # idle so long that loky ended it: not waited for
+    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2
+    pool.stop()
+
+
+def test_at_once_runs_here_a_task_whose_process_died():
+    warm_pool()
+    assert pool.at_once([os.getpid, functools.partial(die_unless_in, os.getpid())], None) == [os.getpid(), "ran here"]
+    pool.stop()
+
+
+def test_freeze_heap_sets_a_paused_collector_going_again_and_leaves_others_alone():
+    try:
+        pool.pause_collector()
+        assert not gc.isenabled()
+        pool.freeze_heap()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()  # someone else's choice
+        pool.freeze_heap()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_a_failed_process_stops_the_worker_in_this_process_after_its_trial():
+    """loky stops every process when one dies; the worker here must not run the sweep alone."""
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="process 1"):
+        pool.map(fail_or_wait_for_sibling, [0, 1], 2, None, WARM_UP)
+    assert time.monotonic() - t0 < 20 and pool.SIBLING_FAILED.is_set()
+    pool.stop()
+
+
+def test_one_worker_runs_in_this_process_and_starts_nothing():
+    pool.start(1, None, WARM_UP)
+    assert not pool._warming
+    assert pool.map(pid_of_worker, range(3), 1, None, WARM_UP) == [os.getpid()] * 3
+
+
+def test_an_interrupt_in_this_process_kills_the_worker_processes():
+    pool.start(2, None, WARM_UP)
+    (pid,) = {f.result(timeout=60) for f in pool._warming}
+    with pytest.raises(KeyboardInterrupt):
+        pool.map(interrupt_or_sleep, [0, 1], 2, None, WARM_UP)
+    assert gone(pid)
+
+
+def test_a_finished_sweep_exits_at_once_and_leaves_no_worker(sweep_dir):
+    proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=4", "search_space=none", "train.iterations=200",
+                         "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}")
+    assert "Best trial" in proc.stdout  # printed before exit_now(): flushed
+    assert "leaked" not in proc.stderr and "Traceback" not in proc.stderr
+    pids = {t.user_attrs["pid"] for t in sweep_dir.study().trials}
+    assert len(pids) == 2 and all(gone(int(pid)) for pid in pids)
+    parent = sweep_dir.runs("sweep")[0]
+    assert len(sweep_dir.runs("trial")) == 4 and parent.info.status == "FINISHED"
+    assert not memmapping_folders(int(parent.data.tags["pid"]))
+
+
+def test_a_check_that_fails_after_the_workers_started_stops_them(sweep_dir):
+    """sweep.storage is checked after the pool starts: exit 2, the sentence, no worker left."""
+    (sweep_dir.path / "file").write_text("not a folder")
+    before = loky_workers()
+    proc = sweep_dir.run("sweep.n_jobs=2", f"sweep.storage={sweep_dir.path / 'file' / 'optuna.journal'}",
+                         check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not loky_workers() - before

@@ -1,0 +1,68 @@
+"""sweeps.study.pruners: every pruner of the table is made from a sweep config, and the median
+pruner prunes a clearly bad trial once warmed up, in a real study."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from sweeps.config.schema import SweepConfig
+from sweeps.study.pruners import PRUNERS
+
+
+def sweep(**overrides):
+    return OmegaConf.structured(SweepConfig(**overrides))
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.mark.parametrize("name", sorted(PRUNERS))
+def test_every_pruner_is_made_from_a_sweep_config_and_runs_in_a_study(name):
+    pruner = PRUNERS[name](sweep(pruner=name, n_startup_trials=1, warmup_steps=0))
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+    study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(3):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 4):
+            trial.report(x * step, step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, x)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))) == 3
+
+
+def test_the_pruner_names_and_settings_are_the_sweeps():
+    median = PRUNERS["median"](sweep(n_startup_trials=4, warmup_steps=300))
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert isinstance(PRUNERS["none"](sweep()), optuna.pruners.NopPruner)
+    assert isinstance(PRUNERS["hyperband"](sweep(warmup_steps=0)), optuna.pruners.HyperbandPruner)
+    assert isinstance(PRUNERS["successive_halving"](sweep(warmup_steps=0)), optuna.pruners.SuccessiveHalvingPruner)
+
+
+def test_the_median_pruner_prunes_a_bad_trial_after_warmup_only():
+    study = optuna.create_study(direction="minimize",
+                                pruner=PRUNERS["median"](sweep(n_startup_trials=2, warmup_steps=200)))
+    for good in (1.0, 1.1):
+        trial = study.ask()
+        for step in range(100, 600, 100):
+            trial.report(good, step)
+            assert not trial.should_prune()
+        study.tell(trial, good)
+
+    bad = study.ask()
+    bad.report(50.0, 100)
+    assert not bad.should_prune()  # within warmup_steps: never pruned
+    bad.report(50.0, 300)
+    assert bad.should_prune()  # past warmup, far worse than the median of the good trials
+    study.tell(bad, state=optuna.trial.TrialState.PRUNED)
+
+    fine = study.ask()
+    fine.report(0.9, 300)
+    assert not fine.should_prune()  # better than the median: runs on

@@ -1,0 +1,26 @@
+"""sweeps.urls: which kind of URL, its driver, and its password hidden."""
+
+import pytest
+
+from sweeps.urls import is_postgres, redact, scheme, with_driver
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("postgresql://u@h:5432/db", "postgresql"), ("postgresql+psycopg2://u@h/db", "postgresql"),
+    ("POSTGRES://u@h/db", "postgres"), ("sqlite:///x.db", "sqlite"), ("/a/b.journal", ""), ("x.journal", ""),
+])
+def test_scheme_names_the_kind_and_a_path_has_none(url, kind):
+    assert scheme(url) == kind
+    assert is_postgres(url) == (kind in ("postgresql", "postgres"))
+
+
+def test_a_bare_postgresql_url_gets_the_pinned_driver_and_others_stay():
+    assert with_driver("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert with_driver("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_redact_hides_the_password_only():
+    assert redact("postgresql://bob:s3cr:et@h:5432/db") == "postgresql://bob:***@h:5432/db"
+    assert redact("postgresql://bob@h/db") == "postgresql://bob@h/db"
+    assert redact("/outputs/x.journal") == "/outputs/x.journal"

@@ -1,0 +1,39 @@
+"""sweeps.trial.objective: config in, metric out; the pruner told the chosen metric."""
+
+import math
+
+import optuna
+import pytest
+
+from sweeps.config.metrics import METRICS
+from sweeps.config.space import parse_space
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.build import load_data
+from sweeps.trial.objective import objective
+from tests.sweeps.conftest import SMALL
+
+
+@pytest.mark.parametrize("metric", sorted(METRICS))
+def test_every_metric_can_be_the_objective_and_is_what_the_pruner_hears(compose_cfg, metric):
+    cfg = compose_cfg(*SMALL, f"sweep.metric={metric}", "train.report_every=50", "sweep.pruner=median")
+    space, data = parse_space(cfg.search_space), load_data(cfg)
+    study = optuna.create_study(direction=METRICS[metric].direction, pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    value = objective(trial, cfg, space, data, Tracker("unused", enabled=False))
+    assert value == trial.user_attrs["metrics"][metric] and math.isfinite(value)
+    reported = study.trials[0].intermediate_values
+    assert sorted(reported) == [50, 100, 150]  # every report_every iterations, the chosen metric
+    if metric == "iterations_run":
+        assert reported == {50: 50.0, 100: 100.0, 150: 150.0}
+    if metric == "val_accuracy":
+        assert all(0 <= v <= 1 for v in reported.values())
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason(compose_cfg):
+    cfg = compose_cfg("search_space=none", "+search_space.train.learning_rate={type:float,low:1e6,high:1e7}",
+                      "train.iterations=200", "model.activation=relu", "model.init=he")
+    study = optuna.create_study()
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="diverged"):
+        objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), Tracker("unused", enabled=False))
+    assert "diverged" in study.trials[0].user_attrs["diverged"]
