@@ -185,6 +185,11 @@ def stop() -> None:
     """Kills the worker processes (their results are stored) and waits for them to go."""
     global _executor, _size
     if _executor is not None:
+        # killing loky before it handed its start-up tasks over trips its manager thread (a
+        # KeyError printed, a thread and its pipes leaked): a check that failed just after start()
+        deadline = time.monotonic() + 2
+        while not all(f.running() or f.done() for f in _warming) and time.monotonic() < deadline:
+            time.sleep(0.005)
         _executor.shutdown(wait=True, kill_workers=True)
     _executor = _size = None
     _warming.clear()

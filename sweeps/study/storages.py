@@ -110,7 +110,11 @@ class Storage:
 
 class Journal(Storage):
     def _make(self) -> optuna.storages.BaseStorage:
-        Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # what check() cannot see for root, to whom os.access says yes
+            raise ConfigError(f"sweep.storage={self.spec!r} cannot be the journal file: {err.strerror} "
+                              f"({err.filename}); give the path of a file in a folder that can be written.") from None
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
             self.spec, lock_obj=self._lock()))
 

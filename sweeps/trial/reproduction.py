@@ -66,14 +66,16 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
     cfg = _artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load)
     logged = _artifact(tracker, uri, run_id, "cost_curve.csv",
                        lambda p: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2))  # (k, 2) iteration, cost
-    threads = int(tracker.client.get_run(run_id).data.tags.get("blas_threads", "1"))
+    tags = tracker.client.get_run(run_id).data.tags
+    threads = int(tags.get("blas_threads", "1"))  # the same BLAS split as its worker had
     data = load_data(cfg)
     net = build_network(cfg, data)
-    # a pruned trial stopped at its last logged cost, before that iteration's update: stop there
-    # too. A trial that ran all its iterations made one more update after its last logged cost.
+    # A pruner stopped its trial at its last logged cost, before that iteration's update: stop there
+    # too. Any other trial ran on (a diverged one until its cost was not finite, as again here),
+    # and a complete one made one more update after its last logged cost.
     last = int(logged[-1, 0]) if logged.size else 0
-    full = (cfg.train.iterations - 1) // cfg.train.cost_every * cfg.train.cost_every  # a full run's last
-    stop = None if last >= full else (lambda it, _cost: it >= last)
+    pruned = tags.get("optuna.state") == "PRUNED" and tags.get("reason", "").startswith("pruned at")
+    stop = (lambda it, _cost: it >= last) if pruned else None
     with threadpool_limits(limits=threads):
         try:
             costs = train(net, cfg, data, callback=stop).costs
