@@ -26,7 +26,7 @@ PER_TRIAL = {"dpi": 100, "facecolor": "white"}
 
 # The per-trial figures are drawn once per trial in each worker process, always the same layout: each
 # layout is built once and kept here, key -> (figure, its artists), and only its data is swapped in
-# per call; building a figure (axes, ticks, legend) was about 40% of a trial figure's time.
+# per call; building a figure (axes, ticks, legend) was a large part of a trial figure's time.
 # At most CACHED layouts, the least recently used dropped first.
 _figures: dict[tuple, tuple] = {}
 CACHED = 6
@@ -59,7 +59,7 @@ def _digest(*arrays: np.ndarray | None) -> bytes:
 
 def _save(fig: Figure, path: Path) -> None:
     """A sweep's figure, cropped to what it draws (the tight bounding box costs a second layout pass).
-    Light PNG compression, level 1 instead of 6: 3-15% more bytes, a third less time to encode."""
+    Light PNG compression, level 1 instead of 6: a few more bytes, much less time to encode."""
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     fig.savefig(path, dpi=100, bbox_inches="tight", pil_kwargs={"compress_level": 1})
@@ -68,8 +68,8 @@ def _save(fig: Figure, path: Path) -> None:
 def _write_png(fig: Figure, path: Path) -> None:
     """What the figure's Agg canvas holds (drawn already), as the PNG savefig(path, dpi=fig.dpi)
     writes but in RGB and at compression level 1: the figures are opaque, and a quarter fewer bytes
-    to compress is a quarter less time (4.1 -> 3.2 ms for a cost curve). The per-trial figures are
-    laid out with fixed margins, and drawn and written without savefig's set-up (3 ms)."""
+    to compress is a quarter less time. The per-trial figures are laid out with fixed margins, and
+    drawn and written without savefig's set-up (README, "Figures: ours or Optuna's")."""
     rgba = fig.canvas.buffer_rgba()  # (h, w, 4) memoryview
     image = PIL.Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert("RGB")
     info = PIL.PngImagePlugin.PngInfo()
@@ -88,10 +88,9 @@ class _Blit:
     Both are animated: left out of canvas.draw, not of savefig. A changing artist drawn above
     the fixed ones (zorder) must not overlap them: the layer is composited before it.
 
-    A decision boundary's savefig took 27 ms; drawing the image, points and legend over the kept
-    pixels 17 ms, with the points, spines and legend as a layer 9 ms (5 ms of it the PNG encoding).
-    The layer's one rounding instead of one per artist makes some of its pixels differ from savefig's,
-    3% of a decision boundary's by 1/255 mostly, 4/255 at most; all others are the same.
+    For a decision boundary this is several times faster than savefig (README, "Figures: ours or
+    Optuna's"). The layer's one rounding instead of one per artist makes a few of its pixels differ
+    from savefig's, by 1/255 mostly and 4/255 at most; all others are the same.
     """
 
     def __init__(self, fig: Figure, changing: Sequence, fixed: Sequence = ()):
@@ -248,7 +247,7 @@ def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) 
 
 class _PlainLog(LogFormatter):
     """A log axis's labels as plain numbers (0.02, 0.1, 1) where the default writes 10^{-1} in
-    mathtext, whose parser took 0.13 s of the summary's first figure."""
+    mathtext, whose parser is slow to load (README, "Throughput")."""
 
     def _num_to_string(self, x, vmin, vmax):
         return f"{x:g}"
@@ -266,40 +265,6 @@ def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarr
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    _save(fig, path)
-
-
-def optimization_history(path: Path, trials: Sequence[tuple[int, float]], metric: str = "objective",
-                         minimize: bool = True, title: str = "") -> None:
-    """Optuna's optimization history: each complete trial's value against its number, and the
-    best value so far as a step line. trials: (number, value) each; non-finite values left out."""
-    numbers, values = np.array(sorted(trials), dtype=float).reshape(-1, 2).T  # (n,) each
-    ok = np.isfinite(values)
-    numbers, values = numbers[ok], values[ok]
-    best = (np.minimum if minimize else np.maximum).accumulate(values)  # (n,)
-    fig = Figure(figsize=(6.5, 4))
-    ax = fig.add_subplot()
-    ax.scatter(numbers, values, s=18, color=CLASS_COLOURS[1], zorder=3, label=metric)
-    ax.plot(numbers, best, drawstyle="steps-post", color=CLASS_COLOURS[0], lw=1.5, label="best value")
-    ax.set(xlabel="trial", ylabel=metric, title=title or f"optimization history, {len(values)} complete trials")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    _save(fig, path)
-
-
-def param_importances(path: Path, importances: dict[str, float], metric: str = "objective",
-                      title: str = "") -> None:
-    """Optuna's parameter importances: one horizontal bar per parameter, the most important on top.
-    importances: {param: importance}, as optuna.importance.get_param_importances returns them."""
-    names = sorted(importances, key=importances.get)  # least important first: the bottom bar
-    scores = [importances[n] for n in names]
-    fig = Figure(figsize=(6.5, 1.2 + 0.45 * len(names)))
-    ax = fig.add_subplot()
-    bars = ax.barh(names, scores, color=CLASS_COLOURS[1], height=0.7)
-    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
-    ax.set(xlabel=f"importance for {metric}", xlim=(0, max(scores, default=1.0) * 1.15 or 1.0), title=title)
-    ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
 
 

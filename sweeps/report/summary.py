@@ -5,6 +5,7 @@ Which figures are drawn where, and what is left to Optuna, is measured in benchm
 
 from __future__ import annotations
 
+import csv
 import functools
 import html
 import importlib.util
@@ -61,7 +62,7 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
     if tracker.enabled:
         files = study_artifacts(study, tracker, cfg)
         run_tasks([functools.partial(tracker.log_artifacts, tracker.parent_run_id, files), *extra])
-    print_best(study, best, counts, cfg, tracker)
+    print_best(study, cfg)
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
@@ -78,14 +79,13 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     is installed, Optuna's interactive versions in one study_plots.html."""
     metric = cfg.sweep.metric if cfg is not None else "objective"
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
-    files = {"trials.csv": lambda p: study.trials_dataframe().to_csv(p, index=False),
-             "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri))}
+    files = {"trials.csv": lambda p: write_trials(p, study),
+             "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri, caveats(cfg)))}
     complete = ranked(study)
     minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
     if len(complete) >= 2:
-        # our own figures in the spirit of Optuna's matplotlib ones, which go through pyplot
-        files["optimization_history.png"] = lambda p: plots.optimization_history(
-            p, [(t.number, t.value) for t in complete], metric=metric, minimize=minimize)
+        files["optimization_history.png"] = lambda p: history_figure(p, study, metric)
+        # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
             minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
@@ -105,6 +105,25 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     return files
 
 
+def write_trials(path: Path, study: optuna.Study) -> None:
+    """trials.csv: a row per trial; its number, state, value, times and run, then one column per
+    sampled param and one per metric (METRICS), numbers written as numbers, empty where a trial has
+    none (a param it did not sample, the metrics of a failed trial)."""
+    trials = study.get_trials(deepcopy=False)
+    params = list(dict.fromkeys(k for t in trials for k in t.params))  # in the order first sampled
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["number", "state", "value", "datetime_start", "datetime_complete", "seconds", *params,
+                      *METRICS, "run_id"])
+        for t in trials:
+            m = t.user_attrs.get("metrics", {})
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
+                if t.datetime_complete and t.datetime_start else None
+            out.writerow([t.number, t.state.name, t.value, t.datetime_start or "", t.datetime_complete or "",
+                          seconds, *(t.params.get(k) for k in params), *(m.get(k) for k in METRICS),
+                          t.user_attrs.get("run_id", "")])
+
+
 def import_importance() -> None:
     """Imports optuna.importance without scikit-learn. The package imports it for its fANOVA and
     MDI evaluators only, optionally (without it they raise when used), and that import (scipy.stats)
@@ -120,22 +139,51 @@ def import_importance() -> None:
         del sys.modules["sklearn.ensemble"]
 
 
-def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: int, quantile: float = 0.1) -> None:
-    """param_importances.png by PED-ANOVA (Optuna's default evaluator, and a fast one): how much each
-    parameter's distribution in the best `quantile` of the complete trials differs from all of
-    them. Left out, with a note, if the evaluator fails: the sweep's other files matter more."""
-    import_importance()
-    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
+    """One of Optuna's matplotlib figures (draw() -> its Axes) written to path; returns the Figure.
+    Drawn inside an rc_context, since Optuna sets pyplot's style for the whole process (a script's
+    or a notebook's), and closed, since pyplot keeps every figure it made."""
+    import matplotlib
+    import matplotlib.pyplot as plt  # deferred: pyplot for Optuna's figures only, at the sweep's end
+
+    with matplotlib.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the functions are experimental; few trials give rough importances
+        fig = draw().figure
+        try:
+            fig.savefig(path, dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+    return fig
+
+
+def history_figure(path: Path, study: optuna.Study, metric: str) -> Any:
+    """optimization_history.png: Optuna's figure of each trial's value and the best so far."""
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    return optuna_figure(path, lambda: plot_optimization_history(study, target_name=metric))
+
+
+def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: int, quantile: float = 0.1) -> Any:
+    """param_importances.png, Optuna's figure, by PED-ANOVA (its default evaluator, and a fast one):
+    how much each parameter's distribution in the best `quantile` of the complete trials differs
+    from all of them. Left out, with a note, if the evaluator fails: the sweep's other files matter
+    more. Returns the Figure, or None."""
+    import_importance()  # before Optuna's figure imports optuna.importance (benchmarks/bench_figures.py)
+    from optuna.importance import PedAnovaImportanceEvaluator
+    from optuna.visualization.matplotlib import plot_param_importances
+
+    def draw():
+        ax = plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile),
+                                    target_name=metric)
+        ax.set_title(f"parameter importances (PED-ANOVA: the best {quantile:.0%} of {n_complete} complete trials)")
+        return ax
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # few trials: it warns that the importances are rough
-            importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile))
+        return optuna_figure(path, draw)
     except Exception as err:
+        path.unlink(missing_ok=True)
         print(f"param_importances.png left out: {type(err).__name__}: {err}", file=sys.stderr)
-        return
-    plots.param_importances(path, importances, metric=metric, title=(
-        f"parameter importances (PED-ANOVA: the best {quantile:.0%} of {n_complete} complete trials)"))
+        return None
 
 
 def parameter_axes(trials: list[FrozenTrial]) -> list[tuple[str, dict]]:
@@ -166,11 +214,18 @@ def interactive_html(study: optuna.Study, metric: str) -> str:
             f"</title></head><body>{''.join(parts)}</body></html>")
 
 
-def summary_markdown(study: optuna.Study, metric: str, uri: str) -> str:
+def caveats(cfg: DictConfig | None) -> list[str]:
+    """What a reader of the numbers must know: a validation set that is the training set."""
+    if cfg is not None and cfg.dataset.val_fraction == 0:
+        return ["The val_* metrics are computed on the training set: dataset.val_fraction=0 left no validation set."]
+    return []
+
+
+def summary_markdown(study: optuna.Study, metric: str, uri: str, notes: Sequence[str] = ()) -> str:
     """summary.md: the counts, the best trial with its params and reproduce command, the top trials."""
     counts = trial_counts(study)
     best = best_trial(study)
-    lines = [f"# Sweep of study `{study.study_name}`", "",
+    lines = [f"# Sweep of study `{study.study_name}`", "", *(f"**Note:** {n}\n" for n in notes),
              "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
              f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
     if best is None:
@@ -206,10 +261,14 @@ def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
         return None
 
 
-def print_best(study, best, counts, cfg, tracker) -> None:
+def print_best(study: optuna.Study, cfg: DictConfig) -> None:
+    """The counts, the best trial with its params, its run and the command that reproduces it."""
+    counts, best = trial_counts(study), best_trial(study)
     out = io.StringIO()
     out.write(f"\nStudy {study.study_name!r}: {counts['complete']} complete, {counts['pruned']} pruned, "
               f"{counts['fail']} failed\n")
+    for note in caveats(cfg):
+        out.write(f"Note: {note}\n")
     if best is None:
         out.write("No trial completed, so there is no best trial.\n")
     else:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import matplotlib
 import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from sweeps import plots
 from sweeps.report import summary
 from sweeps.tracking.tracker import Tracker
 from tests.conftest import ROOT
@@ -35,6 +35,10 @@ def study_of(n_params: int, n_trials: int = 12, direction: str = "minimize") -> 
 
     study.optimize(objective, n_trials=n_trials)
     return study
+
+
+def is_png(data: bytes) -> bool:
+    return data.startswith(PNG)
 
 
 def write_all(files: dict, folder) -> set[str]:
@@ -68,30 +72,28 @@ def test_importances_that_fail_leave_their_file_out(tmp_path, monkeypatch, capsy
     assert "param_importances.png left out: RuntimeError: too few trials" in capsys.readouterr().err
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """The figures the plots module would save, instead of saving them."""
-    drawn = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path, tight=True: drawn.append(fig))
-    return drawn
-
-
 @pytest.mark.parametrize("minimize", [True, False])
-def test_history_draws_the_best_value_so_far(tmp_path, figures, minimize):
-    trials = [(3, 0.5), (0, 0.7), (1, np.inf), (2, 0.9), (4, 0.6)]  # out of order, one not finite
-    plots.optimization_history(tmp_path / "h.png", trials, metric="m", minimize=minimize)
-    ax = figures[0].axes[0]
-    points, best = ax.collections[0].get_offsets(), ax.lines[0]
-    assert points[:, 0].tolist() == [0, 2, 3, 4]
+def test_history_draws_the_best_value_so_far(tmp_path, minimize):
+    """Optuna's figure (benchmarks/bench_figures.py: ours saved too little to keep)."""
+    study = optuna.create_study(direction="minimize" if minimize else "maximize")
+    for value in (0.7, 0.9, 0.5, 0.6):
+        study.add_trial(optuna.trial.create_trial(params={"x": value}, distributions={
+            "x": optuna.distributions.FloatDistribution(0, 1)}, value=value))
+    fig = summary.history_figure(tmp_path / "h.png", study, "m")
+    assert is_png((tmp_path / "h.png").read_bytes())
+    best = next(line for line in fig.axes[0].lines if line.get_label() == "Best Value")
     assert best.get_ydata().tolist() == ([0.7, 0.7, 0.5, 0.5] if minimize else [0.7, 0.9, 0.9, 0.9])
+    assert matplotlib.rcParams["axes.facecolor"] == matplotlib.rcParamsDefault["axes.facecolor"]  # no ggplot left
 
 
-def test_importances_most_important_on_top(tmp_path, figures):
-    plots.param_importances(tmp_path / "i.png", {"a": 0.6, "b": 0.1, "c": 0.3}, title="by PED-ANOVA")
-    ax = figures[0].axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c", "a"]  # bottom to top
-    assert [round(p.get_width(), 2) for p in ax.patches] == [0.1, 0.3, 0.6]
-    assert ax.get_title() == "by PED-ANOVA"
+def test_importances_most_important_on_top(tmp_path):
+    study = study_of(3, n_trials=20)
+    fig = summary.importance_figure(tmp_path / "i.png", study, "m", 20)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]  # bottom to top
+    widths = [p.get_width() for p in ax.patches]
+    assert sorted(labels) == sorted(study.best_params) and widths == sorted(widths)
+    assert ax.get_title().startswith("parameter importances (PED-ANOVA") and is_png((tmp_path / "i.png").read_bytes())
 
 
 def write_curve(folder):
