@@ -49,8 +49,12 @@ class SweepDir:
         return proc
 
     def study(self) -> optuna.Study:
+        return self.study_named(self.study_name)
+
+    def study_named(self, name: str) -> optuna.Study:
+        """Another study of the same journal (a warm-started one, one named by an experiment)."""
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(self.journal)))
-        return optuna.load_study(study_name=self.study_name, storage=storage)
+        return optuna.load_study(study_name=name, storage=storage)
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.uri)

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 
 import nncore
 from sweeps.config.metrics import METRICS
-from sweeps.errors import ConfigError, one_of
+from sweeps.errors import ConfigError, did_you_mean, one_of
 
 DIRECTIONS = ("maximize", "minimize")
 BACKENDS = ("dask", "loky")
@@ -58,6 +58,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.depth": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
     "model.units": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
     "train.learning_rate": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "train.learning_rate_range": (lambda v: isinstance(v, (list, tuple, ListConfig)) and len(v) == 2 and all(
+        is_number(x) for x in v) and 0 < v[0] < v[1], "[low, high] with 0 < low < high"),
     "train.iterations": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "train.optimizer": _one_of(nncore.OPTIMIZERS),
     "train.beta": (_unit_interval, "a number in [0, 1)"),
@@ -117,7 +119,8 @@ def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:
 def _fail(path: str, value: Any) -> None:
     accepts, allowed = CHECKS[path]
     if not accepts(value):
-        raise ConfigError(f"{path} is {value!r}, but it must be {allowed}.")
+        names = allowed[len("one of "):].split(", ") if allowed.startswith("one of ") else []
+        raise ConfigError(f"{path} is {value!r}, but it must be {allowed}{did_you_mean(value, names)}.")
 
 
 def check_values(cfg: DictConfig) -> None:

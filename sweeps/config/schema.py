@@ -39,6 +39,9 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     learning_rate: float = 1.2
+    # [low, high]: where the shipped search spaces sample the learning rate for this preset's
+    # optimiser (conf/search_space/default.yaml), so that train=adam searches adam's rates
+    learning_rate_range: List[float] = field(default_factory=lambda: [0.1, 2.0])
     iterations: int = 2000
     optimizer: str = "gd"
     # the optimisers' own hyperparameters: every name an nncore optimiser takes has a field here
@@ -62,7 +65,7 @@ class SweepConfig:
     pruner: str = "median"
     direction: Optional[str] = None  # null = from the metric (sweeps.config.metrics)
     metric: str = "val_cost"
-    study_name: str = "nnsweeps"
+    study_name: str = "${dataset.name}"  # one study per dataset unless named
     storage: Optional[str] = None  # null = outputs/<study_name>.journal, so the same command resumes
     seed: int = 0
     timeout: Optional[float] = None
@@ -73,12 +76,16 @@ class SweepConfig:
     scheduler: Optional[str] = None  # the Dask scheduler's address (tcp://host:8786), for backend=dask
     heartbeat_interval: Optional[int] = 10  # s between a running trial's heartbeats (RDB storages); null = off
     grace_period: Optional[int] = 30  # s without a heartbeat before a trial is failed and run again
+    # a new study's first trials: an earlier study's (a name, or {study, storage}), and known configs
+    # (a list of {path: value}, or a YAML file of one); see sweeps.study.seeding
+    warm_start: Optional[Any] = None
+    enqueue: Optional[Any] = None
 
 
 @dataclass
 class TrackingConfig:
     uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
-    experiment: str = "nnsweeps"
+    experiment: str = "${sweep.study_name}"  # one MLflow experiment per study unless named
     enabled: bool = True
     curve_points: int = 200
     trial_figures: bool = True

@@ -62,7 +62,8 @@ GRAMMAR = ("interval(lo, hi), tag(log, interval(lo, hi)), int(interval(lo, hi)),
            "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b")
 STRUCTURED_KEYS = {"float": {"low", "high", "step", "log"}, "int": {"low", "high", "step", "log"},
                    "categorical": {"choices"}}
-DISTRIBUTION_KEYS = {"type", "per_layer"}.union(*STRUCTURED_KEYS.values())
+DISTRIBUTION_KEYS = {"type", "per_layer", "when"}.union(*STRUCTURED_KEYS.values())
+Condition = dict[str, list]  # `when`: config path -> the values under which an entry is sampled
 
 
 # ---- building distributions (one place for both forms, so both give equal objects) ----
@@ -109,12 +110,27 @@ def make_categorical(path: str, choices: Any) -> CategoricalDistribution:
 
 
 # ---- the structured form -----------------------------------------------------------------
+def _condition(path: str, when: Any) -> Condition:
+    """`when: {train.optimizer: momentum}` or `{train.optimizer: [gd, momentum]}`: path -> values."""
+    if not isinstance(when, Mapping) or not when:
+        raise ConfigError(f"search_space entry {path!r} has when={when!r}, but `when` must map config paths to a "
+                          "value or a list of values, e.g. when: {train.optimizer: momentum}.")
+    out = {}
+    for key, values in when.items():
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not values or not all(v is None or isinstance(v, (bool, int, float, str)) for v in values):
+            raise ConfigError(f"search_space entry {path!r} has when.{key}={values!r}, but a condition's values "
+                              "must be strings, numbers, booleans or null.")
+        out[str(key)] = values
+    return out
+
+
 def _from_mapping(path: str, spec: Mapping[str, Any]) -> tuple[BaseDistribution, bool]:
     kind = spec.get("type")
     if kind not in STRUCTURED_KEYS:
         raise ConfigError(f"search_space entry {path!r} has type={kind!r}, but type must be one of "
                           f"{', '.join(sorted(STRUCTURED_KEYS))}.")
-    allowed = STRUCTURED_KEYS[kind] | {"type"} | ({"per_layer"} if path == UNITS else set())
+    allowed = STRUCTURED_KEYS[kind] | {"type", "when"} | ({"per_layer"} if path == UNITS else set())
     extra = sorted(set(spec) - allowed)
     if extra:
         raise ConfigError(f"search_space entry {path!r} has unknown key(s) {', '.join(extra)}, but an entry of type "
@@ -189,19 +205,36 @@ def _decimal_steps(low: float, high: float, step: float) -> list[float]:
 
 @dataclass
 class SearchSpace:
-    """Config path -> Optuna distribution; `per_layer` is the flag of the `model.units` entry."""
+    """Config path -> Optuna distribution; `per_layer` is the flag of the `model.units` entry.
+
+    `conditional`: the entries that carry `when`, path -> [(condition, distribution), ...] in the
+    order given; a trial samples a path from its first variant whose condition holds (on the values
+    sampled before it, or the config's), and leaves it at the config's value when none does.
+    """
 
     entries: dict[str, BaseDistribution] = field(default_factory=dict)
     per_layer: bool = False
+    conditional: dict[str, list[tuple[Condition, BaseDistribution]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) + len(self.conditional)
 
-    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+    def distributions(self) -> dict[str, list[BaseDistribution]]:
+        """Every path's distributions: one for a plain entry, one per variant of a conditional one."""
+        return {**{p: [d] for p, d in self.entries.items()},
+                **{p: [d for _, d in variants] for p, variants in self.conditional.items()}}
+
+    def sample(self, trial: optuna.Trial, base: DictConfig | None = None) -> dict[str, Any]:
         """Path -> value for this trial, including `model.units_l<i>` and `model.hidden_units` when
-        depth and units are both sampled (otherwise `apply` resolves hidden_units from the config)."""
+        depth and units are both sampled (otherwise `apply` resolves hidden_units from the config).
+        base: the config that conditions on fixed values read."""
         values = {path: SUGGEST[type(d)](trial, path, d) for path, d in self.entries.items()
                   if not (path == UNITS and self.per_layer)}
+        for path, variants in self.conditional.items():
+            for when, d in variants:
+                if self.holds(when, values, base):
+                    values[path] = SUGGEST[type(d)](trial, path, d)
+                    break
         if self.per_layer:
             units = self.entries[UNITS]
             widths = [SUGGEST[type(units)](trial, f"{UNITS}_l{i}", units) for i in range(1, values[DEPTH] + 1)]
@@ -210,6 +243,21 @@ class SearchSpace:
         elif DEPTH in values and UNITS in values:
             values[HIDDEN] = [values[UNITS]] * values[DEPTH]
         return values
+
+    def holds(self, when: Condition, values: Mapping[str, Any], base: DictConfig | None) -> bool:
+        """Whether every path of `when` has one of its values: the trial's if it sampled that path,
+        else the config's (a path the space may sample but this trial did not: never)."""
+        absent = object()
+        for key, allowed in when.items():
+            if key in values:
+                value = values[key]
+            elif key in self.entries or key in self.conditional or base is None:
+                return False
+            else:
+                value = OmegaConf.select(base, key, default=absent)
+            if value is absent or value not in allowed:
+                return False
+        return True
 
     def apply(self, cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
         """A resolved, plain (struct-mode) copy of `cfg` with `values` set at their paths and
@@ -231,6 +279,10 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list]:
         """Path -> every value, for optuna.samplers.GridSampler (the param names are the paths)."""
+        if self.conditional:
+            raise ConfigError(f"search_space entry {next(iter(self.conditional))!r} has `when`, so trials sample "
+                              "different parameters, which a grid cannot enumerate; drop `when` or pick another "
+                              "sampler.")
         if self.per_layer:
             raise ConfigError(f"search_space entry {UNITS!r} has per_layer: true, whose parameters change with the "
                               "depth, so a grid cannot enumerate them; set per_layer: false or pick another sampler.")
@@ -279,9 +331,22 @@ def parse_space(space: Mapping[str, Any] | None) -> SearchSpace:
                               f"{UNITS} (with per_layer: true for one width per layer) instead.")
         if isinstance(spec, str):
             result.entries[path] = _from_string(path, spec)
-        elif isinstance(spec, Mapping):
+        elif isinstance(spec, Mapping) and "when" not in spec:
             result.entries[path], per_layer = _from_mapping(path, spec)
             result.per_layer = result.per_layer or per_layer
+        elif isinstance(spec, (Mapping, list)):  # conditional: one mapping with `when`, or a list of them
+            variants = [spec] if isinstance(spec, Mapping) else spec
+            if not variants or not all(isinstance(v, Mapping) for v in variants):
+                raise ConfigError(f"search_space entry {path!r} is {spec!r}, but a list of variants must hold "
+                                  "mappings {type: ..., when: {...}}.")
+            if path in (DEPTH, UNITS):
+                raise ConfigError(f"search_space entry {path!r} has `when`, but the depth and widths cannot be "
+                                  "conditional; condition the other entries instead.")
+            out = []
+            for v in variants:
+                dist, _ = _from_mapping(path, {k: x for k, x in v.items() if k != "when"})
+                out.append((_condition(path, v.get("when", {})) if "when" in v else {}, dist))
+            result.conditional[path] = out
         else:
             raise ConfigError(f"search_space entry {path!r} is {spec!r}, but an entry must be a mapping "
                               f"{{type: float|int|categorical, ...}} or one of the strings {GRAMMAR}.")
@@ -306,7 +371,10 @@ def check_space(cfg: DictConfig) -> SearchSpace:
     """cfg.search_space parsed, each entry's path a field a trial may change and each of its
     values (bounds, choices) one that field accepts; raise ConfigError naming the entry."""
     space = parse_space(cfg.search_space)
-    for path, dist in space.entries.items():
+    for path, variants in space.conditional.items():
+        for when, _ in variants:
+            _check_condition(cfg, space, path, when)
+    for path, dist in ((p, d) for p, ds in space.distributions().items() for d in ds):
         where = f"search_space entry {path!r}"
         if path.split(".")[0] not in SEARCHABLE:
             raise ConfigError(f"{where} is outside what a trial may change; only paths under "
@@ -322,3 +390,26 @@ def check_space(cfg: DictConfig) -> SearchSpace:
             if not accepts(value):
                 raise ConfigError(f"{where} allows {value!r}, but {path} must be {allowed}.")
     return space
+
+
+def _check_condition(cfg: DictConfig, space: SearchSpace, path: str, when: Condition) -> None:
+    """Each path of a condition is a field of the config or an entry sampled before this one, and
+    each of its values one that path can take."""
+    where = f"search_space entry {path!r}"
+    for key, values in when.items():
+        sampled = space.entries.get(key)
+        if sampled is None and key in space.conditional:
+            if list(space.conditional).index(key) >= list(space.conditional).index(path):
+                raise ConfigError(f"{where} has when.{key}, but {key!r} is sampled after it; list it before.")
+            sampled = space.conditional[key][0][1]
+        if sampled is None and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"{where} has a condition on {key!r}, which is not a path of the config; give the "
+                              "dotted path of a config field, such as train.optimizer.")
+        check = CHECKS.get(key) or TYPE_CHECKS.get(FIELD_TYPES.get(key))
+        for value in values:
+            if isinstance(sampled, CategoricalDistribution) and value not in sampled.choices:
+                raise ConfigError(f"{where} has the condition {key}={value!r}, but the space samples {key!r} from "
+                                  f"{list(sampled.choices)}, so it can never hold.")
+            if check is not None and not check[0](value):
+                raise ConfigError(f"{where} has the condition {key}={value!r}, but {key} is never {value!r}: "
+                                  f"it must be {check[1]}.")

@@ -63,6 +63,9 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
         files = study_artifacts(study, tracker, cfg)
         run_tasks([functools.partial(tracker.log_artifacts, tracker.parent_run_id, files), *extra])
     print_best(study, cfg)
+    table = one_parameter_table(study)
+    if table is not None:
+        print("\n" + table[1].split("\n", 2)[2], end="", flush=True)  # the rows, without the title
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
@@ -91,8 +94,12 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
             minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
         if len({k for t in complete for k in t.params}) >= 2:
             files["param_importances.png"] = lambda p: importance_figure(p, study, metric, len(complete))
+        files["slice.png"] = lambda p: slice_figure(p, study, metric)
         if importlib.util.find_spec("plotly") is not None:
             files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, metric))
+    table = one_parameter_table(study)
+    if table is not None:
+        files[table[0]] = lambda p: p.write_text(table[1])
     if complete and tracker.enabled:
         def top_curves(path: Path) -> None:
             curves = []
@@ -154,6 +161,39 @@ def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
         finally:
             plt.close(fig)
     return fig
+
+
+def slice_figure(path: Path, study: optuna.Study, metric: str) -> Any:
+    """slice.png: Optuna's slice plot, the metric against each sampled parameter."""
+    from optuna.visualization.matplotlib import plot_slice
+
+    def draw():
+        axes = plot_slice(study, target_name=metric)
+        return getattr(axes, "flat", [axes])[0]  # one Axes per parameter: any gives the Figure
+
+    return optuna_figure(path, draw)
+
+
+# the file a one-parameter sweep's table goes to, by its parameter (the course's table by default)
+TABLE_FILES = {"model.units": "hidden_units_table.md"}
+
+
+def one_parameter_table(study: optuna.Study) -> tuple[str, str] | None:
+    """(file name, markdown) of a sweep that samples one parameter, as the course tabulates it: each
+    value against the training and validation accuracy of its trial; None for other sweeps."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.params]
+    names = {k for t in complete for k in t.params}
+    if len(names) != 1:
+        return None
+    (name,) = names
+    rows = [f"| {name} | train accuracy | validation accuracy | trial |", "|---:|---:|---:|---:|"]
+    for t in sorted(complete, key=lambda t: (t.params[name], t.number)):
+        m = t.user_attrs.get("metrics", {})
+        cell = lambda k: f"{m[k] * 100:.2f} %" if k in m else ""  # noqa: E731
+        rows.append(f"| {t.params[name]} | {cell('train_accuracy')} | {cell('val_accuracy')} | {t.number} |")
+    title = "Hidden units" if name == "model.units" else name
+    text = f"# {title} of study `{study.study_name}`\n\n" + "\n".join(rows) + "\n"
+    return TABLE_FILES.get(name, f"{name}_table.md"), text
 
 
 def history_figure(path: Path, study: optuna.Study, metric: str) -> Any:

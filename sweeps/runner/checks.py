@@ -11,6 +11,7 @@ from sweeps.config.space import SearchSpace, check_space
 from sweeps.errors import ConfigError
 from sweeps.runner.cluster import check_scheduler
 from sweeps.study.factory import check as check_study
+from sweeps.study.seeding import configs as enqueued_configs
 from sweeps.study.storages import storage_for, storage_spec
 from sweeps.tracking.store import check_reachable
 from sweeps.trial.build import load_data
@@ -22,6 +23,8 @@ def validate(cfg: Any) -> SearchSpace:
     check_values(cfg)
     space = check_space(cfg)
     check_study(cfg, space)
+    if cfg.sweep.enqueue is not None:
+        enqueued_configs(cfg.sweep.enqueue, space)
     return space
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sys
 import time
@@ -40,7 +41,9 @@ from sweeps.runner.progress import Progress
 from sweeps.runner.worker import Job, Report, sampler_seed, work
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
 from sweeps.study.factory import open_study
+from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
 from sweeps.study.samplers import grid_size
+from sweeps.study.seeding import enqueue, warm_start
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import git_commit
 from sweeps.tracking.tracker import Tracker
@@ -84,11 +87,24 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     for note in storage.repair():
         print(f"[{role.name}] {note}", flush=True)
     study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
+    asked = question(cfg, space)
+    if check_question(study, asked, storage.shown):  # a study asking another question is refused here
+        record_question(study, asked)
+        if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
+            print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
+    if cfg.sweep.enqueue is not None and role.launcher:
+        print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space)}", flush=True)
+    if cfg.dataset.val_fraction == 0:
+        print(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
+              "(the runs say so in their tag val_set)", flush=True)
+    if role.launcher and count(study) >= cfg.sweep.n_trials:
+        pool.stop()  # started while the config was checked: nothing for them to do
+        return complete(study, cfg)
     if role.launcher:
         if stop_requested(study):  # left by an interrupted launcher: this one resumes
             study.set_user_attr(STOP_ATTR, False)
         tracker, own = Tracker.start_sweep(
-            cfg.tracking.uri, cfg.tracking.experiment, run_name=f"sweep-{cfg.sweep.study_name}",
+            cfg.tracking.uri, cfg.tracking.experiment, run_name=f"sweep-{cfg.sweep.study_name}-{cfg.dataset.name}",
             tags=sweep_tags(cfg, storage), params=sweep_params(cfg), curve_points=cfg.tracking.curve_points,
             enabled=cfg.tracking.enabled), True
     else:
@@ -97,6 +113,7 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
                                           "parent_run_id": tracker.parent_run_id})
+        tracker.log(tracker.parent_run_id, tags={QUESTION_ATTR: json.dumps(asked, sort_keys=True)})
     reports: list[Report] = []
     try:
         tidy(study, storage, tracker, role)
@@ -130,6 +147,16 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
     return Outcome(study, tracker.parent_run_id)
+
+
+def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
+    """A study that holds its budget already: no new run, its best trial, and how to extend it."""
+    summary.print_best(study, cfg)
+    print(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
+          f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
+          flush=True)
+    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    return Outcome(study, record.get("parent_run_id", "") if record.get("uri") == cfg.tracking.uri else "")
 
 
 def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own: bool, done: int, n: int,
@@ -167,8 +194,11 @@ def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
 
 def sweep_tags(cfg: DictConfig, storage: Storage) -> dict[str, str]:
     """The tags of the parent run, which every trial run carries too."""
-    return {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
-            "pruner": cfg.sweep.pruner, "mlflow.source.git.commit": git_commit()}
+    tags = {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
+            "pruner": cfg.sweep.pruner, "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
+    if cfg.dataset.val_fraction == 0:
+        tags["val_set"] = "training set"  # the val_* metrics are the training set's: say so on every run
+    return tags
 
 
 def sweep_params(cfg: DictConfig) -> dict[str, str]:

@@ -10,7 +10,7 @@ import optuna
 
 from sweeps.config.checks import resolve_direction
 from sweeps.config.space import SearchSpace
-from sweeps.errors import ConfigError, one_of
+from sweeps.errors import ConfigError, did_you_mean, one_of
 from sweeps.study.pruners import PRUNERS
 from sweeps.study.samplers import SAMPLERS
 from sweeps.study.storages import Storage
@@ -21,9 +21,10 @@ def check(cfg: Any, space: SearchSpace) -> None:
     space the sampler cannot search; raise ConfigError naming the field, the value and what is allowed."""
     sampler, pruner = cfg.sweep.sampler, cfg.sweep.pruner
     if sampler not in SAMPLERS:
-        raise ConfigError(f"sweep.sampler is {sampler!r}, but it must be {one_of(SAMPLERS)}.")
+        raise ConfigError(f"sweep.sampler is {sampler!r}, but it must be {one_of(SAMPLERS)}"
+                          f"{did_you_mean(sampler, SAMPLERS)}.")
     if pruner not in PRUNERS:
-        raise ConfigError(f"sweep.pruner is {pruner!r}, but it must be {one_of(PRUNERS)}.")
+        raise ConfigError(f"sweep.pruner is {pruner!r}, but it must be {one_of(PRUNERS)}{did_you_mean(pruner, PRUNERS)}.")
     spec = SAMPLERS[sampler]
     if spec.package and importlib.util.find_spec(spec.package) is None:
         raise ConfigError(f"sweep.sampler is {sampler!r}, but that sampler needs the {spec.package} package, "
@@ -33,10 +34,15 @@ def check(cfg: Any, space: SearchSpace) -> None:
 
 
 def open_study(cfg: Any, storage: Storage, space: SearchSpace, seed: int, create: bool = False) -> optuna.Study:
-    """Opens the study (creating it when `create`), with this process's sampler and pruner."""
+    """Opens the study (creating it when `create` and it is missing), with this process's sampler
+    and pruner. An existing study is only read: a journal's create_study would append a line
+    even for a study it then finds, and a refused invocation must leave the storage as it was."""
     kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=storage.open(),
                                   sampler=SAMPLERS[cfg.sweep.sampler].make(cfg.sweep, seed, space),
                                   pruner=PRUNERS[cfg.sweep.pruner](cfg.sweep))
-    if create:
-        return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)
-    return optuna.load_study(**kwargs)
+    try:
+        return optuna.load_study(**kwargs)
+    except KeyError:  # no such study
+        if not create:
+            raise
+    return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)

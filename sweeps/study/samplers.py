@@ -1,11 +1,15 @@
 """SAMPLERS: sweep.sampler's name -> how to make it. A new sampler is one entry here.
 
-Each worker makes its own sampler with a seed of its own (sweeps.runner.worker.sampler_seed):
-parallel or resumed random draws must not repeat each other.
+Each worker makes its own sampler. TPE, random, CMA-ES and NSGA-II get a seed of the worker's own
+(sweeps.runner.worker.sampler_seed): parallel or resumed random draws must not repeat each other.
+The grid and QMC get the sweep's seed instead: every worker, a resumed one or a second launcher's
+included, must number the same grid points and draw from the same sequence, so that the storage's
+trial numbers hand each point out exactly once.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,6 +39,16 @@ def _grid(space: SearchSpace) -> int:
     return size
 
 
+def _tpe(s: Any, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE, multivariate. group: a space with `when` entries samples different parameters per
+    trial, and TPE then models each group of parameters that appear together (a space without
+    conditions is one group). Optuna calls `group` experimental: its warning says nothing to a user."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True,
+                                          group=True, constant_liar=True)
+
+
 @dataclass(frozen=True)
 class Sampler:
     make: Callable[[Any, int, SearchSpace], optuna.samplers.BaseSampler]  # (cfg.sweep, seed, space)
@@ -43,13 +57,12 @@ class Sampler:
 
 
 SAMPLERS: dict[str, Sampler] = {
-    "tpe": Sampler(lambda s, seed, _: optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True, constant_liar=True)),
+    "tpe": Sampler(lambda s, seed, _: _tpe(s, seed)),
     "random": Sampler(lambda s, seed, _: optuna.samplers.RandomSampler(seed=seed)),
-    "grid": Sampler(lambda s, seed, space: Grid(space.grid(), seed=seed), check=_grid),
+    "grid": Sampler(lambda s, seed, space: Grid(space.grid(), seed=s.seed), check=_grid),
     "cmaes": Sampler(lambda s, seed, _: optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.n_startup_trials),
                      package="cmaes"),
-    "qmc": Sampler(lambda s, seed, _: optuna.samplers.QMCSampler(seed=seed, scramble=True), package="scipy"),
+    "qmc": Sampler(lambda s, seed, _: optuna.samplers.QMCSampler(seed=s.seed, scramble=True), package="scipy"),
     "nsgaii": Sampler(lambda s, seed, _: optuna.samplers.NSGAIISampler(seed=seed)),
 }
 

@@ -28,6 +28,8 @@ BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
 # gives its uploads, which its listings (and so the UI) leave out. Only a killed process leaves one.
 PART = ".artifact.uploading."
+# MLflow 3's UI opens an experiment of this kind in its model-training view, not the GenAI one
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 @dataclass
@@ -67,11 +69,15 @@ class Tracker:
             exp = client.get_experiment_by_name(experiment)
             if exp is None:
                 try:
-                    tracker.experiment_id = client.create_experiment(experiment, artifact_root(uri, experiment))
+                    tracker.experiment_id = client.create_experiment(experiment, artifact_root(uri, experiment),
+                                                                     tags=EXPERIMENT_TAGS)
                 except MlflowException:  # another launcher created it meanwhile
                     tracker.experiment_id = client.get_experiment_by_name(experiment).experiment_id
             else:
                 tracker.experiment_id = exp.experiment_id
+                for key, value in EXPERIMENT_TAGS.items():
+                    if exp.tags.get(key) != value:  # an experiment made before, or by hand
+                        client.set_experiment_tag(exp.experiment_id, key, value)
             tracker.parent_run_id = tracker._create_run(run_name, {**tags, "nnsweeps.role": "sweep", **here()})
         tracker.log(tracker.parent_run_id, params=params)
         return tracker

@@ -28,7 +28,7 @@ from sweeps.trial.build import build_network, train
 
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
               tracker: Tracker) -> float:
-    values = space.sample(trial)
+    values = space.sample(trial, base)
     cfg = space.apply(base, values)
     with trial_run(trial, cfg, values, tracker) as run:
         net = build_network(cfg, data)

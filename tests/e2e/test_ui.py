@@ -381,6 +381,16 @@ def test_ui_lists_the_sweep_and_its_trial_runs(browser, server, tracked, tmp_pat
 
 
 @pytest.mark.slow
+def test_the_experiment_says_it_is_model_training(tracked):
+    """The experiment's tag mlflow.experimentKind=custom_model_development, which MLflow's UI reads
+    as the experiment's kind. MLflow 3.17's UI still lands on the view its workflow switch last
+    showed (GenAI in a new browser): the runs view is opened with workflowType=machine_learning, as
+    test_ui_lists_the_sweep_and_its_trial_runs does."""
+    tags = {t["key"]: t["value"] for t in tracked["experiment"].get("tags", [])}
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+@pytest.mark.slow
 def test_ui_compares_two_trials_params_and_metrics(browser, server, tracked, tmp_path):
     def val_cost(run):
         return next((m["value"] for m in run["data"].get("metrics", []) if m["key"] == "val_cost"), float("inf"))

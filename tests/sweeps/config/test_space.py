@@ -211,3 +211,72 @@ def test_grid_refuses_continuous_and_per_layer_entries():
     with pytest.raises(ConfigError, match="per_layer"):
         parse_space({"model.depth": "choice(1, 2)",
                      "model.units": {"type": "int", "low": 2, "high": 4, "per_layer": True}}).grid()
+
+
+# ---- conditional entries (`when`) -------------------------------------------------------------
+OPTIMIZERS = {"train.optimizer": {"type": "categorical", "choices": ["gd", "momentum", "adam"]},
+              "train.learning_rate": [
+                  {"type": "float", "low": 0.1, "high": 2.0, "log": True, "when": {"train.optimizer": ["gd", "momentum"]}},
+                  {"type": "float", "low": 0.001, "high": 0.1, "log": True, "when": {"train.optimizer": "adam"}}],
+              "train.beta": {"type": "float", "low": 0.5, "high": 0.99, "when": {"train.optimizer": "momentum"}}}
+
+
+def test_a_conditional_entry_is_sampled_only_when_its_condition_holds(cfg):
+    space = parse_space(OPTIMIZERS)
+    assert set(space.entries) == {"train.optimizer"} and list(space.conditional) == ["train.learning_rate",
+                                                                                       "train.beta"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        values = space.sample(trial, cfg)
+        opt = values["train.optimizer"]
+        seen.add(opt)
+        assert ("train.beta" in values) == (opt == "momentum") == ("train.beta" in trial.params)
+        assert (0.001 <= values["train.learning_rate"] <= 0.1) if opt == "adam" else \
+            (0.1 <= values["train.learning_rate"] <= 2.0)
+        study.tell(trial, 0.0)
+        assert space.apply(cfg, values).train.beta == values.get("train.beta", 0.9)  # unsampled: the config's
+    assert seen == {"gd", "momentum", "adam"}
+
+
+def test_a_condition_on_a_fixed_value_reads_the_config(cfg):
+    space = parse_space({"train.beta": {"type": "float", "low": 0.5, "high": 0.99,
+                                        "when": {"train.optimizer": "momentum"}}})
+    trial = optuna.create_study().ask()
+    assert space.sample(trial, cfg) == {}  # train.optimizer is gd
+    cfg.train.optimizer = "momentum"
+    assert set(space.sample(optuna.create_study().ask(), cfg)) == {"train.beta"}
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimiser": "momentum"}}},
+     ["'train.beta'", "'train.optimiser'", "not a path of the config"]),
+    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "nesterov"}}},
+     ["'train.beta'", "train.optimizer='nesterov'", "adam, gd, momentum"]),
+    ({**OPTIMIZERS, "train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "sgd"}}},
+     ["'train.beta'", "train.optimizer='sgd'", "can never hold"]),
+    ({"model.depth": {"type": "int", "low": 1, "high": 3, "when": {"train.optimizer": "gd"}}},
+     ["'model.depth'", "cannot be conditional"]),
+    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": "momentum"}}, ["'train.beta'", "when="]),
+])
+def test_a_condition_on_an_unknown_path_or_an_impossible_value_is_refused(cfg, spec, words):
+    from sweeps.config.space import check_space
+
+    cfg.search_space = spec
+    with pytest.raises(ConfigError) as err:
+        check_space(cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_grid_cannot_enumerate_conditional_entries():
+    with pytest.raises(ConfigError, match="has `when`"):
+        parse_space(OPTIMIZERS).grid()
+
+
+def test_the_shipped_optimizers_space_checks_against_the_config(cfg):
+    from sweeps.config.space import check_space
+
+    cfg.search_space = OmegaConf.load(CONF / "search_space/optimizers.yaml")
+    space = check_space(cfg)
+    assert "train.beta" in space.conditional and len(space.conditional["train.learning_rate"]) == 2

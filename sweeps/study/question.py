@@ -1,0 +1,74 @@
+"""What a study answers: its dataset and split, its metric and direction, its search space with
+its distributions, and the fixed model and training settings. Recorded on the study when it is
+created; a later invocation asking another question of the same study is refused, naming each
+difference, before anything is written. The budget, the parallelism, the timeout, the sampler,
+the pruner and the tracking options may change: that is a resume.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
+from sweeps.config.checks import flatten, resolve_direction
+from sweeps.config.space import DEPTH, HIDDEN, UNITS, SearchSpace
+from sweeps.errors import ConfigError
+
+QUESTION_ATTR = "nnsweeps.question"  # study user attr: the question, as question() gives it
+ASKED = ("dataset", "model", "train")  # the sections whose fixed values are part of the question
+WATCHED = ("train.cost_every", "train.report_every")  # how a training is watched, not what it is
+
+
+def describe(d: optuna.distributions.BaseDistribution) -> str:
+    """A distribution in a few words: 'float in [0.1, 2.0], log', 'one of [tanh, relu]'."""
+    if isinstance(d, CategoricalDistribution):
+        return f"one of {list(d.choices)}"
+    kind = "int" if isinstance(d, IntDistribution) else "float"
+    extra = ", log" if d.log else (f", step {d.step}" if d.step not in (None, 1) else "")
+    return f"{kind} in [{d.low}, {d.high}]{extra}"
+
+
+def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
+    """Dotted key -> value (a string) of everything that defines the study's question."""
+    sampled = set(space.entries) | set(space.conditional)
+    if DEPTH in sampled and (UNITS in sampled or space.per_layer):
+        sampled |= {HIDDEN, UNITS}  # the widths come from the space alone
+    fixed = {k: v for k, v in flatten(cfg).items()
+             if k.split(".")[0] in ASKED and k not in WATCHED and k not in sampled}
+    asked = {f"search_space.{path}": describe(d) + (", per layer" if path == UNITS and space.per_layer else "")
+             for path, d in sorted(space.entries.items())}
+    for path, variants in space.conditional.items():
+        asked[f"search_space.{path}"] = "; ".join(
+            describe(d) + (" when " + ", ".join(f"{k} in {v}" for k, v in when.items()) if when else "")
+            for when, d in variants)
+    return {**fixed, "seed": str(cfg.seed), "sweep.metric": str(cfg.sweep.metric),
+            "sweep.direction": resolve_direction(cfg), **asked}
+
+
+def differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """'key: old -> new' for each key whose value differs, '(none)' where one side lacks it."""
+    return [f"{k}: {old.get(k, '(none)')} -> {new.get(k, '(none)')}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def check_question(study: optuna.Study, asked: dict[str, str], where: str) -> bool:
+    """Refuses (ConfigError) a study created for another question; True when the study has no
+    question recorded yet (a new study, or one made before questions were recorded)."""
+    recorded = study.user_attrs.get(QUESTION_ATTR)
+    if recorded is None:
+        return True
+    diff = differences(json.loads(recorded) if isinstance(recorded, str) else recorded, asked)
+    if diff:
+        raise ConfigError(
+            f"study {study.study_name!r} in {where} answers another question; what differs: {'; '.join(diff)}. "
+            f"To ask this one, give it a study of its own (sweep.study_name=NEW_NAME), or start a new study "
+            f"from this one's trials (sweep.study_name=NEW_NAME sweep.warm_start={study.study_name}); to go on "
+            "with this study, drop the overrides that changed it.")
+    return False
+
+
+def record_question(study: optuna.Study, asked: dict[str, str]) -> None:
+    study.set_user_attr(QUESTION_ATTR, json.dumps(asked, sort_keys=True))

@@ -1,0 +1,139 @@
+"""A new study's first trials from what is known: an earlier study's complete trials copied in
+(warm_start), and known configurations queued to run first (enqueue)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import TrialState
+
+from sweeps.config.space import SearchSpace
+from sweeps.errors import ConfigError
+from sweeps.study.question import QUESTION_ATTR, differences
+from sweeps.study.storages import storage_for, storage_spec
+
+ENQUEUED = "nnsweeps.enqueued"  # user attr of a queued trial: the params it was queued with (JSON)
+
+
+def inside(d: BaseDistribution, value: Any) -> bool:
+    """Whether `value` is one a distribution can give (its bounds, its step, its choices)."""
+    if isinstance(d, CategoricalDistribution):
+        return value in d.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not d.low <= value <= d.high:
+        return False
+    return d.step is None or abs((value - d.low) / d.step - round((value - d.low) / d.step)) < 1e-9
+
+
+def _fits(space: SearchSpace, params: Mapping[str, Any]) -> str:
+    """Why `params` cannot be a trial of the space, or '' when they can."""
+    options = space.distributions()
+    for path, value in params.items():
+        if path not in options and not path.startswith("model.units_l"):
+            return f"{path} is not in the space"
+        if path in options and not any(inside(d, value) for d in options[path]):
+            return f"its {path} lies outside the space"
+    missing = [p for p in space.entries if p not in params and not (p == "model.units" and space.per_layer)]
+    return f"it has no {', '.join(missing)}" if missing else ""
+
+
+def _distribution(space: SearchSpace, path: str, value: Any) -> BaseDistribution:
+    if path.startswith("model.units_l"):
+        return space.entries["model.units"]
+    return next(d for d in space.distributions()[path] if inside(d, value))
+
+
+def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpace, asked: dict[str, str]) -> str:
+    """Copies the COMPLETE trials of the study `spec` names (a name in this storage, or {study,
+    storage}) whose params lie inside `space` into `study`, if the source asked the same question
+    but for its search space. Returns what it did, in a sentence."""
+    if isinstance(spec, (str, int)):
+        name, where = str(spec), None
+    elif isinstance(spec, Mapping) and set(spec) <= {"study", "storage"} and spec.get("study"):
+        name, where = str(spec["study"]), spec.get("storage")
+    else:
+        raise ConfigError(f"sweep.warm_start is {spec!r}, but it must be a study name or {{study: NAME, storage: "
+                          "PATH_OR_URL}.")
+    source_storage = storage_for(storage_spec(where, name) if where else storage_spec(cfg.sweep.storage, name),
+                                 cfg.sweep)
+    try:
+        source = optuna.load_study(study_name=name, storage=source_storage.open())
+    except KeyError:
+        raise ConfigError(f"sweep.warm_start names the study {name!r}, which is not in {source_storage.shown}; "
+                          "give the name of an earlier study (and its storage, if another one).") from None
+    recorded = source.user_attrs.get(QUESTION_ATTR)
+    if recorded is not None:
+        other = [d for d in differences(json.loads(recorded), asked) if not d.startswith("search_space.")]
+        if other:
+            return (f"warm start from {name!r}: took none of its trials, since it answers another question "
+                    f"({'; '.join(other)})")
+    if source.direction != study.direction:
+        return f"warm start from {name!r}: took none of its trials, since it {source.direction.name.lower()}s"
+    complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    taken, why = 0, {}
+    for t in complete:
+        reason = _fits(space, t.params)
+        if reason:
+            why[reason] = why.get(reason, 0) + 1
+            continue
+        study.add_trial(optuna.trial.create_trial(
+            params=t.params, distributions={p: _distribution(space, p, v) for p, v in t.params.items()},
+            value=t.value, intermediate_values=t.intermediate_values,
+            user_attrs={**t.user_attrs, "warm_start_from": f"{name}:{t.number}"}))
+        taken += 1
+    skipped = "; ".join(f"{n} because {reason}" for reason, n in sorted(why.items(), key=lambda kv: -kv[1]))
+    return (f"warm start from {name!r}: took {taken} of its {len(complete)} complete trials"
+            + (f", skipped {skipped}" if skipped else ""))
+
+
+def _mappings(spec: Any) -> list[dict[str, Any]]:
+    if isinstance(spec, str):
+        try:
+            spec = yaml.safe_load(Path(spec).read_text())
+        except OSError as err:
+            raise ConfigError(f"sweep.enqueue is {spec!r}, which cannot be read ({err.strerror}); give a YAML file "
+                              "of param mappings, or the list itself.") from None
+    if isinstance(spec, (DictConfig, ListConfig)):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    if not isinstance(spec, list) or not all(isinstance(m, dict) and m for m in spec):
+        raise ConfigError(f"sweep.enqueue is {spec!r}, but it must be a list of param mappings such as "
+                          "[{train.learning_rate: 0.5, model.units: 8}], or a YAML file holding one.")
+    return [{str(k): v for k, v in m.items()} for m in spec]
+
+
+def configs(spec: Any, space: SearchSpace) -> list[dict[str, Any]]:
+    """sweep.enqueue's configurations, each path one the space samples and each value one it can
+    give; raise ConfigError naming the first that is not."""
+    wanted = _mappings(spec)
+    options = space.distributions()
+    for params in wanted:
+        for path, value in params.items():
+            if path not in options:
+                raise ConfigError(f"sweep.enqueue has {path}={value!r}, but {path!r} is not sampled by the search "
+                                  f"space; queue only its paths ({', '.join(options)}).")
+            if not any(inside(d, value) for d in options[path]):
+                raise ConfigError(f"sweep.enqueue has {path}={value!r}, which lies outside the search space's "
+                                  f"{path!r}; queue a value the space can give.")
+    return wanted
+
+
+def enqueue(study: optuna.Study, spec: Any, space: SearchSpace) -> str:
+    """Queues each configuration of sweep.enqueue (params by config path) to run before the
+    sampler's, unless the study holds one with those params already. Returns what it did."""
+    wanted = configs(spec, space)
+    known = [t.params if t.state != TrialState.WAITING else json.loads(t.user_attrs.get(ENQUEUED, "{}"))
+             for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
+    queued = 0
+    for params in wanted:
+        if any(all(k in p and p[k] == v for k, v in params.items()) for p in known):
+            continue
+        study.enqueue_trial(params, user_attrs={ENQUEUED: json.dumps(params, sort_keys=True)})
+        known.append(params)
+        queued += 1
+    return f"queued {queued} of the {len(wanted)} configurations of sweep.enqueue" + (
+        f" ({len(wanted) - queued} in the study already)" if queued < len(wanted) else "")

@@ -1,0 +1,49 @@
+"""sweeps.study.question: what a study answers, and a study asked another question refused."""
+
+import optuna
+import pytest
+
+from sweeps.config.space import parse_space
+from sweeps.errors import ConfigError
+from sweeps.study.question import check_question, differences, question, record_question
+
+
+def test_the_question_holds_the_data_metric_space_and_fixed_settings_but_not_the_budget(compose_cfg):
+    cfg = compose_cfg()
+    space = parse_space(cfg.search_space)
+    q = question(cfg, space)
+    assert q["dataset.name"] == "flower" and q["sweep.metric"] == "val_cost" and q["sweep.direction"] == "minimize"
+    assert q["search_space.train.learning_rate"] == "float in [0.1, 2.0], log"
+    assert "train.learning_rate" not in q and "model.hidden_units" not in q  # sampled: the space says how
+    assert q["train.optimizer"] == "gd" and "train.report_every" not in q
+    assert not any(k.startswith(("sweep.n_", "sweep.timeout", "tracking.", "sweep.sampler")) for k in q)
+    resumed = compose_cfg("sweep.n_trials=99", "sweep.n_jobs=1", "sweep.timeout=5", "tracking.curve_points=10",
+                          "sweep.sampler=random")
+    assert question(resumed, parse_space(resumed.search_space)) == q
+
+
+def test_train_adam_searches_adams_learning_rates(compose_cfg):
+    cfg = compose_cfg("train=adam")
+    assert question(cfg, parse_space(cfg.search_space))["search_space.train.learning_rate"] == \
+        "float in [0.001, 0.1], log"
+
+
+def test_another_question_is_refused_naming_each_difference(compose_cfg):
+    study = optuna.create_study(study_name="flower")
+    cfg = compose_cfg()
+    asked = question(cfg, parse_space(cfg.search_space))
+    assert check_question(study, asked, "here") is True  # nothing recorded yet
+    record_question(study, asked)
+    assert check_question(study, asked, "here") is False
+    other = compose_cfg("dataset=moons", "search_space.train.learning_rate.high=0.5", "sweep.metric=val_accuracy")
+    with pytest.raises(ConfigError) as err:
+        check_question(study, question(other, parse_space(other.search_space)), "here")
+    text = str(err.value)
+    for words in ("dataset.name: flower -> moons", "sweep.metric: val_cost -> val_accuracy",
+                  "sweep.direction: minimize -> maximize", "float in [0.1, 2.0], log -> float in [0.1, 0.5], log",
+                  "sweep.study_name=NEW_NAME", "sweep.warm_start=flower"):
+        assert words in text, text
+
+
+def test_differences_say_none_for_a_missing_key():
+    assert differences({"a": "1"}, {"a": "1", "b": "2"}) == ["b: (none) -> 2"]

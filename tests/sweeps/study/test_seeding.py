@@ -1,0 +1,80 @@
+"""sweeps.study.seeding: an earlier study's trials copied in, known configs queued, on real journals."""
+
+import optuna
+import pytest
+
+from sweeps.config.space import parse_space
+from sweeps.errors import ConfigError
+from sweeps.study.question import question, record_question
+from sweeps.study.seeding import configs, enqueue, inside, warm_start
+from sweeps.study.storages import storage_for
+
+
+@pytest.fixture
+def setup(compose_cfg, tmp_path, monkeypatch):
+    """A source study 'old' of 6 complete trials over the default space, in tmp_path's journal."""
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_cfg(f"sweep.storage={tmp_path / 'o.journal'}", "sweep.study_name=old")
+    space = parse_space(cfg.search_space)
+    storage = storage_for(str(tmp_path / "o.journal"))
+    old = optuna.create_study(study_name="old", storage=storage.open(), sampler=optuna.samplers.RandomSampler(0))
+    record_question(old, question(cfg, space))
+    for _ in range(6):
+        trial = old.ask()
+        values = space.sample(trial, cfg)
+        old.tell(trial, values["train.learning_rate"])
+    return cfg, storage, old
+
+
+def test_warm_start_takes_the_trials_inside_the_new_space_and_says_why_it_skips_the_rest(setup, compose_cfg,
+                                                                                       tmp_path):
+    cfg, storage, old = setup
+    new_cfg = compose_cfg(f"sweep.storage={tmp_path / 'o.journal'}", "sweep.study_name=new",
+                          "search_space.train.learning_rate.high=0.5")
+    space = parse_space(new_cfg.search_space)
+    new = optuna.create_study(study_name="new", storage=storage.open())
+    said = warm_start(new, "old", new_cfg, space, question(new_cfg, space))
+    inside_old = [t for t in old.trials if t.params["train.learning_rate"] <= 0.5]
+    assert len(new.trials) == len(inside_old) and 0 < len(inside_old) < 6
+    assert f"took {len(inside_old)} of its 6 complete trials" in said
+    assert f"skipped {6 - len(inside_old)} because its train.learning_rate lies outside the space" in said
+    assert {t.user_attrs["warm_start_from"] for t in new.trials} == {f"old:{t.number}" for t in inside_old}
+    assert sorted(t.value for t in new.trials) == sorted(t.value for t in inside_old)
+
+
+def test_warm_start_from_another_question_takes_nothing(setup, compose_cfg, tmp_path):
+    _, storage, _ = setup
+    moons = compose_cfg("dataset=moons", "sweep.study_name=new")
+    space = parse_space(moons.search_space)
+    new = optuna.create_study(study_name="new", storage=storage.open())
+    said = warm_start(new, {"study": "old", "storage": str(tmp_path / "o.journal")}, moons, space,
+                      question(moons, space))
+    assert "took none" in said and "dataset.name: flower -> moons" in said and not new.trials
+    with pytest.raises(ConfigError, match="'missing', which is not in"):
+        warm_start(new, "missing", moons, space, question(moons, space))
+
+
+def test_enqueue_queues_known_configs_once_and_refuses_values_outside_the_space(setup):
+    cfg, storage, old = setup
+    space = parse_space(cfg.search_space)
+    wanted = [{"train.learning_rate": 0.5, "model.depth": 2}, {"train.learning_rate": 0.5, "model.depth": 2},
+              {k: old.trials[0].params[k] for k in ("train.learning_rate", "model.units")}]  # one is in the study
+    assert enqueue(old, wanted, space) == "queued 1 of the 3 configurations of sweep.enqueue (2 in the study already)"
+    assert enqueue(old, wanted[:1], space).startswith("queued 0")
+    values = space.sample(old.ask(), cfg)  # the queued config runs first; the rest is sampled
+    assert values["train.learning_rate"] == 0.5 and values["model.depth"] == 2
+    with pytest.raises(ConfigError, match="train.learning_rate=5.0, which lies outside"):
+        configs([{"train.learning_rate": 5.0}], space)
+    with pytest.raises(ConfigError, match="'train.l2' is not sampled"):
+        configs([{"train.l2": 0.1}], space)
+    with pytest.raises(ConfigError, match="list of param mappings"):
+        configs(["train.learning_rate=0.5"], space)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        configs("missing.yaml", space)
+
+
+def test_inside_follows_bounds_steps_and_choices():
+    space = parse_space({"a": {"type": "int", "low": 1000, "high": 8000, "step": 1000},
+                         "b": {"type": "categorical", "choices": ["x", "y"]}})
+    assert inside(space.entries["a"], 3000) and not inside(space.entries["a"], 3500)
+    assert inside(space.entries["b"], "y") and not inside(space.entries["b"], "z")
