@@ -115,6 +115,20 @@ def _sklearn(loader_name: str):
 # ---- CSV ------------------------------------------------------------------------------
 
 
+def _check_class_labels(labels: list[str], label: str, path: Path) -> None:
+    """Classification needs class labels: a column of numbers that are not all whole (a regression
+    target, or a measurement) is refused rather than taken as one class per distinct value."""
+    try:
+        values = [float(c) for c in labels]
+    except ValueError:
+        return  # names of classes
+    fractional = [c for c, v in zip(labels, values) if not (math.isfinite(v) and v == int(v))]
+    if fractional:
+        raise ValueError(f"CSV column {label!r} of '{path}' holds numbers that are not whole ({fractional[0]!r} and "
+                         f"{len(fractional) - 1} more), but classification needs class labels; use a column of "
+                         "class names or integers, or bin the values into classes first.")
+
+
 def _csv(rng, *, path=None, label=None):
     """A CSV with a header row: column `label` holds the classes, all others are features."""
     if path is None:
@@ -134,7 +148,7 @@ def _csv(rng, *, path=None, label=None):
         features = [h for i, h in enumerate(header) if i != li]
         if not features:
             raise ValueError(f"CSV '{path}' has only the label column {label!r}; at least one feature column is needed.")
-        rows, labels = [], []
+        rows, labels, empty = [], [], []
         for row_no, row in enumerate((r for r in reader if r), start=1):  # blank lines skipped
             line = reader.line_num
             if len(row) != len(header):
@@ -142,6 +156,8 @@ def _csv(rng, *, path=None, label=None):
                                  f"the header has {len(header)}.")
             cells = [c.strip() for c in row]
             labels.append(cells.pop(li))
+            if not labels[-1]:
+                empty.append(row_no)
             values = []
             for col, cell in zip(features, cells):
                 try:
@@ -153,6 +169,10 @@ def _csv(rng, *, path=None, label=None):
                                      "features must be finite numbers.")
                 values.append(v)
             rows.append(values)
+    if empty:  # an empty cell is a missing label, not a class ''
+        shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise ValueError(f"CSV '{path}' has no {label!r} label at row(s) {shown}; fill them in or drop those rows.")
+    _check_class_labels(labels, label, path)
     try:  # integer labels sort as numbers ("10" after "9"), others as strings
         class_names = sorted(set(labels), key=int)
     except ValueError:

@@ -15,12 +15,12 @@ import hydra
 from omegaconf import DictConfig
 
 from sweeps.config.schema import register_configs
-from sweeps.runner.cli import exit_now, guarded, start_workers
+from sweeps.runner.cli import guarded, run_cli, start_workers
 
 register_configs()
 
-INTERRUPTED = ("[sweep] interrupted: local workers failed their running trials and their runs ended KILLED "
-               "(Dask workers finish theirs); run the same command again to resume.")
+INTERRUPTED = ("[sweep] interrupted ({signal}): local workers failed their running trials and their runs ended "
+               "KILLED (Dask workers finish theirs); run the same command again to resume.")
 
 
 def sweep(cfg: DictConfig):
@@ -39,5 +39,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
-    exit_now(0)
+    run_cli(main)

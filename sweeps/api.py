@@ -24,6 +24,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
 from sweeps.interrupts import interrupts_handled
@@ -81,19 +82,6 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
                     t.user_attrs.get("run_id", ""))
 
 
-def _hydra_sentence(err: Exception) -> str:
-    """Hydra's and OmegaConf's composition errors as one sentence: their messages without the
-    traceback, joined."""
-    parts, seen = [], set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        if text and text not in parts:
-            parts.append(text)
-        err = err.__cause__ or err.__context__
-    return "the overrides do not compose: " + "; ".join(parts).rstrip(".") + "."
-
-
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """conf/ composed with `overrides`, as `python -m sweeps` composes it. `hydra.run.dir`, if
     given, receives .hydra/config.yaml and .hydra/overrides.yaml as Hydra's own run would."""
@@ -105,7 +93,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="sweeps"):
             cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_hydra_sentence(err)) from None
+        raise ConfigError(explain(overrides, err)) from None
     run_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith(("hydra.run.dir=", "+hydra.run.dir="))), None)
     with open_dict(cfg):
         del cfg["hydra"]

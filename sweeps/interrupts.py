@@ -1,4 +1,7 @@
-"""Ctrl-C, handled where a worker can stop cleanly; a leaf every layer may import (stdlib only).
+"""Ctrl-C, SIGTERM and SIGHUP, handled where a worker can stop cleanly; a leaf every layer may
+import (stdlib only). SIGTERM (what `timeout`, `docker stop`, Slurm and Kubernetes send) and
+SIGHUP (a closed terminal) are handled as Ctrl-C is; the command then exits 128 + the signal's
+number (130, 143, 129), as a shell reports a process a signal ended.
 
 By default Python raises KeyboardInterrupt wherever the main thread is: in the middle of an
 SQLAlchemy finalizer (which then drops it, "Exception ignored in", leaving a connection in its
@@ -17,16 +20,33 @@ import threading
 from typing import Iterator
 
 INTERRUPTED = threading.Event()
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # handled alike
+_received: list[int] = []  # the signals received since the last INTERRUPTED.clear() via interrupts_handled
 _deferred = 0  # > 0 inside interrupts_deferred()
-_never_raise = False  # a worker process: Ctrl-C only ever sets INTERRUPTED
+_never_raise = False  # a worker process: a signal only ever sets INTERRUPTED
 
 
 def _on_sigint(signum, frame) -> None:
     first = not INTERRUPTED.is_set()
     INTERRUPTED.set()
+    _received.append(signum)
     if _never_raise or (_deferred and first):
         return
     raise KeyboardInterrupt
+
+
+def received() -> int:
+    """The first signal that interrupted this process (SIGINT when none was recorded)."""
+    return _received[0] if _received else signal.SIGINT
+
+
+def exit_code() -> int:
+    """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + received()
+
+
+def signal_name() -> str:
+    return {signal.SIGINT: "Ctrl-C"}.get(received(), signal.Signals(received()).name)
 
 
 def _unraisable(hook: "sys.UnraisableHookArgs") -> None:
@@ -40,7 +60,8 @@ def handle_interrupts(worker_process: bool = False) -> None:
     global _never_raise
     _never_raise = worker_process
     if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers
-        signal.signal(signal.SIGINT, _on_sigint)
+        for signum in SIGNALS:
+            signal.signal(signum, _on_sigint)
         sys.unraisablehook = _unraisable
 
 
@@ -48,17 +69,24 @@ def handle_interrupts(worker_process: bool = False) -> None:
 def interrupts_handled() -> Iterator[None]:
     """handle_interrupts() for the block, then the handlers it found (a script's, Jupyter's) again:
     for sweeps.run, which runs inside someone else's interpreter."""
-    INTERRUPTED.clear()  # a Ctrl-C of an earlier sweep in this process is not this one's
+    clear()  # a Ctrl-C of an earlier sweep in this process is not this one's
     main = threading.current_thread() is threading.main_thread()
-    before = signal.getsignal(signal.SIGINT) if main else None
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS} if main else {}
     hook = sys.unraisablehook
     handle_interrupts()
     try:
         yield
     finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
         if main:
-            signal.signal(signal.SIGINT, before)
             sys.unraisablehook = hook
+
+
+def clear() -> None:
+    """Forget the signals of an earlier command or sweep in this process."""
+    INTERRUPTED.clear()
+    _received.clear()
 
 
 def check_interrupt() -> None:

@@ -15,9 +15,9 @@ internet. As root it runs as the `postgres` user (PostgreSQL refuses to run as r
 
 The MLflow server starts in its lean form (`--workers 1`, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false:
 healthy several times sooner, in a fraction of the memory, than by default; README, "The MLflow
-server"), proxying artifacts to `--artifacts` so that workers upload through HTTP, in a process group of its own: stopping it
-signals the whole group, children included (SIGTERM to the main pid alone left children alive
-in 2 of 4 stops).
+server"), proxying artifacts to `--artifacts` so that workers upload through HTTP, in a process
+group of its own: stopping it signals the whole group, children included (SIGTERM to the main pid
+alone left children alive in 2 of 4 stops).
 """
 
 from __future__ import annotations

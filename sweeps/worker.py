@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sweeps.config.schema import register_configs
-from sweeps.runner.cli import exit_now, guarded, start_workers
+from sweeps.runner.cli import guarded, run_cli, start_workers
 from sweeps.runner.session import join
 
 register_configs()
@@ -26,9 +26,8 @@ def main(cfg: DictConfig) -> None:
         start_workers(cfg)
         return join(cfg)
 
-    guarded(work, "[worker] interrupted: its running trials were failed and their runs KILLED.")
+    guarded(work, "[worker] interrupted ({signal}): its running trials were failed and their runs KILLED.")
 
 
 if __name__ == "__main__":
-    main()
-    exit_now(0)
+    run_cli(main)

@@ -8,12 +8,15 @@ import atexit
 import logging
 import os
 import sys
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import optuna
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.overrides import explain
 from sweeps.errors import ConfigError, SweepStopped
-from sweeps.interrupts import INTERRUPTED, handle_interrupts
+from sweeps.interrupts import clear, exit_code, handle_interrupts, signal_name
 from sweeps.runner import pool
 from sweeps.runner.checks import validate
 
@@ -50,10 +53,23 @@ def exit_now(code: int = 0) -> None:
     os._exit(code)
 
 
+def run_cli(main: Callable[[], Any]) -> None:
+    """Runs a @hydra.main entry point; an override that does not compose is one sentence and exit 2
+    (HYDRA_FULL_ERROR hands us Hydra's exception instead of its printed text and exit 1)."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"error: {explain(sys.argv[1:], err)}", file=sys.stderr)
+        sys.exit(2)
+    exit_now(0)
+
+
 def guarded(action: Callable[[], T], interrupted: str) -> T:
-    """Runs action(); ConfigError exits 2, a stopped sweep 1, Ctrl-C 130 with `interrupted`."""
+    """Runs action(); ConfigError exits 2, a stopped sweep 1, Ctrl-C, SIGTERM or SIGHUP 128 + its
+    number with the sentence `interrupted` ({signal} names it)."""
     quiet_libraries()
-    INTERRUPTED.clear()  # a Ctrl-C of an earlier command in this process is not this one's
+    clear()  # a Ctrl-C of an earlier command in this process is not this one's
     handle_interrupts()
     try:
         return action()
@@ -67,5 +83,5 @@ def guarded(action: Callable[[], T], interrupted: str) -> T:
         sys.exit(1)
     except KeyboardInterrupt:
         pool.stop()  # any worker process left (it was asked to stop): not waited for at exit
-        print(f"\n{interrupted}", file=sys.stderr)
-        sys.exit(130)
+        print(f"\n{interrupted.format(signal=signal_name())}", file=sys.stderr)
+        sys.exit(exit_code())

@@ -10,6 +10,8 @@ worker dies.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from sweeps.config.space import parse_space
-from sweeps.interrupts import check_interrupt, handle_interrupts, interrupts_deferred
+from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
 from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.study.budget import ask_within_budget, heartbeat
 from sweeps.study.factory import open_study
@@ -71,6 +73,7 @@ def warm_up(database: bool) -> None:
     # loky's queue an exception would break the pool and kill the other workers mid-write.
     # The launcher kills the processes once they are done, or 3 s after its own Ctrl-C.
     handle_interrupts(worker_process=True)
+    threading.Thread(target=_watch_launcher, args=(os.getppid(),), daemon=True, name="watch-launcher").start()
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, which the first figure would otherwise wait for
     FigureCanvasAgg(fig).draw()
@@ -79,6 +82,17 @@ def warm_up(database: bool) -> None:
         from sqlalchemy.orm import configure_mappers
 
         configure_mappers()
+
+
+def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> None:
+    """A worker process whose launcher died (kill -9, a crash) is handed to another parent: it then
+    stops its trial at the next check (the trial FAILED, its run KILLED), asks for no new one, and
+    exits; it never goes on taking the study's trials alone."""
+    while os.getppid() == launcher:
+        time.sleep(every)
+    INTERRUPTED.set()
+    time.sleep(grace)
+    os._exit(1)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:

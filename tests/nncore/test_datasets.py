@@ -213,3 +213,19 @@ def test_unknown_keyword_says_what_is_accepted():
         load_dataset("iris", petals=3)
     with raises("keyword(s) noise; it accepts: n_samples, petals"):
         load_dataset("flower", noise=0.3)
+
+
+def test_a_csv_with_empty_labels_is_refused_naming_the_rows(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x1,x2,y\n0,1,a\n1,0,\n2,2,b\n3,3,  \n")
+    with pytest.raises(ValueError, match=r"no 'y' label at row\(s\) 2, 4"):
+        load_dataset("csv", path=str(path), label="y")
+
+
+def test_a_csv_whose_labels_are_fractional_numbers_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x1,y\n" + "".join(f"{i},{i * 0.37:.2f}\n" for i in range(20)))
+    with pytest.raises(ValueError, match="not whole.*classification needs class labels"):
+        load_dataset("csv", path=str(path), label="y")
+    path.write_text("x1,y\n" + "".join(f"{i},{i % 3}.0\n" for i in range(20)))  # whole numbers written as floats
+    assert load_dataset("csv", path=str(path), label="y", val_fraction=0.2).Y_train.shape[0] == 3

@@ -49,3 +49,17 @@ def test_bad_input_is_refused_before_anything_is_written(sweep_dir, overrides, w
         assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
     assert not sweep_dir.journal.exists(), "the Optuna storage was written"
     assert not (sweep_dir.path / "mlflow.db").exists(), "the MLflow store was written"
+
+
+@pytest.mark.parametrize("override, words", [
+    ("dataset=moon", ["dataset=moon", "moons", "flower", "did you mean 'moons'?"]),
+    ("model.actvation=relu", ["model.actvation", "did you mean 'model.activation'?"]),
+    ("sweep.n_trials=ten", ["sweep.n_trials=ten", "an integer"]),
+    ("sweep.sampler=TPE", ["sweep.sampler", "'TPE'", "did you mean 'tpe'?"]),
+])
+def test_a_mistake_hydra_finds_is_one_sentence_with_the_closest_name_and_exit_2(sweep_dir, override, words):
+    proc = sweep_dir.run(override, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert all(w in lines[0] for w in words), lines[0]
