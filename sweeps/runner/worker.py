@@ -30,7 +30,7 @@ from sweeps.study.factory import open_study
 from sweeps.study.storages import storage_for
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
-from sweeps.trial.objective import objective
+from sweeps.trial.objective import TimedOut, objective
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Job:
     index: int = 0
     seed: int = 0  # this worker's sampler seed
     blas_threads: int = 1
+    deadline: float | None = None  # time.time() at which sweep.timeout ends the sweep, in every process
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Report:
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    timed_out: int = 0
     stopped: str = ""  # why the worker stopped early, if it did
     errors: list[str] = field(default_factory=list)
 
@@ -117,7 +119,7 @@ def _work(job: Job) -> Report:
     storage = storage_for(job.storage, cfg.sweep)
     study = open_study(cfg, storage, space, job.seed)
     report = Report(job.index)
-    deadline = time.monotonic() + cfg.sweep.timeout if cfg.sweep.timeout else float("inf")
+    deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
     in_a_row = 0
     while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
         check_interrupt()
@@ -127,12 +129,18 @@ def _work(job: Job) -> Report:
         value = None
         try:
             with heartbeat(storage, study, trial):
-                value = objective(trial, cfg, space, data, job.tracker)
+                value = objective(trial, cfg, space, data, job.tracker, deadline)
         except optuna.exceptions.UpdateFinishedTrialError as err:
             # another worker failed this trial while it ran (no heartbeat for grace_period) and
             # queued it again: nothing of it counts here
             report.errors.append(f"trial {trial.number}: failed by another worker meanwhile ({err})")
             continue
+        except TimedOut:
+            # stopped by sweep.timeout: failed, and its params queued for the next invocation
+            report.timed_out += 1
+            _tell(study, trial, state=TrialState.FAIL)
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            break
         except optuna.TrialPruned:
             report.pruned += 1
             _tell(study, trial, state=TrialState.PRUNED)

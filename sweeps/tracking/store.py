@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 import subprocess
 import urllib.error
 import urllib.parse
@@ -81,6 +82,29 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             db.resolve().parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"tracking.uri={uri!r} cannot be used: {err.strerror} for {db.parent}.") from None
+        _check_sqlite(uri, db)
+    elif uri.startswith("file:") or "://" not in uri:
+        raise ConfigError(f"tracking.uri={uri!r} is a folder store, which MLflow 3 keeps in maintenance mode; "
+                          "give sqlite:///PATH (the default is sqlite:///mlflow.db) or an http:// server.")
+
+
+def _check_sqlite(uri: str, db: Path) -> None:
+    """An existing SQLite store must be a database that can be written: a truncated or foreign
+    file, or a read-only one, is a sentence here rather than a traceback mid-sweep."""
+    if not db.exists():
+        folder = db.resolve().parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"tracking.uri={uri!r} cannot be made: {folder} cannot be written.")
+        return
+    if not os.access(db, os.R_OK | os.W_OK):
+        raise ConfigError(f"tracking.uri={uri!r} cannot be used: {db} cannot be read and written.")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as err:
+        raise ConfigError(f"tracking.uri={uri!r} is not a usable MLflow store: {db} is damaged or not a database "
+                          f"({err}); move it away to start a new store there, or point tracking.uri elsewhere."
+                          ) from None
 
 
 @contextlib.contextmanager
@@ -98,6 +122,25 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def create_store(uri: str) -> None:
+    """A new SQLite store, made whole or not at all: MLflow's migrations run on a file of another
+    name, which is then renamed into place. Interrupted (Ctrl-C, a signal, kill -9) while it is
+    being made, the store is simply not there, and the next sweep makes it: a half-made mlflow.db
+    failed every later run. The caller holds store_lock(uri)."""
+    db = sqlite_path(uri)
+    if db is None or db.exists():
+        return
+    db = db.resolve()
+    for stale in db.parent.glob(f".{db.name}.creating-*"):  # left by a creation that was killed
+        stale.unlink(missing_ok=True)
+    part = db.with_name(f".{db.name}.creating-{os.getpid()}")
+    from mlflow import MlflowClient  # deferred: mlflow's import is slow, and only a new store needs it here
+
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{part}").search_experiments(max_results=1)  # runs the migrations
+        os.replace(part, db)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def open_existing(uri: str):

@@ -22,7 +22,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from sweeps.processes import alive, here
-from sweeps.tracking.store import PARENT_TAG, artifact_root, local_folder, store_lock
+from sweeps.tracking.store import PARENT_TAG, artifact_root, create_store, local_folder, store_lock
 
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
@@ -65,6 +65,7 @@ class Tracker:
             return cls(uri, enabled=False)
         tracker = cls(uri, curve_points=curve_points, common_tags=dict(tags))
         with store_lock(uri):
+            create_store(uri)
             client = tracker.client
             exp = client.get_experiment_by_name(experiment)
             if exp is None:

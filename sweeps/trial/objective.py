@@ -26,13 +26,18 @@ from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
 
 
+class TimedOut(Exception):
+    """sweep.timeout passed while the trial trained: it stopped at its next cost check."""
+
+
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
-              tracker: Tracker) -> float:
+              tracker: Tracker, deadline: float = math.inf) -> float:
+    """deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
     cfg = space.apply(base, values)
     with trial_run(trial, cfg, values, tracker) as run:
         net = build_network(cfg, data)
-        pruning = Pruning(trial, cfg, net, data)
+        pruning = Pruning(trial, cfg, net, data, deadline)
         try:
             result = train(net, cfg, data, pruning)
         except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
@@ -56,8 +61,10 @@ class Pruning:
     """nncore callback: every report_every iterations, report the sweep's metric (METRICS) to
     Optuna, so the pruner compares what the study optimises, and stop when told to."""
 
-    def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset):
+    def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset,
+                 deadline: float = math.inf):
         self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[cfg.sweep.metric]
+        self.deadline = deadline
         self.every = cfg.train.report_every
         # with no pruner, reporting would only add a store write per report
         self.prunes = cfg.sweep.pruner != "none"
@@ -66,6 +73,8 @@ class Pruning:
 
     def __call__(self, iteration: int, cost: float) -> bool:
         check_interrupt()  # a Ctrl-C stops the training here (sweeps.interrupts.INTERRUPTED)
+        if self.deadline < math.inf and time.monotonic() > self.deadline:
+            raise TimedOut(f"sweep.timeout passed at iteration {iteration}")
         if iteration == 0 or iteration % self.every:
             return False
         with np.errstate(over="ignore", invalid="ignore"):
@@ -109,6 +118,10 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         raise
     except KeyboardInterrupt:
         end("KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
+        raise
+    except TimedOut as err:
+        trial.set_user_attr("error", str(err))
+        end("KILLED", {"optuna.state": "FAIL", "reason": "timeout"})
         raise
     except optuna.exceptions.UpdateFinishedTrialError:
         # another worker failed this trial meanwhile (its heartbeat came late) and queued a retry

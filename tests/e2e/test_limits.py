@@ -1,0 +1,54 @@
+"""What a batch scheduler and a first run can do to a sweep: a timeout that must bound the trials
+still training, and a store whose creation is cut short. Real processes and signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_timeout_bounds_a_trial_that_is_training_and_queues_its_params_again(sweep_dir):
+    start = time.monotonic()
+    proc = sweep_dir.run("search_space=none", "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}",
+                         "train.iterations=1000000000", "sweep.timeout=5", "sweep.n_trials=3", timeout=120)
+    assert time.monotonic() - start < 60  # was still running at 150 s
+    assert "sweep.timeout=5 s passed" in proc.stdout and "Traceback" not in proc.stderr
+    study = sweep_dir.study()
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed and not study.get_trials(states=(TrialState.RUNNING,))
+    queued = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["retry_of"] for t in queued) == sorted(t.number for t in failed)
+    runs = {r.data.tags["optuna.trial"]: r for r in sweep_dir.runs("trial")}
+    for t in failed:
+        assert runs[str(t.number)].info.status == "KILLED" and runs[str(t.number)].data.tags["reason"] == "timeout"
+    assert sweep_dir.runs("sweep")[0].info.status == "FINISHED"  # the summary ran
+
+
+def test_a_store_whose_creation_is_killed_is_not_left_half_made(sweep_dir):
+    db = sweep_dir.path / "mlflow.db"
+    code = f"from sweeps.tracking.store import create_store; create_store({sweep_dir.uri!r})"
+    for attempt in range(5):  # kill -9 while MLflow's migrations run on the file being made
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=sweep_dir.path)
+        made = wait_for(lambda: list(sweep_dir.path.glob(".mlflow.db.creating-*")) or proc.poll() is not None,
+                        timeout=60, every=0.01)
+        if proc.poll() is None and made:
+            time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if not db.exists():
+                break
+        db.unlink(missing_ok=True)
+    assert not db.exists(), "every kill came too late to test anything"
+    sweep_dir.run("sweep.n_trials=2", "search_space=none", "train.iterations=100")  # the next sweep makes it whole
+    assert db.exists() and not list(sweep_dir.path.glob(".mlflow.db.creating-*"))
+    assert len(sweep_dir.runs("trial")) == 2
