@@ -44,7 +44,8 @@ def _blame(override: str) -> str | None:
         return None
     if key not in FIELD_TYPES and not any(k.startswith(key + ".") for k in FIELD_TYPES):
         return (f"{key} is not a key of the config{did_you_mean(key, FIELD_TYPES)}; the keys are those of "
-                "conf/ and sweeps/config/schema.py (an open section such as search_space takes new ones with +key=value).")
+                "conf/ and sweeps/config/schema.py (an open section such as search_space takes new ones "
+                "with +key=value).")
     if FIELD_TYPES.get(key) in TYPE_WORDS:
         words, kind = TYPE_WORDS[FIELD_TYPES[key]]
         if not _parses(kind, value):

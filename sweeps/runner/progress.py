@@ -39,7 +39,10 @@ class Progress:
                 f"{elapsed // 60:02d}:{elapsed % 60:02d}")
 
     def _show(self, final: bool = False) -> None:
-        text = self.line()
+        try:
+            text = self.line()
+        except Exception:  # a storage that cannot be read just now: the workers report why, not this line
+            return
         if self.tty:
             sys.stderr.write("\r" + text.ljust(len(self._last)) + ("\n" if final else ""))
         elif text.split(" | ")[0] != self._last.split(" | ")[0] or final:

@@ -24,13 +24,14 @@ from typing import Any
 
 import optuna
 from joblib import Parallel, delayed, parallel_config
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from sweeps.config.checks import flatten
 from sweeps.config.space import SearchSpace
-from sweeps.errors import SweepStopped
+from sweeps.errors import ConfigError, SweepStopped
 from sweeps.processes import here
 from sweeps.report import summary
 from sweeps.runner import pool
@@ -45,7 +46,7 @@ from sweeps.study.question import QUESTION_ATTR, check_question, question, recor
 from sweeps.study.samplers import grid_size
 from sweeps.study.seeding import enqueue, warm_start
 from sweeps.study.storages import Storage, storage_for, storage_spec
-from sweeps.tracking.store import git_commit
+from sweeps.tracking.store import git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import draw_boundaries
 from sweeps.urls import redact
@@ -86,7 +87,12 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
         print(f"[{role.name}] {note}", flush=True)
+    existed = study_exists(storage, cfg.sweep.study_name)
+    if not existed:
+        check_no_orphan_runs(cfg, storage)
     study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
+    if existed:
+        check_store_kept(cfg, storage, study)
     asked = question(cfg, space)
     if check_question(study, asked, storage.shown):  # a study asking another question is refused here
         record_question(study, asked)
@@ -123,8 +129,12 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
             print(header(cfg, role, storage, tracker, own, done, n, where), flush=True)
             # a joined worker's sampler seeds differ from the launcher's workers'
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
+            deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
             with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
-                reports = drive(cfg, storage, study, tracker, n, client, salt, role)
+                reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
+            if any(r.timed_out for r in reports):
+                print(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
+                      "stopped and failed (reason timeout), their params queued for the next run", flush=True)
         tidy(study, storage, tracker, role)  # runs of trials another worker failed (a dead worker's) end KILLED
         if role.launcher:
             summarise(study, tracker, cfg)
@@ -147,6 +157,59 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
     return Outcome(study, tracker.parent_run_id)
+
+
+def study_exists(storage: Storage, name: str) -> bool:
+    """Whether the storage holds the study; a journal that does not exist yet is not made here."""
+    if storage.local_file is not None and not storage.local_file.exists():
+        return False
+    try:
+        storage.open().get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _client(cfg: DictConfig) -> MlflowClient | None:
+    """A client of the tracking store if it exists (nothing is created here), else None."""
+    if not cfg.tracking.enabled:
+        return None
+    db = sqlite_path(cfg.tracking.uri)
+    return None if db is not None and not db.exists() else MlflowClient(tracking_uri=cfg.tracking.uri)
+
+
+def check_no_orphan_runs(cfg: DictConfig, storage: Storage) -> None:
+    """A study about to be created must not have runs already: the storage that held it was deleted,
+    emptied or replaced, and a new study would number its trials from 0 beside the old runs."""
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment) if client is not None else None
+    if exp is None:
+        return
+    name = cfg.sweep.study_name
+    runs = client.search_runs([exp.experiment_id], max_results=1, filter_string=(
+        f"tags.`optuna.study` = '{name}' and tags.`optuna.storage` = '{storage.shown}'"))
+    if runs:
+        raise ConfigError(f"study {name!r} is not in {storage.shown}, but the MLflow experiment {exp.name!r} in "
+                          f"{cfg.tracking.uri} holds runs of it from there: the storage was deleted, emptied or "
+                          "replaced. Restore it to resume; to start afresh on purpose, give a new sweep.study_name.")
+
+
+def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> None:
+    """A study whose trials were tracked in this MLflow store finds the store, and its last parent run
+    in it: a deleted, emptied or replaced store would leave its finished trials pointing at nothing."""
+    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    if not cfg.tracking.enabled or record.get("uri") != cfg.tracking.uri or not count(study):
+        return
+    where = f"study {study.study_name!r} in {storage.shown} has {count(study)} trials tracked in {cfg.tracking.uri}"
+    afresh = "Restore it to resume; to start afresh on purpose, give a new sweep.study_name."
+    client = _client(cfg)
+    if client is None:
+        raise ConfigError(f"{where}, but that MLflow store is missing: it was deleted or moved. {afresh}")
+    try:
+        client.get_run(record["parent_run_id"])
+    except MlflowException:
+        raise ConfigError(f"{where}, but its run {record['parent_run_id']} is not in that store: the store was "
+                          f"emptied or replaced. {afresh}") from None
 
 
 def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
@@ -244,14 +307,16 @@ def planned_workers(cfg: DictConfig, client: Any, remaining: int) -> tuple[int, 
 
 
 def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Tracker, n: int, client: Any,
-          salt: int, role: Role) -> list[Report]:
+          salt: int, role: Role, deadline: float | None = None) -> list[Report]:
     """Runs the workers until the budget is reached, starting them again when one died."""
     reports: list[Report] = []
     for _ in range(MAX_RESTARTS + 1):
         if count(study) >= cfg.sweep.n_trials or stop_requested(study):
             break
         try:
-            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt)
+            if deadline is not None and time.time() >= deadline:
+                break
+            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt, deadline)
             break
         except worker_died(cfg.sweep.backend) as err:
             # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
@@ -265,7 +330,7 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
 
 
 def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, done: int, client: Any = None,
-                salt: int = 0) -> list[Report]:
+                salt: int = 0, deadline: float | None = None) -> list[Report]:
     container = OmegaConf.to_container(cfg, resolve=True)
     container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
     # n_jobs x BLAS threads <= cores (sweeps.runner.pool.blas_threads). A Dask worker runs one task
@@ -273,7 +338,7 @@ def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, don
     threads = 1 if client is not None else pool.blas_threads(n)
     # each job its own Tracker (tags): the first runs in this process, beside the launcher's
     jobs = [Job(container, storage.spec, replace(tracker, common_tags=dict(tracker.common_tags)), i,
-                sampler_seed(cfg.sweep.seed, i, done, salt), threads) for i in range(n)]
+                sampler_seed(cfg.sweep.seed, i, done, salt), threads, deadline) for i in range(n)]
     if client is not None:
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):

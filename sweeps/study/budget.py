@@ -84,6 +84,7 @@ def ask_within_budget(study: optuna.Study, storage: Storage, n_trials: int, dead
     while True:
         check_interrupt()  # a Ctrl-C while waiting here asks no new trial
         with storage.budget_lock(study.study_name):
+            storage.check_intact()
             if storage.heartbeats:
                 _fail_stale(study, storage)
             if stop_requested(study) or count(study) >= n_trials:

@@ -24,7 +24,8 @@ def check(cfg: Any, space: SearchSpace) -> None:
         raise ConfigError(f"sweep.sampler is {sampler!r}, but it must be {one_of(SAMPLERS)}"
                           f"{did_you_mean(sampler, SAMPLERS)}.")
     if pruner not in PRUNERS:
-        raise ConfigError(f"sweep.pruner is {pruner!r}, but it must be {one_of(PRUNERS)}{did_you_mean(pruner, PRUNERS)}.")
+        raise ConfigError(f"sweep.pruner is {pruner!r}, but it must be {one_of(PRUNERS)}"
+                          f"{did_you_mean(pruner, PRUNERS)}.")
     spec = SAMPLERS[sampler]
     if spec.package and importlib.util.find_spec(spec.package) is None:
         raise ConfigError(f"sweep.sampler is {sampler!r}, but that sampler needs the {spec.package} package, "

@@ -65,6 +65,7 @@ class Storage:
     """
 
     heartbeats = False  # whether running trials beat (and so how dead workers are found)
+    local_file: Path | None = None  # the file that holds the storage, when it is one
 
     def __init__(self, spec: str, sweep: Mapping[str, Any] | None = None):
         self.spec = spec
@@ -94,6 +95,9 @@ class Storage:
         """Undo what a crash left, and say what was done."""
         return []
 
+    def check_intact(self) -> None:
+        """Raise ConfigError if the storage vanished or was replaced while the sweep ran."""
+
     def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager:
         """An exclusive lock held while counting trials and asking for a new one: without it two
         workers could both see n_trials - 1 finished and both start a trial. Here a file in
@@ -105,10 +109,30 @@ class Storage:
         return None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_optuna": None}  # each process opens its own connections
+        return {**self.__dict__, "_optuna": None, "_seen": None}  # each process opens its own connections
 
 
 class Journal(Storage):
+    @property
+    def local_file(self) -> Path:
+        return Path(self.spec)
+
+    def check_intact(self) -> None:
+        """The journal only grows: one that vanished, shrank or was replaced since this process
+        opened it stops the sweep with a sentence, instead of trials re-run from a blank history."""
+        try:
+            st = os.stat(self.spec)
+            now = (st.st_ino, st.st_size)
+        except FileNotFoundError:
+            now = None
+        seen = self.__dict__.get("_seen")
+        self._seen = now
+        if seen is not None and (now is None or now[0] != seen[0] or now[1] < seen[1]):
+            what = "was deleted" if now is None else "was replaced" if now[0] != seen[0] else "shrank"
+            raise ConfigError(f"the journal {self.spec} {what} while the sweep ran, so the study's record of its "
+                              "trials is gone: the sweep stopped. Restore the file to resume, or start afresh on "
+                              "purpose under a new sweep.study_name.")
+
     def _make(self) -> optuna.storages.BaseStorage:
         try:
             Path(self.spec).parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +222,21 @@ class RDB(Storage):
         if not self.heartbeats:
             return None
         return self.sweep.get("grace_period") or 2 * self.sweep["heartbeat_interval"]  # Optuna's default
+
+    def check(self) -> None:
+        """The URL names a database SQLAlchemy knows, whose driver is installed."""
+        import sqlalchemy  # deferred: the SQL toolkit is imported only for an RDB storage
+
+        try:
+            sqlalchemy.create_engine(with_driver(self.spec)).dispose()
+        except sqlalchemy.exc.NoSuchModuleError:
+            raise ConfigError(f"sweep.storage={self.shown!r} names a database SQLAlchemy does not know "
+                              f"({scheme(self.spec)}); give a journal file path, sqlite:///PATH or "
+                              "postgresql://USER@HOST:PORT/DB.") from None
+        except (ImportError, sqlalchemy.exc.ArgumentError) as err:
+            raise ConfigError(f"sweep.storage={self.shown!r} cannot be used: {err}; install the database's driver "
+                              "or give a journal file path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
+                              ) from None
 
 
 class Postgres(RDB):

@@ -30,6 +30,10 @@ CASES = [
     (["tracking.uri=http://127.0.0.1:9"], ["http://127.0.0.1:9"]),
     (["sweep.storage={csv}/optuna.journal"], ["sweep.storage", "is a file, not a folder"]),
     (["sweep.storage={dir}"], ["sweep.storage", "it is a folder"]),
+    (["sweep.storage=mysql://u@127.0.0.1/db"], ["sweep.storage", "mysql", "driver"]),
+    (["sweep.storage=foo://bar"], ["sweep.storage", "does not know", "foo"]),
+    (["tracking.uri=file:///{dir}/mlruns"], ["tracking.uri", "folder store", "sqlite:///"]),
+    (["tracking.uri=sqlite:///{bad_db}"], ["tracking.uri", "damaged or not a database"]),
 ]
 
 
@@ -39,8 +43,10 @@ def test_bad_input_is_refused_before_anything_is_written(sweep_dir, overrides, w
     csv.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     csv_nan = sweep_dir.path / "nan.csv"
     csv_nan.write_text("a,b,y\n1,2,0\n3,nan,1\n5,6,0\n7,8,1\n")
+    bad_db = sweep_dir.path / "truncated.db"
+    bad_db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 20)  # a store cut short
     overrides = [o.replace("{csv}", str(csv)).replace("{csv_nan}", str(csv_nan)).replace("{dir}", str(sweep_dir.path))
-                 for o in overrides]
+                 .replace("{bad_db}", str(bad_db)) for o in overrides]
     proc = sweep_dir.run("sweep.n_trials=2", *overrides, check=False, timeout=120)
     assert proc.returncode not in (0, None)
     message = proc.stderr.strip()
