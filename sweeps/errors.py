@@ -5,6 +5,8 @@ API (sweeps.run) lets them through, so a script sees the sentence the command li
 """
 
 import difflib
+import errno
+import sqlite3
 
 
 class ConfigError(ValueError):
@@ -13,6 +15,26 @@ class ConfigError(ValueError):
 
 class SweepStopped(RuntimeError):
     """The sweep stopped before its budget: too many failures in a row. Exit status 1."""
+
+
+class DiskFull(SweepStopped):
+    """A store or artifact folder ran out of space: the sweep stops; freed, it resumes."""
+
+
+def disk_full(err: BaseException) -> str | None:
+    """Where a disk filled up, if that is what `err` (or an exception it came from) says: a file's
+    path, or '' when it names none; None for any other error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # EFBIG: a file-size limit
+            return str(err.filename or "")
+        if isinstance(err, sqlite3.Error) and getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return ""
+        if "database or disk is full" in str(err):  # sqlite's words, where a wrapper kept only them
+            return ""
+        err = getattr(err, "orig", None) or err.__cause__ or err.__context__
+    return None
 
 
 def one_of(names) -> str:

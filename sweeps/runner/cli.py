@@ -29,6 +29,8 @@ WARM_UP = "sweeps.runner.worker:warm_up"
 def quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the status line says what matters
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # its SQL errors (a full disk, a locked database) come back to us as exceptions: said once, by us
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def start_workers(cfg, local: bool = True) -> None:

@@ -132,10 +132,10 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
     (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
     items = list(items)
+    SIBLING_FAILED.clear()  # an earlier map's (an earlier sweep of this interpreter) is not this one's
     if n < 2 or len(items) < 2:
         return [fn(item) for item in items]
     executor = _processes(n, tracking_uri, warm)
-    SIBLING_FAILED.clear()
     futures = [executor.submit(fn, item) for item in items[1:]]
     for f in futures:
         f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())

@@ -143,7 +143,10 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
         raise
     except BaseException as err:
         if own:
-            tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
+            try:  # best effort: the store may be what failed (a full disk)
+                tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
+            except Exception:
+                pass
         raise
     finally:
         pool.stop()

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from sweeps.config.space import parse_space
+from sweeps.errors import DiskFull, disk_full
 from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
 from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.study.budget import ask_within_budget, heartbeat
@@ -97,6 +98,16 @@ def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> No
     os._exit(1)
 
 
+def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
+    """A trial stopped by a full disk: failed and its params queued again, if the storage can still
+    be written (else the next invocation's tidy() does both)."""
+    try:
+        _tell(study, trial, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    except Exception:
+        pass
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
     """study.tell. A trial another worker failed meanwhile (its heartbeat was late: a stalled
     machine) is left as it is: its retry is queued already."""
@@ -112,6 +123,7 @@ def work(job: Job) -> Report:
 def _work(job: Job) -> Report:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the launcher shows progress
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)  # as sweeps.runner.cli says
     job.tracker.common_tags["blas_threads"] = str(job.blas_threads)  # sweeps.reproduce uses the same
     cfg = OmegaConf.create(job.config)
     space = parse_space(cfg.search_space)
@@ -149,6 +161,11 @@ def _work(job: Job) -> Report:
             _tell(study, trial, **({"state": TrialState.FAIL} if value is None else {"values": value}))
             raise
         except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
+            if (where := disk_full(err)) is not None:
+                _give_back(study, trial)
+                raise DiskFull(f"the disk is full{f' at {where}' if where else ''} ({cfg.tracking.uri}, "
+                               f"{job.storage}): the sweep stopped; free some space and run the same command "
+                               "to resume.") from None
             report.failed += 1
             report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
             in_a_row += 1

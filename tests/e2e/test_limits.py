@@ -4,6 +4,7 @@ still training, and a store whose creation is cut short. Real processes and sign
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -52,3 +53,39 @@ def test_a_store_whose_creation_is_killed_is_not_left_half_made(sweep_dir):
     sweep_dir.run("sweep.n_trials=2", "search_space=none", "train.iterations=100")  # the next sweep makes it whole
     assert db.exists() and not list(sweep_dir.path.glob(".mlflow.db.creating-*"))
     assert len(sweep_dir.runs("trial")) == 2
+
+
+def small_disk(path):
+    """A 2 MB filesystem of the test's own at path, or None where it cannot mount one."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True)
+    return path if done.returncode == 0 else None
+
+
+def file_size_limit():
+    """Where no filesystem can be mounted: files stop growing at 1.4 MB (EFBIG, SIGXFSZ ignored)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_400_000, 1_400_000))
+
+
+def test_a_full_disk_stops_the_sweep_with_one_sentence_and_the_same_command_then_finishes(tmp_path):
+    from tests.conftest import SweepDir
+    from tests.e2e.test_faults import assert_consistent
+
+    mounted = small_disk(tmp_path / "small")
+    sweep_dir = SweepDir(tmp_path / "small")
+    try:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": sweep_dir.uri}
+        proc = subprocess.run([sys.executable, "-m", "sweeps", *sweep_dir.args("sweep.n_trials=10")],
+                              cwd=sweep_dir.path, env=env, capture_output=True, text=True, timeout=300,
+                              preexec_fn=None if mounted else file_size_limit)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) < 20, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=128m", str(mounted)], check=True)
+        sweep_dir.run("sweep.n_trials=10")  # space freed: the same command finishes the budget
+        assert_consistent(sweep_dir, 10)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mounted)])

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from sweeps.config.space import parse_space
+from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.runner.worker import Job, Report, sampler_seed, work
 from sweeps.study.factory import open_study
 from sweeps.study.storages import storage_for
@@ -21,6 +22,13 @@ SMALL = ["search_space=none", "+search_space.train.learning_rate={type:float,low
          "train.iterations=200", "sweep.n_trials=3", "sweep.pruner=none", "sweep.study_name=W"]
 # softmax needs one-hot labels: on the 2-class flower (one output unit) nncore refuses every fit
 SOFTMAX = "+search_space.model.output={type:categorical,choices:[softmax]}"
+
+
+@pytest.fixture(autouse=True)
+def no_failed_sibling():
+    """work() called here directly, not through pool.map (which clears it): a sibling failure that
+    an earlier test of this process left set would stop the worker before its first trial."""
+    SIBLING_FAILED.clear()
 
 
 # ---- sampler_seed -------------------------------------------------------------------------------
