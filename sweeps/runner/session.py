@@ -46,7 +46,7 @@ from sweeps.study.question import QUESTION_ATTR, check_question, question, recor
 from sweeps.study.samplers import grid_size
 from sweeps.study.seeding import enqueue, warm_start
 from sweeps.study.storages import Storage, storage_for, storage_spec
-from sweeps.tracking.store import git_commit, sqlite_path
+from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import draw_boundaries
 from sweeps.urls import redact
@@ -178,7 +178,7 @@ def _client(cfg: DictConfig) -> MlflowClient | None:
     if not cfg.tracking.enabled:
         return None
     db = sqlite_path(cfg.tracking.uri)
-    return None if db is not None and not db.exists() else MlflowClient(tracking_uri=cfg.tracking.uri)
+    return None if db is not None and not db.exists() else Patient(lambda: MlflowClient(tracking_uri=cfg.tracking.uri))
 
 
 def check_no_orphan_runs(cfg: DictConfig, storage: Storage) -> None:

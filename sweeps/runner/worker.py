@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.study.budget import ask_within_budget, heartbeat
 from sweeps.study.factory import open_study
 from sweeps.study.storages import storage_for
+from sweeps.tracking.store import store_busy
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
 from sweeps.trial.objective import TimedOut, objective
@@ -99,8 +101,8 @@ def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> No
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """A trial stopped by a full disk: failed and its params queued again, if the storage can still
-    be written (else the next invocation's tidy() does both)."""
+    """A trial stopped by its store (full, or busy too long): failed and its params queued again, if
+    the storage can still be written (else the next invocation's tidy() does both)."""
     try:
         _tell(study, trial, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
@@ -167,9 +169,14 @@ def _work(job: Job) -> Report:
                                f"{job.storage}): the sweep stopped; free some space and run the same command "
                                "to resume.") from None
             report.failed += 1
-            report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
             in_a_row += 1
-            _tell(study, trial, state=TrialState.FAIL)
+            if store_busy(err):  # busy past BUSY_SECONDS: the trial fails, its params run again later
+                report.errors.append(f"trial {trial.number}: the store stayed busy ({str(err).splitlines()[0][:160]})")
+                print(f"[worker] {report.errors[-1]}; its params are queued again", file=sys.stderr, flush=True)
+                _give_back(study, trial)
+            else:
+                report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
+                _tell(study, trial, state=TrialState.FAIL)
             if in_a_row >= cfg.sweep.max_failures:
                 report.stopped = (f"{in_a_row} trials failed in a row (sweep.max_failures="
                                   f"{cfg.sweep.max_failures}); the last: {report.errors[-1]}")

@@ -9,11 +9,12 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from sweeps.errors import ConfigError
 
@@ -25,6 +26,59 @@ os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run
+
+
+def store_busy(err: BaseException) -> bool:
+    """Whether `err` (or one it came from) is a store that is busy or away for now: SQLite's
+    'database is locked' (another process holds its write lock past SQLite's own wait), or a
+    tracking server that does not answer (after MLflow's own retries)."""
+    import requests  # deferred: MLflow's HTTP library, imported with mlflow anyway; not before the workers start
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return True
+        if isinstance(err, sqlite3.Error) and getattr(err, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return True
+        if "database is locked" in str(err):  # sqlite's words, where a wrapper kept only them
+            return True
+        err = getattr(err, "orig", None) or err.__cause__ or err.__context__
+    return False
+
+
+BUSY_SECONDS = 120  # how long a busy store (SQLite's write lock held by another process) is waited for
+
+
+class Patient:
+    """An MlflowClient whose calls are tried again, with backoff, while the store is busy: another
+    process holding SQLite's write lock past SQLite's own few seconds (a long transaction, a backup)
+    failed trials at once. After BUSY_SECONDS the error is raised; the trial then fails with one
+    line and its params are queued again (sweeps.runner.worker). A server's HTTP errors are MLflow's
+    own client's to retry."""
+
+    def __init__(self, make: Callable[[], Any], patience: float = BUSY_SECONDS):
+        self._make, self._client, self._patience = make, None, patience
+
+    def _patiently(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        deadline, delay = time.monotonic() + self._patience, 0.25
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:
+                if not store_busy(err) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 8.0)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:  # making the client opens the store, which may be busy too
+            self._client = self._patiently(self._make)
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kwargs: self._patiently(attr, *args, **kwargs)
 
 
 def default_uri() -> str:
@@ -102,6 +156,8 @@ def _check_sqlite(uri: str, db: Path) -> None:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as err:
+        if store_busy(err):
+            return  # another process writes it just now: the tracker waits for it (Patient)
         raise ConfigError(f"tracking.uri={uri!r} is not a usable MLflow store: {db} is damaged or not a database "
                           f"({err}); move it away to start a new store there, or point tracking.uri elsewhere."
                           ) from None

@@ -22,7 +22,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from sweeps.processes import alive, here
-from sweeps.tracking.store import PARENT_TAG, artifact_root, create_store, local_folder, store_lock
+from sweeps.tracking.store import PARENT_TAG, Patient, artifact_root, create_store, local_folder, store_lock
 
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
@@ -45,8 +45,9 @@ class Tracker:
 
     @property
     def client(self) -> MlflowClient:
+        """MLflow's client, each call retried while the store is busy (sweeps.tracking.store.Patient)."""
         if not hasattr(self, "_client"):
-            self._client = MlflowClient(tracking_uri=self.uri)
+            self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client
 
     def _create_run(self, run_name: str, tags: Mapping[str, str]) -> str:

@@ -89,3 +89,22 @@ def test_a_full_disk_stops_the_sweep_with_one_sentence_and_the_same_command_then
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(mounted)])
+
+
+def test_a_store_locked_for_longer_than_sqlite_waits_is_waited_for(sweep_dir):
+    """Another process holds mlflow.db's write lock for 15 s (SQLite itself waits 5 s): trials wait
+    for it instead of failing."""
+    args = ("search_space=none", "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}",
+            "train.iterations=2000", "sweep.pruner=none")
+    sweep_dir.run("sweep.n_trials=2", *args)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(15); c.execute('COMMIT')"),
+        str(sweep_dir.path / "mlflow.db")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    proc = sweep_dir.run("sweep.n_trials=6", *args)
+    holder.wait(timeout=60)
+    assert "Traceback" not in proc.stderr
+    study = sweep_dir.study()
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6 and not study.get_trials(
+        states=(TrialState.FAIL,))

@@ -120,3 +120,33 @@ def test_local_folder():
     for uri in ("http://h:5000/api/2.0/mlflow-artifacts/artifacts/1", "https://h/a",
                 "mlflow-artifacts:/1/abc/artifacts", "mlflow-artifacts://h:5000/1/abc", "s3://bucket/key"):
         assert local_folder(uri) is None, uri
+
+
+def test_patient_waits_out_a_busy_store_and_no_other_error():
+    import sqlite3
+
+    from sweeps.tracking.store import Patient
+
+    calls = []
+
+    class Client:
+        def busy_twice(self):
+            calls.append(1)
+            if len(calls) < 3:
+                raise RuntimeError("write failed") from sqlite3.OperationalError("database is locked")
+            return "done"
+
+        def broken(self):
+            calls.append(1)
+            raise ValueError("not a busy store")
+
+    client = Patient(Client, patience=10)
+    assert client.busy_twice() == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(ValueError):
+        client.broken()
+    assert len(calls) == 1  # not tried again
+    impatient = Patient(Client, patience=0.1)
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        impatient.busy_twice()
