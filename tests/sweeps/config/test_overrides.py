@@ -1,0 +1,28 @@
+"""sweeps.config.overrides: the override at fault, in one sentence with the closest known name."""
+
+import pytest
+
+from sweeps.config.overrides import explain, groups, options
+
+
+@pytest.mark.parametrize("override, words", [
+    ("dataset=moon", ["dataset=moon", "moons, wine", "(did you mean 'moons'?)"]),
+    ("+experiment=course", ["experiment=course", "course_hidden_units"]),
+    ("model.actvation=relu", ["model.actvation", "(did you mean 'model.activation'?)"]),
+    ("sweep.n_trials=ten", ["sweep.n_trials=ten is not an integer"]),
+    ("train.learning_rate=fast", ["train.learning_rate=fast is not a number"]),
+])
+def test_the_override_at_fault_is_named(override, words):
+    text = explain(["sweep.n_jobs=1", override], RuntimeError("hydra's words"))
+    assert all(w in text for w in words), text
+
+
+def test_without_a_culprit_hydras_message_is_kept_on_one_line():
+    err = RuntimeError("Could not override 'x'.\nTo append to your config use +x=1")
+    assert explain(["search_space.x=1"], err) == (
+        "the overrides do not compose: Could not override 'x'. To append to your config use +x=1.")
+
+
+def test_the_groups_and_their_options_come_from_conf():
+    assert {"dataset", "search_space", "train"} <= set(groups())
+    assert "optimizers" in options("search_space") and "moons" in options("dataset")
