@@ -23,6 +23,10 @@ def validate(cfg: Any) -> SearchSpace:
     check_values(cfg)
     space = check_space(cfg)
     check_study(cfg, space)
+    if cfg.sweep.sampler == "grid" and (cfg.sweep.enqueue is not None or cfg.sweep.warm_start is not None):
+        raise ConfigError("sweep.sampler is 'grid', which hands grid point N to trial N, so trials queued or copied in "
+                          "by sweep.enqueue or sweep.warm_start would run some points twice and skip others; drop "
+                          "them, or pick another sampler.")
     if cfg.sweep.enqueue is not None:
         enqueued_configs(cfg.sweep.enqueue, space)
     return space

@@ -72,18 +72,19 @@ def _processes(n: int, tracking_uri: str | None, warm: str | None):
     _size = (n, database)
     threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
     _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT, env={v: threads for v in THREAD_VARS},
-                                      initializer=_start, initargs=(warm, database))
+                                      initializer=_start, initargs=(warm, database, os.getpid()))
     return _executor
 
 
-def _start(warm: str | None, database: bool) -> None:
+def _start(warm: str | None, database: bool, launcher: int) -> None:
     """A worker process's first act: Ctrl-C ignored and the collector paused for the imports, then
-    warm(database), named "module:function", then the heap frozen."""
+    warm(database, launcher), named "module:function", then the heap frozen. launcher: this pid,
+    taken before the imports, so that a launcher that dies during them is noticed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until warm sets its handler: not inside the imports
     pause_collector()
     if warm:
         module, _, function = warm.partition(":")
-        getattr(importlib.import_module(module), function)(database)
+        getattr(importlib.import_module(module), function)(database, launcher)
     freeze_heap()
 
 
@@ -145,8 +146,9 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         return [first, *(f.result() for f in futures)]
     except BaseException:
         # A Ctrl-C from the terminal reached the processes too: they end their trials as
-        # interrupted (failed, runs KILLED) in a moment. Then kill them all; a trial a process
-        # still ran is failed by the launcher's tidy(). (Killing loky before it handed an item
+        # interrupted (failed, runs KILLED) in a moment (a SIGTERM or SIGHUP to the launcher alone
+        # did not: their trials run on). Then kill them all; a trial a process still ran is failed
+        # and queued again by the launcher's tidy(). (Killing loky before it handed an item
         # over would trip its manager thread: hence the second wait.)
         try:
             concurrent.futures.wait(futures, timeout=3)

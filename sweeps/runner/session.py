@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from sweeps.config.checks import flatten
 from sweeps.config.space import SearchSpace
-from sweeps.errors import ConfigError, SweepStopped
+from sweeps.errors import ConfigError, DiskFull, SweepStopped, disk_full
 from sweeps.processes import here
 from sweeps.report import summary
 from sweeps.runner import pool
@@ -99,7 +99,7 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
         if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
             print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
     if cfg.sweep.enqueue is not None and role.launcher:
-        print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space)}", flush=True)
+        print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
     if cfg.dataset.val_fraction == 0:
         print(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
               "(the runs say so in their tag val_set)", flush=True)
@@ -147,6 +147,9 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
                 tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
             except Exception:
                 pass
+        if isinstance(err, Exception) and not isinstance(err, SweepStopped) and disk_full(err) is not None:
+            raise DiskFull(f"the disk is full ({cfg.tracking.uri}, {storage.shown}): the sweep stopped; free "
+                           "some space and run the same command to resume.") from None
         raise
     finally:
         pool.stop()
@@ -189,9 +192,9 @@ def check_no_orphan_runs(cfg: DictConfig, storage: Storage) -> None:
     if exp is None:
         return
     name = cfg.sweep.study_name
-    runs = client.search_runs([exp.experiment_id], max_results=1, filter_string=(
-        f"tags.`optuna.study` = '{name}' and tags.`optuna.storage` = '{storage.shown}'"))
-    if runs:
+    # the study's name is file-name safe; the storage's path may hold a quote: compared here
+    runs = client.search_runs([exp.experiment_id], max_results=50, filter_string=f"tags.`optuna.study` = '{name}'")
+    if any(r.data.tags.get("optuna.storage") == storage.shown for r in runs):
         raise ConfigError(f"study {name!r} is not in {storage.shown}, but the MLflow experiment {exp.name!r} in "
                           f"{cfg.tracking.uri} holds runs of it from there: the storage was deleted, emptied or "
                           "replaced. Restore it to resume; to start afresh on purpose, give a new sweep.study_name.")

@@ -27,7 +27,7 @@ from sweeps.config.space import parse_space
 from sweeps.errors import DiskFull, disk_full
 from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
 from sweeps.runner.pool import SIBLING_FAILED
-from sweeps.study.budget import ask_within_budget, heartbeat
+from sweeps.study.budget import ask_within_budget, heartbeat, requeue
 from sweeps.study.factory import open_study
 from sweeps.study.storages import storage_for
 from sweeps.tracking.store import store_busy
@@ -67,7 +67,7 @@ def sampler_seed(sweep_seed: int, worker: int, n_existing: int, salt: int = 0) -
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def warm_up(database: bool) -> None:
+def warm_up(database: bool, launcher: int) -> None:
     """Each worker process, as it starts: the imports of a trial (this module's, imported to find
     this function), matplotlib's font, and for a database tracking URI MLflow's SQLAlchemy store
     (its ORM set-up; the store itself may not exist yet)."""
@@ -78,7 +78,7 @@ def warm_up(database: bool) -> None:
     # loky's queue an exception would break the pool and kill the other workers mid-write.
     # The launcher kills the processes once they are done, or 3 s after its own Ctrl-C.
     handle_interrupts(worker_process=True)
-    threading.Thread(target=_watch_launcher, args=(os.getppid(),), daemon=True, name="watch-launcher").start()
+    threading.Thread(target=_watch_launcher, args=(launcher,), daemon=True, name="watch-launcher").start()
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, which the first figure would otherwise wait for
     FigureCanvasAgg(fig).draw()
@@ -101,11 +101,12 @@ def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> No
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """A trial stopped by its store (full, or busy too long): failed and its params queued again, if
-    the storage can still be written (else the next invocation's tidy() does both)."""
+    """A trial stopped by sweep.timeout or by its store (full, or busy too long): failed and its
+    params queued again, if the storage can still be written (else the next invocation's tidy()
+    does both)."""
     try:
         _tell(study, trial, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+        requeue(study, trial.params, trial.number)
     except Exception:
         pass
 
@@ -152,8 +153,7 @@ def _work(job: Job) -> Report:
         except TimedOut:
             # stopped by sweep.timeout: failed, and its params queued for the next invocation
             report.timed_out += 1
-            _tell(study, trial, state=TrialState.FAIL)
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            _give_back(study, trial)
             break
         except optuna.TrialPruned:
             report.pruned += 1

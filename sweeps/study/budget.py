@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import threading
 import time
 import warnings
@@ -26,12 +27,20 @@ from sweeps.study.storages import MAX_RETRY, Storage
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STOP_ATTR = "nnsweeps.stop"  # study user attr: set by an interrupted launcher, workers stop asking
 MLFLOW_ATTR = "nnsweeps.mlflow"  # study user attr: the tracking URI and parent run workers log under
+ENQUEUED = "nnsweeps.enqueued"  # user attr of a queued trial: the params it was queued with (JSON)
 
 # Heartbeats are experimental in Optuna and meant for study.optimize(); the workers use ask/tell
 # and beat themselves (heartbeat()), so these warnings say nothing to a user here.
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 warnings.filterwarnings("ignore", message=r".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback|heartbeat_interval)",
                         category=optuna.exceptions.ExperimentalWarning)
+
+
+def requeue(study: optuna.Study, params: dict, number: int, retries: int = 0) -> None:
+    """Queues a failed trial's params again: marked as a retry of it, counting the retries, and
+    with the params it was queued with (sweeps.study.seeding.enqueue reads them)."""
+    study.enqueue_trial(params, user_attrs={"retry_of": number, "retries": retries + 1,
+                                            ENQUEUED: json.dumps(params, sort_keys=True)}, skip_if_exists=False)
 
 
 def count(study: optuna.Study, states=FINISHED) -> int:
@@ -160,7 +169,6 @@ def reconcile(study: optuna.Study, storage: Storage) -> list[FrozenTrial]:
             backend.set_trial_state_values(tid, TrialState.FAIL)
             retries = t.user_attrs.get("retries", 0)
             if retries < MAX_RETRY:  # as RDB storages' RetryStale: a trial that kills its worker stops there
-                study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "retries": retries + 1},
-                                    skip_if_exists=False)
+                requeue(study, t.params, t.number, retries)
             stale.append(t)
     return stale

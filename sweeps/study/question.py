@@ -8,18 +8,22 @@ the pruner and the tracking options may change: that is a resume.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 
+import nncore
 from sweeps.config.checks import flatten, resolve_direction
 from sweeps.config.space import DEPTH, HIDDEN, UNITS, SearchSpace
 from sweeps.errors import ConfigError
 
 QUESTION_ATTR = "nnsweeps.question"  # study user attr: the question, as question() gives it
 ASKED = ("dataset", "model", "train")  # the sections whose fixed values are part of the question
-WATCHED = ("train.cost_every", "train.report_every")  # how a training is watched, not what it is
+# how a training is watched, not what it is; and where the shipped spaces sample the learning
+# rate, which reaches the question through the space itself
+WATCHED = ("train.cost_every", "train.report_every", "train.learning_rate_range")
 
 
 def describe(d: optuna.distributions.BaseDistribution) -> str:
@@ -33,11 +37,19 @@ def describe(d: optuna.distributions.BaseDistribution) -> str:
 
 def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
     """Dotted key -> value (a string) of everything that defines the study's question."""
-    sampled = set(space.entries) | set(space.conditional)
+    # a conditional entry's fixed value stays: the trials whose condition fails train with it
+    sampled = set(space.entries)
     if DEPTH in sampled and (UNITS in sampled or space.per_layer):
         sampled |= {HIDDEN, UNITS}  # the widths come from the space alone
-    fixed = {k: v for k, v in flatten(cfg).items()
-             if k.split(".")[0] in ASKED and k not in WATCHED and k not in sampled}
+    unused = set()
+    if "train.optimizer" not in sampled and "train.optimizer" not in space.conditional:
+        takes = set(nncore.hyperparameters(cfg.train.optimizer))  # the others never reach the training
+        unused = {f"train.{h}" for opt in nncore.OPTIMIZERS for h in nncore.hyperparameters(opt)} - {
+            f"train.{h}" for h in takes}
+    fixed = {k: v for k, v in flatten(cfg).items() if k.split(".")[0] in ASKED and k not in WATCHED
+             and k not in sampled and k not in unused}
+    if cfg.dataset.name == "csv" and cfg.dataset.kwargs.get("path"):  # the file, however it is spelt
+        fixed["dataset.kwargs.path"] = str(Path(cfg.dataset.kwargs.path).resolve())
     asked = {f"search_space.{path}": describe(d) + (", per layer" if path == UNITS and space.per_layer else "")
              for path, d in sorted(space.entries.items())}
     for path, variants in space.conditional.items():

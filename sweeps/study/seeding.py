@@ -13,12 +13,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
-from sweeps.config.space import SearchSpace
+from sweeps.config.space import DEPTH, UNITS, SearchSpace
 from sweeps.errors import ConfigError
+from sweeps.study.budget import ENQUEUED
 from sweeps.study.question import QUESTION_ATTR, differences
-from sweeps.study.storages import storage_for, storage_spec
-
-ENQUEUED = "nnsweeps.enqueued"  # user attr of a queued trial: the params it was queued with (JSON)
+from sweeps.study.storages import Storage, storage_for, storage_spec
 
 
 def inside(d: BaseDistribution, value: Any) -> bool:
@@ -30,22 +29,41 @@ def inside(d: BaseDistribution, value: Any) -> bool:
     return d.step is None or abs((value - d.low) / d.step - round((value - d.low) / d.step)) < 1e-9
 
 
-def _fits(space: SearchSpace, params: Mapping[str, Any]) -> str:
-    """Why `params` cannot be a trial of the space, or '' when they can."""
-    options = space.distributions()
-    for path, value in params.items():
-        if path not in options and not path.startswith("model.units_l"):
-            return f"{path} is not in the space"
-        if path in options and not any(inside(d, value) for d in options[path]):
+def _layers(space: SearchSpace, params: Mapping[str, Any]) -> list[str]:
+    """The per-layer width params a trial of this depth has in a per-layer space."""
+    return [f"{UNITS}_l{i}" for i in range(1, int(params.get(DEPTH, 0)) + 1)] if space.per_layer else []
+
+
+def _placed(space: SearchSpace, params: Mapping[str, Any], cfg: Any) -> dict[str, BaseDistribution] | str:
+    """Param -> the distribution the new space would have sampled it from, or why the params
+    cannot be a trial of the space: each plain entry present and inside, each conditional one
+    present exactly when a variant's condition holds and inside that variant, per-layer widths for
+    exactly the trial's layers."""
+    out: dict[str, BaseDistribution] = {}
+    for path, d in space.entries.items():
+        if path == UNITS and space.per_layer:
+            continue
+        if path not in params:
+            return f"it has no {path}"
+        if not inside(d, params[path]):
             return f"its {path} lies outside the space"
-    missing = [p for p in space.entries if p not in params and not (p == "model.units" and space.per_layer)]
-    return f"it has no {', '.join(missing)}" if missing else ""
-
-
-def _distribution(space: SearchSpace, path: str, value: Any) -> BaseDistribution:
-    if path.startswith("model.units_l"):
-        return space.entries["model.units"]
-    return next(d for d in space.distributions()[path] if inside(d, value))
+        out[path] = d
+    for name in _layers(space, params):
+        if name not in params:
+            return f"it has no {name}"
+        if not inside(space.entries[UNITS], params[name]):
+            return f"its {name} lies outside the space"
+        out[name] = space.entries[UNITS]
+    for path, variants in space.conditional.items():
+        d = next((d for when, d in variants if space.holds(when, params, cfg)), None)
+        if (d is None) != (path not in params):
+            return f"its {path} is {'sampled where the space does not sample it' if d is None else 'missing'}"
+        if d is not None:
+            if not inside(d, params[path]):
+                return f"its {path} lies outside the space"
+            out[path] = d
+    extra = sorted(set(params) - set(out))
+    return f"its {extra[0]} is not in the space" if extra else out
 
 
 def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpace, asked: dict[str, str]) -> str:
@@ -77,12 +95,12 @@ def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpa
     complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     taken, why = 0, {}
     for t in complete:
-        reason = _fits(space, t.params)
-        if reason:
-            why[reason] = why.get(reason, 0) + 1
+        placed = _placed(space, t.params, cfg)
+        if isinstance(placed, str):
+            why[placed] = why.get(placed, 0) + 1
             continue
         study.add_trial(optuna.trial.create_trial(
-            params=t.params, distributions={p: _distribution(space, p, v) for p, v in t.params.items()},
+            params=t.params, distributions=placed,
             value=t.value, intermediate_values=t.intermediate_values,
             user_attrs={**t.user_attrs, "warm_start_from": f"{name}:{t.number}"}))
         taken += 1
@@ -111,6 +129,9 @@ def configs(spec: Any, space: SearchSpace) -> list[dict[str, Any]]:
     give; raise ConfigError naming the first that is not."""
     wanted = _mappings(spec)
     options = space.distributions()
+    if space.per_layer:  # one width per layer: model.units_l1 .. model.units_l<depth>
+        options.update({f"{UNITS}_l{i}": options[UNITS] for i in range(1, 33)})
+        options.pop(UNITS)
     for params in wanted:
         for path, value in params.items():
             if path not in options:
@@ -122,10 +143,15 @@ def configs(spec: Any, space: SearchSpace) -> list[dict[str, Any]]:
     return wanted
 
 
-def enqueue(study: optuna.Study, spec: Any, space: SearchSpace) -> str:
+def enqueue(study: optuna.Study, spec: Any, space: SearchSpace, storage: Storage) -> str:
     """Queues each configuration of sweep.enqueue (params by config path) to run before the
-    sampler's, unless the study holds one with those params already. Returns what it did."""
-    wanted = configs(spec, space)
+    sampler's, unless the study holds one with those params already (a trial, or one queued: by
+    an earlier enqueue or as a retry). Under the budget lock: two launchers queue it once."""
+    with storage.budget_lock(study.study_name):
+        return _enqueue(study, configs(spec, space))
+
+
+def _enqueue(study: optuna.Study, wanted: list[dict[str, Any]]) -> str:
     known = [t.params if t.state != TrialState.WAITING else json.loads(t.user_attrs.get(ENQUEUED, "{}"))
              for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
     queued = 0

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import fcntl
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
         trial = copy.copy(trial)
         trial.user_attrs = {**{k: v for k, v in trial.user_attrs.items()
                                if k not in ("host", "pid", "run_id", "metrics", "error")},
-                            "retry_of": trial.number}
+                            "retry_of": trial.number,
+                            "nnsweeps.enqueued": json.dumps(trial.params, sort_keys=True)}  # budget.ENQUEUED
         super().__call__(study, trial)
 
 

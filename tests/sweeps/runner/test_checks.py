@@ -29,3 +29,11 @@ def test_preflight_reads_the_data_and_checks_the_stores(compose_cfg, tmp_path):
     with pytest.raises(ConfigError, match="folder store"):
         preflight(cfg)
     assert not (tmp_path / "m.db").exists() and not (tmp_path / "o.journal").exists()
+
+
+def test_a_grid_with_queued_or_copied_trials_is_refused(compose_cfg):
+    grid = ("+experiment=course_hidden_units",)
+    with pytest.raises(ConfigError, match="sweep.sampler is 'grid'.*twice"):
+        validate(compose_cfg(*grid, "+sweep.enqueue=[{model.units: 3}]"))
+    with pytest.raises(ConfigError, match="sweep.sampler is 'grid'"):
+        validate(compose_cfg(*grid, "sweep.warm_start=flower"))

@@ -47,3 +47,21 @@ def test_another_question_is_refused_naming_each_difference(compose_cfg):
 
 def test_differences_say_none_for_a_missing_key():
     assert differences({"a": "1"}, {"a": "1", "b": "2"}) == ["b: (none) -> 2"]
+
+
+def test_what_cannot_change_a_training_is_not_asked_and_what_can_is(compose_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("x1,x2,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
+
+    def asked(*overrides):
+        cfg = compose_cfg(*overrides)
+        return question(cfg, parse_space(cfg.search_space))
+
+    assert asked("train.beta1=0.5") == asked()  # gd takes no beta1
+    assert asked("train=adam", "train.beta1=0.5") != asked("train=adam")
+    csv = ("dataset=csv", "dataset.kwargs.label=y")
+    assert asked(*csv, "dataset.kwargs.path=d.csv") == asked(*csv, f"dataset.kwargs.path={tmp_path / 'd.csv'}")
+    # a conditional entry's fixed value trains the trials whose condition fails: it is asked
+    opt = ("search_space=optimizers", "+search_space.train.l2={type:float,low:0.0,high:0.1,when:{train.optimizer:adam}}")
+    assert asked(*opt, "train.l2=0.5") != asked(*opt)
+    assert "train.learning_rate_range" not in asked("train=adam")  # it reaches the question through the space

@@ -5,6 +5,7 @@ import pytest
 
 from sweeps.config.space import parse_space
 from sweeps.errors import ConfigError
+from sweeps.study.budget import requeue
 from sweeps.study.question import question, record_question
 from sweeps.study.seeding import configs, enqueue, inside, warm_start
 from sweeps.study.storages import storage_for
@@ -59,10 +60,15 @@ def test_enqueue_queues_known_configs_once_and_refuses_values_outside_the_space(
     space = parse_space(cfg.search_space)
     wanted = [{"train.learning_rate": 0.5, "model.depth": 2}, {"train.learning_rate": 0.5, "model.depth": 2},
               {k: old.trials[0].params[k] for k in ("train.learning_rate", "model.units")}]  # one is in the study
-    assert enqueue(old, wanted, space) == "queued 1 of the 3 configurations of sweep.enqueue (2 in the study already)"
-    assert enqueue(old, wanted[:1], space).startswith("queued 0")
-    values = space.sample(old.ask(), cfg)  # the queued config runs first; the rest is sampled
+    assert enqueue(old, wanted, space, storage) == \
+        "queued 1 of the 3 configurations of sweep.enqueue (2 in the study already)"
+    assert enqueue(old, wanted[:1], space, storage).startswith("queued 0")
+    trial = old.ask()
+    values = space.sample(trial, cfg)  # the queued config runs first; the rest is sampled
     assert values["train.learning_rate"] == 0.5 and values["model.depth"] == 2
+    old.tell(trial, state=optuna.trial.TrialState.FAIL)  # it fails, and its retry is queued
+    requeue(old, trial.params, trial.number)
+    assert enqueue(old, wanted[:1], space, storage).startswith("queued 0")  # the retry holds it
     with pytest.raises(ConfigError, match="train.learning_rate=5.0, which lies outside"):
         configs([{"train.learning_rate": 5.0}], space)
     with pytest.raises(ConfigError, match="'train.l2' is not sampled"):
@@ -78,3 +84,30 @@ def test_inside_follows_bounds_steps_and_choices():
                          "b": {"type": "categorical", "choices": ["x", "y"]}})
     assert inside(space.entries["a"], 3000) and not inside(space.entries["a"], 3500)
     assert inside(space.entries["b"], "y") and not inside(space.entries["b"], "z")
+
+
+def test_warm_start_places_conditional_and_per_layer_params_by_the_new_space(compose_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = compose_cfg("search_space=optimizers", "search_space.model.units.per_layer=true", "sweep.study_name=src")
+    space = parse_space(src.search_space)
+    storage = storage_for(str(tmp_path / "o.journal"))
+    old = optuna.create_study(study_name="src", storage=storage.open(), sampler=optuna.samplers.RandomSampler(1))
+    record_question(old, question(src, space))
+    for _ in range(20):
+        trial = old.ask()
+        old.tell(trial, space.sample(trial, src)["train.iterations"] / 1e4)
+    # adam's range narrowed, widths capped at 8: only trials inside the new variants and widths are taken
+    new_cfg = compose_cfg("search_space=optimizers", "search_space.model.units.per_layer=true",
+                          "search_space.model.units.high=8", "sweep.study_name=dst",
+                          "search_space.train.learning_rate.1.high=0.01")
+    new_space = parse_space(new_cfg.search_space)
+    new = optuna.create_study(study_name="dst", storage=storage.open())
+    said = warm_start(new, {"study": "src", "storage": str(tmp_path / "o.journal")}, new_cfg, new_space,
+                      question(new_cfg, new_space))
+    for t in new.trials:
+        lr, opt = t.params["train.learning_rate"], t.params["train.optimizer"]
+        assert (lr <= 0.01) if opt == "adam" else (0.1 <= lr <= 2.0)
+        assert t.distributions["train.learning_rate"].high == (0.01 if opt == "adam" else 2.0)
+        assert ("train.beta" in t.params) == (opt == "momentum")
+        assert all(t.params[f"model.units_l{i}"] <= 8 for i in range(1, t.params["model.depth"] + 1))
+    assert "lies outside the space" in said and "Traceback" not in said
