@@ -45,10 +45,13 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),
-                 run_tasks: Callable[[list], Any] = lambda tasks: [task() for task in tasks]) -> None:
+                 run_tasks: Callable[[list], Any] = lambda tasks: [task() for task in tasks],
+                 optuna_task: Callable[[], Any] | None = None) -> None:
     """The parent run's metrics, params and files, then the best trial on the terminal. The files
-    are written by run_tasks([...]) together with the `extra` tasks (the session's decision
-    boundaries), which it may run in other processes (sweeps.runner.pool.at_once)."""
+    are written by run_tasks([...]), which may run all but the first task in other processes
+    (sweeps.runner.pool.at_once): this process writes its files and then runs the `extra` tasks
+    (the session's decision boundaries), while `optuna_task`, if the session gives one, draws
+    Optuna's figures (optuna_artifacts) elsewhere."""
     counts = trial_counts(study)
     best = best_trial(study)
     metrics = {f"trials_{k}": v for k, v in counts.items()}
@@ -60,8 +63,14 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
     else:
         tracker.log(tracker.parent_run_id, metrics=metrics)
     if tracker.enabled:
-        files = study_artifacts(study, tracker, cfg)
-        run_tasks([functools.partial(tracker.log_artifacts, tracker.parent_run_id, files), *extra])
+        files = study_artifacts(study, tracker, cfg, optuna_figures=optuna_task is None)
+
+        def here() -> None:
+            tracker.log_artifacts(tracker.parent_run_id, files)
+            for task in extra:
+                task()
+
+        run_tasks([here, *([optuna_task] if optuna_task is not None else [])])
     print_best(study, cfg)
     table = one_parameter_table(study)
     if table is not None:
@@ -77,24 +86,37 @@ def reproduce_command(uri: str, run_id: str) -> str:
     return f"MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}"
 
 
-def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | None = None) -> dict:
-    """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib) and, when plotly
-    is installed, Optuna's interactive versions in one study_plots.html."""
+def optuna_artifacts(study: optuna.Study, metric: str) -> dict:
+    """The parent run's figures drawn by Optuna (history, importances, slice): kept apart, since
+    the session has them drawn by an idle worker process while this one writes the rest."""
+    complete = ranked(study)
+    if len(complete) < 2:
+        return {}
+    files = {"optimization_history.png": lambda p: history_figure(p, study, metric),
+             "slice.png": lambda p: slice_figure(p, study, metric)}
+    if len({k for t in complete for k in t.params}) >= 2:
+        files["param_importances.png"] = lambda p: importance_figure(p, study, metric, len(complete))
+    return files
+
+
+def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | None = None,
+                    optuna_figures: bool = True) -> dict:
+    """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib; Optuna's unless
+    `optuna_figures` is false) and, when plotly is installed, Optuna's interactive versions in one
+    study_plots.html."""
     metric = cfg.sweep.metric if cfg is not None else "objective"
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
     files = {"trials.csv": lambda p: write_trials(p, study),
              "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri, caveats(cfg)))}
     complete = ranked(study)
     minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+    if optuna_figures:
+        files.update(optuna_artifacts(study, metric))
     if len(complete) >= 2:
-        files["optimization_history.png"] = lambda p: history_figure(p, study, metric)
         # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
             minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
-        if len({k for t in complete for k in t.params}) >= 2:
-            files["param_importances.png"] = lambda p: importance_figure(p, study, metric, len(complete))
-        files["slice.png"] = lambda p: slice_figure(p, study, metric)
         if importlib.util.find_spec("plotly") is not None:
             files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, metric))
     table = one_parameter_table(study)

@@ -137,7 +137,7 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
                       "stopped and failed (reason timeout), their params queued for the next run", flush=True)
         tidy(study, storage, tracker, role)  # runs of trials another worker failed (a dead worker's) end KILLED
         if role.launcher:
-            summarise(study, tracker, cfg)
+            summarise(study, tracker, cfg, storage)
     except KeyboardInterrupt:
         _after_interrupt(study, storage, tracker, role, end_parent=own)
         raise
@@ -241,7 +241,7 @@ def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own:
             f"[worker] mlflow: {cfg.tracking.uri} (run {run}, {'its own' if own else 'the sweep’s'})")
 
 
-def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
+def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: Storage) -> None:
     """The study's summary on the parent run; the decision boundaries of the best trials are drawn
     meanwhile by a worker process, idle by now (sweeps.runner.pool.at_once)."""
     extra = []
@@ -249,8 +249,16 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
         top = [(t.number, t.user_attrs.get("run_id", ""), t.user_attrs.get("metrics"))
                for t in summary.ranked(study)[:summary.TOP]]
         extra.append(functools.partial(draw_boundaries, top, tracker))
-    summary.finish_sweep(study, tracker, cfg, extra=extra,
+    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, cfg.sweep.metric, tracker)
+    summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures,
                          run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
+
+
+def draw_optuna_figures(spec: str, study_name: str, metric: str, tracker: Tracker) -> None:
+    """Optuna's figures of the study on the parent run, in whichever process runs it (an idle
+    worker's, by pool.at_once): the study is read again from its storage there."""
+    study = optuna.load_study(study_name=study_name, storage=storage_for(spec).open())
+    tracker.log_artifacts(tracker.parent_run_id, summary.optuna_artifacts(study, metric))
 
 
 def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
