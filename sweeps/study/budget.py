@@ -53,8 +53,7 @@ def stop_requested(study: optuna.Study) -> bool:
 
 def trial_id(storage: Storage, study: optuna.Study, number: int) -> int:
     """The storage's id of trial `number` of the study (optuna.Trial keeps its own private)."""
-    backend = storage.open()
-    return backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name(study.study_name), number)
+    return storage.open().get_trial_id_from_study_id_trial_number(storage.study_id(study.study_name), number)
 
 
 @contextlib.contextmanager

@@ -87,6 +87,13 @@ class Storage:
             self._optuna = self._make()
         return self._optuna
 
+    def study_id(self, name: str) -> int:
+        """The storage's id of study `name`, looked up once (a study's id never changes)."""
+        ids = self.__dict__.setdefault("_study_ids", {})
+        if name not in ids:
+            ids[name] = self.open().get_study_id_from_name(name)
+        return ids[name]
+
     def _make(self) -> optuna.storages.BaseStorage:
         raise NotImplementedError
 
@@ -111,7 +118,8 @@ class Storage:
         return None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_optuna": None, "_seen": None}  # each process opens its own connections
+        # each process opens its own connections, and looks its ids up in them
+        return {**self.__dict__, "_optuna": None, "_seen": None, "_study_ids": {}}
 
 
 class Journal(Storage):
