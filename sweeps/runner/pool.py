@@ -20,6 +20,7 @@ imports come after `start()`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import gc
 import importlib
 import os
@@ -35,6 +36,7 @@ from joblib.externals.loky import get_reusable_executor
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"  # a -W filter: the tracker's warnings start so
 _executor: Any = None  # the last executor made: stop() kills its processes
 _size: tuple[int, bool] | None = None  # (workers, database) it was made for
 _warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
@@ -71,9 +73,29 @@ def _processes(n: int, tracking_uri: str | None, warm: str | None):
         n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
     _size = (n, database)
     threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
-    _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT, env={v: threads for v in THREAD_VARS},
-                                      initializer=_start, initargs=(warm, database, os.getpid()))
+    with _quiet_resource_tracker():
+        _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT,
+                                          env={v: threads for v in THREAD_VARS},
+                                          initializer=_start, initargs=(warm, database, os.getpid()))
     return _executor
+
+
+@contextlib.contextmanager
+def _quiet_resource_tracker():
+    """Silences the warnings of loky's resource tracker, a process started with the first executor
+    from this process's environment. A worker killed by stop() may have registered a semaphore of
+    the executor that this process then unlinked; at exit the tracker warns that it cannot unlink
+    it again ("resource_tracker: /loky-...: FileNotFoundError"), after the command's last line,
+    where it buries the sentence the user needs. Nothing is leaked: the semaphore is gone."""
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [before, QUIET_TRACKER]))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
 
 def _start(warm: str | None, database: bool, launcher: int) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -199,3 +201,29 @@ def test_a_check_that_fails_after_the_workers_started_stops_them(sweep_dir):
                          check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert not loky_workers() - before
+
+
+TRACKER_ENV = """
+import os, sys, time
+from pathlib import Path
+from sweeps.runner import pool
+pool.start(2, None)
+for f in pool._warming:
+    f.result(timeout=60)
+kids = [int(c) for t in Path(f"/proc/{os.getpid()}/task").iterdir()
+        for c in (t / "children").read_text().split()]
+trackers = [k for k in kids if b"loky.backend.resource_tracker" in Path(f"/proc/{k}/cmdline").read_bytes()]
+env = Path(f"/proc/{trackers[0]}/environ").read_bytes().split(b"\\0")
+print(len(trackers), os.environ.get("PYTHONWARNINGS"), [e.decode() for e in env if e.startswith(b"PYTHONWARNINGS=")])
+pool.stop()
+"""
+
+
+def test_the_resource_tracker_keeps_quiet_and_the_environment_is_restored():
+    """loky's resource tracker warns, at exit and after the command's last line, about semaphores a
+    killed worker registered and this process already unlinked: it starts with that warning off,
+    and the launcher's own environment (inherited by what it starts later) is left as it was."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, "-c", TRACKER_ENV], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(" ", 2) == ["1", "None", f"['PYTHONWARNINGS={pool.QUIET_TRACKER}']\n"]
