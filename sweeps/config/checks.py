@@ -48,6 +48,11 @@ def _safe_file_name(v: Any) -> bool:
     return isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None and ".." not in v and v != "."
 
 
+def _model_name(v: Any) -> bool:
+    """A registered model's name, quoted as it is into the registry's searches (sweeps.trial.mlflow_model)."""
+    return isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None
+
+
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset.name": _one_of(nncore.DATASETS),
     "dataset.val_fraction": (_unit_interval, "a number in [0, 1)"),
@@ -93,6 +98,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
     "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "tracking.decision_boundary": _one_of(DECISION_BOUNDARIES),
+    "tracking.register_model": (lambda v: v is None or _model_name(v),
+                                "null or a registered model name of letters, digits, '.', '_' and '-'"),
 }
 
 def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:

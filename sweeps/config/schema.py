@@ -90,6 +90,8 @@ class TrackingConfig:
     curve_points: int = 200
     trial_figures: bool = True
     decision_boundary: str = "top"  # one of sweeps.config.checks.DECISION_BOUNDARIES
+    # a name: the best trial's MLflow model is also registered under it, a new version on each new best
+    register_model: Optional[str] = None
 
 
 @dataclass

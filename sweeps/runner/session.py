@@ -49,6 +49,7 @@ from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import draw_boundaries
+from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
@@ -219,12 +220,15 @@ def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> 
 
 
 def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
-    """A study that holds its budget already: no new run, its best trial, and how to extend it."""
+    """A study that holds its budget already: no new run, its best trial, and how to extend it (and
+    its best network's MLflow model, if the run that found it could not log it)."""
     summary.print_best(study, cfg)
     print(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
           f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
           flush=True)
     record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    if cfg.tracking.enabled and record.get("uri") == cfg.tracking.uri:
+        model_of_best(study, Tracker(cfg.tracking.uri), cfg)  # one an earlier run failed to log
     return Outcome(study, record.get("parent_run_id", "") if record.get("uri") == cfg.tracking.uri else "")
 
 
@@ -242,16 +246,47 @@ def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own:
 
 
 def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: Storage) -> None:
-    """The study's summary on the parent run; the decision boundaries of the best trials are drawn
-    meanwhile by a worker process, idle by now (sweeps.runner.pool.at_once)."""
+    """The study's summary on the parent run, the decision boundaries of the best trials and the
+    best network as an MLflow model; Optuna's figures are drawn meanwhile by a worker process, idle
+    by now (sweeps.runner.pool.at_once)."""
     extra = []
     if tracker.enabled and cfg.tracking.decision_boundary == "top":
         top = [(t.number, t.user_attrs.get("run_id", ""), t.user_attrs.get("metrics"))
                for t in summary.ranked(study)[:summary.TOP]]
         extra.append(functools.partial(draw_boundaries, top, tracker))
+    extra.append(functools.partial(model_of_best, study, tracker, cfg))
     figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, cfg.sweep.metric, tracker)
     summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures,
                          run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
+
+
+def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
+    """The best complete trial's network as the MLflow model `model` of its run, logged once: a
+    resumed sweep that finds a new best logs that trial's, and the old best keeps its own. With
+    tracking.register_model, also a new version of that registered model. A failure costs the model
+    only, with one line: the trials and the summary are recorded, and the next run of the same
+    command logs it."""
+    if len(study.directions) > 1:
+        return  # several objectives: a Pareto front of trials, no one best network to log
+    best = summary.best_trial(study)
+    run_id = best.user_attrs.get("run_id", "") if best is not None else ""
+    if not tracker.enabled or not run_id:
+        return
+    tags = {"optuna.study": study.study_name, "optuna.trial": str(best.number)}
+    register = cfg.tracking.register_model
+    try:
+        out = publish(tracker, run_id, tags, {k: str(v) for k, v in best.params.items()}, register)
+    except Exception as err:
+        print(f"[sweep] warning: trial {best.number}'s network was not logged as an MLflow model "
+              f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); the sweep is recorded, "
+              "and running the same command again logs it", file=sys.stderr, flush=True)
+        return
+    version = f"version {out.version} of registered model {register!r}"
+    if out.logged:
+        print(f"[sweep] trial {best.number}'s network is the MLflow model {out.uri}"
+              + (f", {version}" if out.registered else ""), flush=True)
+    elif out.registered:
+        print(f"[sweep] trial {best.number}'s MLflow model {out.uri} is now {version}", flush=True)
 
 
 def draw_optuna_figures(spec: str, study_name: str, metric: str, tracker: Tracker) -> None:

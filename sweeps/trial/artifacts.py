@@ -1,5 +1,6 @@
 """What a trial writes to its MLflow run: config.yaml, weights.npz, cost_curve.csv and its
-figures; and, at the sweep's end, the decision boundaries of the best trials (draw_boundaries)."""
+figures; and, at the sweep's end, the decision boundaries of the best trials (draw_boundaries).
+read_config reads a trial's config back."""
 
 from __future__ import annotations
 
@@ -81,6 +82,14 @@ def run_title(cfg: DictConfig) -> str:
             f"lr={cfg.train.learning_rate:.3g} it={cfg.train.iterations}")
 
 
+def read_config(tracker: Tracker, run_id: str) -> DictConfig:
+    """A trial run's config.yaml, read with libyaml's parser: OmegaConf.load's is pure Python,
+    several times slower."""
+    with tracker.artifact_file(run_id, "config.yaml") as path:
+        text = path.read_text()
+    return OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
 def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker) -> None:
     """decision_boundary.png on the runs of the best complete trials of 2-D data, drawn from their
     config.yaml and weights.npz now that they are known, rather than as every trial ends
@@ -95,10 +104,7 @@ def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker
                 net = Network.load(path)
             if net.sizes[0] != 2:
                 continue  # no picture of more than 2 features
-            with tracker.artifact_file(run_id, "config.yaml") as path:
-                text = path.read_text()
-            # libyaml's parser: OmegaConf.load's is pure Python, several times slower
-            cfg = OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+            cfg = read_config(tracker, run_id)
             key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
             if key not in datasets:
                 datasets[key] = load_data(cfg)

@@ -133,6 +133,8 @@ BAD_VALUES = [
     (["sweep.study_name=a/b"], ["sweep.study_name", "'a/b'"]),
     (["tracking.experiment=''"], ["tracking.experiment", "''"]),
     (["tracking.decision_boundary=best"], ["tracking.decision_boundary", "'best'", "all, none, top"]),
+    (["tracking.register_model='best net'"], ["tracking.register_model", "'best net'", "letters, digits"]),
+    (["tracking.register_model=\"it's\""], ["tracking.register_model", "it's"]),  # would end a quoted filter
     (["dataset=csv"], ["dataset.kwargs.path", "csv"]),
     (["dataset=csv", "dataset.kwargs.path=/no/such/file.csv", "dataset.kwargs.label=y"],
      ["dataset.kwargs.path", "'/no/such/file.csv'"]),

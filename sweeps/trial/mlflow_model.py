@@ -1,0 +1,136 @@
+"""A trial's network as an MLflow model at its run's artifact path `model`, so that
+`mlflow.pyfunc.load_model("runs:/<run id>/model")`, the UI's Models tab, the model registry and
+`mlflow models serve` take it like any MLflow model. The session logs the best trial's
+(sweeps.runner.session.model_of_best).
+
+The model is MLflow's pyfunc flavour with a loader module (sweeps.trial.nnsweeps_pyfunc), not a
+pickled PythonModel: nothing is pickled, and loading it imports numpy and nncore only. It carries
+in its code/ folder that module and a copy of nncore (~50 KB): `mlflow models serve
+--env-manager local` serves from whatever environment it is started in, which need not hold
+nnsweeps (or the same nncore), and the network predicts there with the code that trained it.
+
+It goes through MlflowClient with explicit ids, as every write of the tracker does: MLflow's
+fluent log_model would need the run active (resuming, then ending a finished run) and the
+tracking URI set for the whole process, and it loads the model back once to check its input
+example. Its requirements are given (numpy and mlflow, at the versions that logged it): MLflow
+infers them otherwise by loading the model in a new interpreter (README, "The best network as an
+MLflow model", for what each costs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Run
+from mlflow.exceptions import MlflowException
+
+import nncore
+from nncore import Network
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial import nnsweeps_pyfunc
+from sweeps.trial.artifacts import read_config
+from sweeps.trial.build import load_data
+
+NAME = "model"  # the model's name, and so its artifact path under the run: runs:/<run id>/model
+EXAMPLE_ROWS = 5  # samples of the trial's data kept as the model's input example
+# what the model's code/ folder holds: its loader module, and nncore
+CODE = [nnsweeps_pyfunc.__file__, str(Path(nncore.__file__).parent)]
+
+
+@dataclass
+class Published:
+    """A run's model, and its version in the registry."""
+
+    uri: str  # runs:/<run id>/model
+    model_id: str
+    logged: bool  # logged now (False: the run had it already)
+    version: str | None = None  # its version of the registered model, if one was asked for
+    registered: bool = False  # that version made now
+
+
+def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[str, str],
+            register: str | None = None) -> Published:
+    """The network of trial run `run_id` as its MLflow model, logged unless the run has one already
+    (a resumed sweep whose best trial did not change), and with `register` a version of that
+    registered model unless the run has one there already. tags (the study, the trial number) go
+    on the model and on its version, params (the trial's sampled values) on the model."""
+    client = tracker.client
+    run = client.get_run(run_id)
+    model_id = existing(tracker, run)
+    logged = model_id is None
+    if model_id is None:
+        model_id = log_network(tracker, run, tags, params)
+    out = Published(f"runs:/{run_id}/{NAME}", model_id, logged)
+    if register:
+        out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+    return out
+
+
+def existing(tracker: Tracker, run: Run) -> str | None:
+    """The id of the run's model, if it has one. One left PENDING or FAILED (its launcher died, or
+    its store failed, while logging it) is deleted, since `runs:/<id>/model`
+    would take the first of the run's models by that name, files or not."""
+    client = tracker.client
+    found = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"name = '{NAME}' AND source_run_id = '{run.info.run_id}'")
+    ready = [m.model_id for m in found if m.status == LoggedModelStatus.READY]
+    if ready:
+        return ready[0]
+    for m in found:
+        client.delete_logged_model(m.model_id)
+    return None
+
+
+def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[str, str]) -> str:
+    """Logs the run's weights.npz as the pyfunc model `model` of the run; returns its model id. Its
+    input example is the first rows of the trial's validation set (its training set if it has none),
+    as the network takes them: standardised features, one sample per row."""
+    import mlflow.pyfunc  # deferred: the pyfunc and models modules are needed once a sweep, at its end
+    from mlflow.models import Model, infer_signature
+
+    client, run_id = tracker.client, run.info.run_id
+    data = load_data(read_config(tracker, run_id))
+    X = data.X_val if data.X_val.shape[1] else data.X_train  # (n_x, m)
+    example = np.ascontiguousarray(X[:, :EXAMPLE_ROWS].T)  # (5, n_x): samples as rows
+    with tracker.artifact_file(run_id, "weights.npz") as weights, \
+            tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
+        signature = infer_signature(example, Network.load(weights).predict(example.T))  # (-1, n_x) -> (-1,)
+        model = client.create_logged_model(run.info.experiment_id, name=NAME, source_run_id=run_id, tags=tags,
+                                           params=params, model_type="nncore")
+        try:
+            path = str(Path(tmp) / NAME)
+            mlflow.pyfunc.save_model(
+                path, loader_module=nnsweeps_pyfunc.__name__.rpartition(".")[2], data_path=str(weights),
+                code_paths=CODE, signature=signature, input_example=example,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"],
+                mlflow_model=Model(artifact_path=model.artifact_location, model_uuid=model.model_id, run_id=run_id,
+                                   model_id=model.model_id))
+            client.log_model_artifacts(model.model_id, path)
+            client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])  # the run's page lists it
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the store may be what failed: then existing() deletes it
+                client.delete_logged_model(model.model_id)
+            raise
+    return model.model_id
+
+
+def register_version(tracker: Tracker, name: str, run_id: str, model_id: str, tags: dict[str, str]
+                     ) -> tuple[str, bool]:
+    """The version of registered model `name` made from the run, made now if there is none; and
+    whether it was made now."""
+    client = tracker.client
+    found = client.search_model_versions(f"name = '{name}' AND run_id = '{run_id}'")
+    if found:
+        return str(found[0].version), False
+    try:
+        client.create_registered_model(name)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
+    return str(version.version), True

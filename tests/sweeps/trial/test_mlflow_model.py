@@ -1,0 +1,124 @@
+"""sweeps.trial.mlflow_model: a trial's network as the MLflow model of its run, in a real local
+MLflow store, loaded back by MLflow's own pyfunc loader (in this process and in a fresh one)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from nncore import Network
+from sweeps.config.space import parse_space
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.build import load_data
+from sweeps.trial.mlflow_model import NAME, publish
+from sweeps.trial.objective import objective
+from sweeps.trial.reproduction import load_network
+from tests.sweeps.conftest import SMALL
+
+TAGS = {"optuna.study": "s", "optuna.trial": "0"}
+
+
+@pytest.fixture(scope="module")
+def store(compose_cfg, tmp_path_factory):
+    """One store for the module (making one runs MLflow's migrations): its sweep run, the config."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    return Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={}), compose_cfg(*SMALL, f"tracking.uri={uri}")
+
+
+@pytest.fixture
+def trial(store, monkeypatch):
+    """A tracked trial of the small space, a run of its own: (tracker, its run id, its data)."""
+    tracker, cfg = store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)  # MLflow's loader finds the store by it
+    study = optuna.create_study()
+    t = study.ask()
+    data = load_data(cfg)
+    study.tell(t, objective(t, cfg, parse_space(cfg.search_space), data, tracker))
+    return tracker, study.trials[0].user_attrs["run_id"], data
+
+
+def models_of(client: MlflowClient, tracker: Tracker, run_id: str) -> list:
+    return list(client.search_logged_models([tracker.experiment_id], filter_string=f"source_run_id = '{run_id}'"))
+
+
+def test_the_network_loads_back_as_a_pyfunc_model_that_predicts_bit_for_bit(trial):
+    tracker, run_id, data = trial
+    out = publish(tracker, run_id, TAGS, {"train.learning_rate": "0.5"})
+    assert out.logged and out.uri == f"runs:/{run_id}/{NAME}" and out.version is None
+    model = mlflow.pyfunc.load_model(out.uri)
+    X = np.concatenate([data.X_train, data.X_val], axis=1)  # (2, m) samples as columns
+    expected = load_network(run_id, tracker.uri).predict(X)
+    assert np.array_equal(model.predict(X.T), expected)
+    assert np.array_equal(model.predict(pd.DataFrame(X.T)), expected)
+    inputs, outputs = model.metadata.signature.inputs.to_dict(), model.metadata.signature.outputs.to_dict()
+    assert inputs == [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": (-1, 2)}}]
+    assert outputs == [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": (-1,)}}]
+    assert np.array_equal(model.input_example, data.X_val[:, :5].T)  # the first validation samples, as rows
+    (logged,) = models_of(tracker.client, tracker, run_id)
+    assert logged.model_id == out.model_id and logged.tags["optuna.trial"] == "0"
+    assert logged.params == {"train.learning_rate": "0.5"}
+    assert [o.model_id for o in tracker.client.get_run(run_id).outputs.model_outputs] == [out.model_id]
+
+
+def test_the_model_carries_its_code_and_loads_without_hydra_optuna_or_sweeps(trial, tmp_path):
+    tracker, run_id, data = trial
+    publish(tracker, run_id, TAGS, {})
+    local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{NAME}", dst_path=str(tmp_path / "m"))
+    text = Path(local, "requirements.txt").read_text().split()
+    assert text == [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+    assert {"nnsweeps_pyfunc.py", "nncore"} <= set(os.listdir(os.path.join(local, "code")))
+    # a fresh interpreter that cannot import Hydra, Optuna or sweeps, and whose nncore is the model's own
+    script = ("import sys, json, numpy as np\n"
+              "for name in ('hydra', 'optuna', 'sweeps', 'omegaconf'): sys.modules[name] = None\n"
+              "import mlflow.pyfunc\n"
+              f"model = mlflow.pyfunc.load_model({local!r})\n"
+              "import nncore\n"
+              "rows = np.array(json.loads(sys.argv[1]))\n"
+              "print(json.dumps({'nncore': nncore.__file__, 'labels': model.predict(rows).tolist()}))\n")
+    rows = data.X_val.T[:20]
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(rows.tolist())], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.splitlines()[-1])
+    assert answer["nncore"].startswith(os.path.join(local, "code", "nncore"))
+    assert answer["labels"] == Network.load(tracker.folder(run_id) / "weights.npz").predict(rows.T).tolist()
+
+
+def test_publishing_again_logs_nothing_and_registers_one_version(trial):
+    tracker, run_id, _ = trial
+    first = publish(tracker, run_id, TAGS, {})
+    again = publish(tracker, run_id, TAGS, {})
+    assert not again.logged and again.model_id == first.model_id
+    registered = publish(tracker, run_id, TAGS, {}, register="best-net")
+    assert not registered.logged and (registered.version, registered.registered) == ("1", True)
+    assert publish(tracker, run_id, TAGS, {}, register="best-net").registered is False
+    (version,) = tracker.client.search_model_versions("name = 'best-net'")
+    assert (version.run_id, version.source, version.tags) == (run_id, f"models:/{first.model_id}", TAGS)
+    assert len(models_of(tracker.client, tracker, run_id)) == 1
+    assert mlflow.pyfunc.load_model("models:/best-net/1").metadata.model_id == first.model_id
+
+
+def test_a_model_left_pending_by_a_dead_launcher_is_replaced(trial):
+    tracker, run_id, data = trial
+    # what a launcher killed between creating the model and writing its files leaves: no files
+    dead = tracker.client.create_logged_model(tracker.experiment_id, name=NAME, source_run_id=run_id)
+    out = publish(tracker, run_id, TAGS, {})
+    assert out.logged and out.model_id != dead.model_id
+    assert [m.model_id for m in models_of(tracker.client, tracker, run_id)] == [out.model_id]
+    model = mlflow.pyfunc.load_model(out.uri)
+    assert np.array_equal(model.predict(data.X_val.T), load_network(run_id, tracker.uri).predict(data.X_val))
+
+
+def test_a_run_without_a_network_raises_and_leaves_no_model(trial):
+    tracker, _, _ = trial
+    with pytest.raises(FileNotFoundError):
+        publish(tracker, tracker.parent_run_id, TAGS, {})  # the sweep's run: no config.yaml, no weights.npz
+    assert models_of(tracker.client, tracker, tracker.parent_run_id) == []
