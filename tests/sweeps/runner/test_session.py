@@ -3,11 +3,15 @@ MLflow store, real worker processes."""
 
 from __future__ import annotations
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 import sweeps.reproduce as reproduce
 from sweeps.report import summary
+from sweeps.runner import session
+from sweeps.tracking.store import local_folder
+from sweeps.tracking.tracker import Tracker
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +118,37 @@ def test_every_trial_draws_its_decision_boundary_when_asked(sweep_dir):
         diverged = run.data.tags.get("reason", "").startswith("diverged")
         assert ("decision_boundary.png" in names) != diverged, (run.info.run_name, names)
         assert "cost_curve.png" not in names
+
+
+def test_a_model_that_could_not_be_logged_costs_one_line_and_the_same_command_logs_it(sweep_dir):
+    small = ("sweep.n_trials=2", "sweep.n_jobs=1", "search_space=none", "train.iterations=100")
+    sweep_dir.run(*small)
+    best = summary.best_trial(sweep_dir.study())
+    run_id, client = best.user_attrs["run_id"], sweep_dir.client()
+    exp = client.get_experiment_by_name(sweep_dir.experiment)
+    (model,) = client.search_logged_models([exp.experiment_id])
+    assert model.source_run_id == run_id
+    # as if the sweep had failed to log it: no model, and its network unreadable for now
+    client.delete_logged_model(model.model_id)
+    weights = local_folder(client.get_run(run_id).info.artifact_uri) / "weights.npz"
+    weights.rename(weights.with_suffix(".away"))
+    proc = sweep_dir.run(*small)  # the study is complete: no trial runs
+    assert proc.returncode == 0 and "The study is complete" in proc.stdout
+    (line,) = [line for line in proc.stderr.splitlines() if "MLflow model" in line]
+    assert line.startswith(f"[sweep] warning: trial {best.number}'s network was not logged as an MLflow model ("
+                           "FileNotFoundError") and line.endswith("running the same command again logs it")
+    assert list(client.search_logged_models([exp.experiment_id])) == []
+    weights.with_suffix(".away").rename(weights)
+    proc = sweep_dir.run(*small)
+    assert f"[sweep] trial {best.number}'s network is the MLflow model runs:/{run_id}/model" in proc.stdout
+    assert [m.source_run_id for m in client.search_logged_models([exp.experiment_id])] == [run_id]
+
+
+def test_a_study_of_several_objectives_logs_no_single_model(compose_cfg, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
+    run_id = tracker.start_trial(0, {}, {})
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.1, 0.9], user_attrs={"run_id": run_id}))
+    session.model_of_best(study, tracker, compose_cfg(f"tracking.uri={uri}"))  # a Pareto front: no one best
+    assert list(tracker.client.search_logged_models([tracker.experiment_id])) == []
