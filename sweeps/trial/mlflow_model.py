@@ -72,8 +72,8 @@ def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[st
 
 def existing(tracker: Tracker, run: Run) -> str | None:
     """The id of the run's model, if it has one. One left PENDING or FAILED (its launcher died, or
-    its store failed, while logging it) is deleted, since `runs:/<id>/model`
-    would take the first of the run's models by that name, files or not."""
+    its store failed, while logging it) is deleted, since `runs:/<id>/model` would take the first
+    of the run's models by that name, files or not."""
     client = tracker.client
     found = client.search_logged_models(
         [run.info.experiment_id], filter_string=f"name = '{NAME}' AND source_run_id = '{run.info.run_id}'")
@@ -103,6 +103,7 @@ def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[s
                                            params=params, model_type="nncore")
         try:
             path = str(Path(tmp) / NAME)
+            # the MLmodel file names its logged model and run, as MLflow's own Model.log fills it
             mlflow.pyfunc.save_model(
                 path, loader_module=nnsweeps_pyfunc.__name__.rpartition(".")[2], data_path=str(weights),
                 code_paths=CODE, signature=signature, input_example=example,
