@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from sweeps.config.checks import flatten
+from sweeps.config.objectives import metric_names, pruning, several
 from sweeps.config.space import SearchSpace
 from sweeps.errors import ConfigError, DiskFull, SweepStopped, disk_full
 from sweeps.processes import here
@@ -100,6 +101,9 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
             print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
     if cfg.sweep.enqueue is not None and role.launcher:
         print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
+    if several(cfg.sweep) and cfg.sweep.pruner != "none":
+        print(f"[{role.name}] sweep.pruner={cfg.sweep.pruner} does not apply to several metrics (Optuna prunes on one "
+              "value): the trials run without pruning", flush=True)
     if cfg.dataset.val_fraction == 0:
         print(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
               "(the runs say so in their tag val_set)", flush=True)
@@ -130,7 +134,7 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
             # a joined worker's sampler seeds differ from the launcher's workers'
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
-            with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
+            with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
                 reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
             if any(r.timed_out for r in reports):
                 print(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
@@ -249,12 +253,12 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
         top = [(t.number, t.user_attrs.get("run_id", ""), t.user_attrs.get("metrics"))
                for t in summary.ranked(study)[:summary.TOP]]
         extra.append(functools.partial(draw_boundaries, top, tracker))
-    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, cfg.sweep.metric, tracker)
+    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep), tracker)
     summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures,
                          run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
 
 
-def draw_optuna_figures(spec: str, study_name: str, metric: str, tracker: Tracker) -> None:
+def draw_optuna_figures(spec: str, study_name: str, metric: str | list[str], tracker: Tracker) -> None:
     """Optuna's figures of the study on the parent run, in whichever process runs it (an idle
     worker's, by pool.at_once): the study is read again from its storage there."""
     study = optuna.load_study(study_name=study_name, storage=storage_for(spec).open())
@@ -272,7 +276,7 @@ def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
 def sweep_tags(cfg: DictConfig, storage: Storage) -> dict[str, str]:
     """The tags of the parent run, which every trial run carries too."""
     tags = {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
-            "pruner": cfg.sweep.pruner, "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
+            "pruner": cfg.sweep.pruner if pruning(cfg.sweep) else "none", "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
     if cfg.dataset.val_fraction == 0:
         tags["val_set"] = "training set"  # the val_* metrics are the training set's: say so on every run
     return tags

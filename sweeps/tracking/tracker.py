@@ -120,6 +120,19 @@ class Tracker:
                 filter_string=f"attributes.status = 'FINISHED' and attributes.run_id IN ({listed})")]
         return out
 
+    def retag(self, study_name: str, tag: str, wanted: set[str]) -> None:
+        """tag=true on the runs in `wanted`, tag=false on this study's runs tagged true that are not;
+        only the runs whose tag changes are written (one search, then a write per change)."""
+        if not self.enabled:
+            return
+        tagged = {r.info.run_id for r in self.client.search_runs(
+            [self.experiment_id], max_results=10000,
+            filter_string=f"tags.`optuna.study` = '{study_name}' and tags.`{tag}` = 'true'")}
+        for run_id in sorted(wanted - tagged):
+            self.log(run_id, tags={tag: "true"})
+        for run_id in sorted(tagged - wanted):
+            self.log(run_id, tags={tag: "false"})
+
     # --- either side ----------------------------------------------------------------------
 
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:

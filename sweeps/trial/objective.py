@@ -1,4 +1,4 @@
-"""What one trial does: config in, metric out, everything on its MLflow run.
+"""What one trial does: config in, metric (or one value per metric) out, everything on its MLflow run.
 
 The objective itself is `objective()`; the rest are its small helpers. What a trial writes to its
 run (config, weights, curve, figures) is sweeps.trial.artifacts; what it measures is
@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from nncore import Dataset, Diverged, Network
 from sweeps.config.checks import flatten
 from sweeps.config.metrics import METRICS, Snapshot, measure
+from sweeps.config.objectives import Constraint, constraints, metric_names, pruning
 from sweeps.config.space import SearchSpace
 from sweeps.interrupts import check_interrupt
 from sweeps.tracking.tracker import Tracker
@@ -31,8 +32,9 @@ class TimedOut(Exception):
 
 
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
-              tracker: Tracker, deadline: float = math.inf) -> float:
-    """deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
+              tracker: Tracker, deadline: float = math.inf) -> float | list[float]:
+    """The value of sweep.metric, or a list of one per metric when it names several.
+    deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
     cfg = space.apply(base, values)
     with trial_run(trial, cfg, values, tracker) as run:
@@ -45,16 +47,31 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
         metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
-        final = [] if result.stopped_early else [(result.iterations_run, metrics[cfg.sweep.metric])]
+        names = metric_names(cfg.sweep)
+        final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
         trial.set_user_attr("metrics", metrics)
-        value = metrics[cfg.sweep.metric]
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
-        if not math.isfinite(value):  # Optuna would record inf as a complete value
-            raise diverged(trial, f"diverged: {cfg.sweep.metric} is {value}")
-        return value
+        for name in names:
+            if not math.isfinite(metrics[name]):  # Optuna would record inf as a complete value
+                raise diverged(trial, f"diverged: {name} is {metrics[name]}")
+        run.tags.update(constrain(trial, constraints(cfg.sweep), metrics))
+        if len(names) > 1:
+            run.tags["pareto"] = "false"  # until the sweep's end finds it on the front (sweeps.report.summary)
+            return [metrics[name] for name in names]
+        return metrics[names[0]]
+
+
+def constrain(trial: optuna.Trial, bounds: list[Constraint], metrics: dict[str, float]) -> dict[str, str]:
+    """Each constraint's value on the trial (<= 0: satisfied), where Optuna's samplers and its
+    best_trials read them; the run's tag `feasible` (none without constraints)."""
+    for c in bounds:
+        trial.set_constraint(c.text, c.value(metrics))
+    if not bounds:
+        return {}
+    return {"feasible": "true" if all(c.value(metrics) <= 0 for c in bounds) else "false"}
 
 
 class Pruning:
@@ -63,11 +80,13 @@ class Pruning:
 
     def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset,
                  deadline: float = math.inf):
-        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[cfg.sweep.metric]
+        # the first metric: the pruner's with one, drawn on cost_curve.png with several
+        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[metric_names(cfg.sweep)[0]]
         self.deadline = deadline
         self.every = cfg.train.report_every
-        # with no pruner, reporting would only add a store write per report
-        self.prunes = cfg.sweep.pruner != "none"
+        # with no pruner (or several metrics, which Optuna does not prune) reporting would only add
+        # a store write per report
+        self.prunes = pruning(cfg.sweep)
         self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
         self.start = time.perf_counter()
 
@@ -133,4 +152,4 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         end("FAILED", {"optuna.state": "FAIL", "error": message})
         raise
     else:
-        end("FINISHED", {"optuna.state": "COMPLETE"})
+        end("FINISHED", {**run.tags, "optuna.state": "COMPLETE"})
