@@ -434,7 +434,8 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
                      if "val_accuracy" in m and metric != "val_accuracy" else "") + "\n")
         for k, v in best.params.items():
             out.write(f"  {k} = {v}\n")
-        top = max(ranked(study), key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
+        top = max([t for t in ranked(study) if pareto.feasible(t)],
+                  key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
         if top.number != best.number and "val_accuracy" in top.user_attrs.get("metrics", {}):
             out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")
         run_id = best.user_attrs.get("run_id")

@@ -10,7 +10,8 @@ Several objectives (sweep.metric=[...]) are searched by the samplers marked `sev
 their default (sweeps.config.schema.sampler_for). sweep.constraints reach the samplers through
 each trial's constraint values (optuna.trial.Trial.set_constraint, set by the objective): TPE,
 NSGA-II, NSGA-III and GP steer away from infeasible trials; the others only record them.
-GP needs PyTorch, an optional extra (`pip install -e .[gp]`): it is imported only when GP is made.
+GP needs PyTorch, an optional extra (`pip install -e .[gp]`); Optuna imports it lazily, when GP
+first models (past n_startup_trials), so no other sampler pays for its import.
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ def _tpe(s: Any, seed: int) -> optuna.samplers.BaseSampler:
                                           group=True, constant_liar=True)
 
 
+def _quiet(make: Callable[..., optuna.samplers.BaseSampler], **kwargs) -> optuna.samplers.BaseSampler:
+    """A sampler Optuna calls experimental: its warning says nothing to a user."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return make(**kwargs)
+
+
 def _gp(s: Any, seed: int) -> optuna.samplers.BaseSampler:
-    """Optuna's GP (its construction imports torch). A space with `when` entries or per-layer widths
+    """Optuna's GP. A space with `when` entries or per-layer widths
     has parameters outside what every trial shares, which GP samples at random: said once here, in
     the README, not per trial."""
     return optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False)
@@ -79,7 +87,7 @@ SAMPLERS: dict[str, Sampler] = {
                      package="cmaes", several=False),
     "qmc": Sampler(lambda s, seed, _: optuna.samplers.QMCSampler(seed=s.seed, scramble=True), package="scipy"),
     "nsgaii": Sampler(lambda s, seed, _: optuna.samplers.NSGAIISampler(seed=seed)),
-    "nsgaiii": Sampler(lambda s, seed, _: optuna.samplers.NSGAIIISampler(seed=seed)),
+    "nsgaiii": Sampler(lambda s, seed, _: _quiet(optuna.samplers.NSGAIIISampler, seed=seed)),
     "gp": Sampler(lambda s, seed, _: _gp(s, seed), package="torch", extra="gp"),
 }
 
