@@ -98,14 +98,15 @@ def markdown(study: optuna.Study, names: list[str], reproduce) -> list[str]:
     if not trials:
         return ["No feasible trial completed, so there is no Pareto front.", ""]
     extra = [] if "val_accuracy" in names else ["val_accuracy"]
-    lines = [f"## Pareto front: {len(trials)} trials", "", f"By {_by(study, names)}: no other trial is at least "
-             "as good in every metric and better in one.", "",
+    why = f"By {_by(study, names)}: no other trial is at least as good in every metric and better in one."
+    lines = [f"## Pareto front: {len(trials)} trials", "", why, "",
              "| trial | " + " | ".join(names + extra) + " | run |", "|---:|" + "---:|" * len(names + extra) + "---|"]
     for t in trials:
         m = t.user_attrs.get("metrics", {})
         cells = [_value(n, v) for n, v in zip(names, t.values)] + [_value(n, m[n]) if n in m else "" for n in extra]
         lines.append(f"| {t.number} | " + " | ".join(cells) + f" | `{t.user_attrs.get('run_id', '')}` |")
-    commands = [f"{reproduce(t.user_attrs['run_id'])}  # trial {t.number}" for t in trials if t.user_attrs.get("run_id")]
+    commands = [f"{reproduce(t.user_attrs['run_id'])}  # trial {t.number}"
+                for t in trials if t.user_attrs.get("run_id")]
     if commands:
         lines += ["", "Reproduce each bit for bit:", "", "```sh", *commands, "```"]
     return lines + [""]

@@ -1,8 +1,8 @@
-"""What a study answers: its dataset and split, its metrics and directions, its constraints, its search space with
-its distributions, and the fixed model and training settings. Recorded on the study when it is
-created; a later invocation asking another question of the same study is refused, naming each
-difference, before anything is written. The budget, the parallelism, the timeout, the sampler,
-the pruner and the tracking options may change: that is a resume.
+"""What a study answers: its dataset and split, its metrics and their directions, its constraints,
+its search space with its distributions, and the fixed model and training settings. Recorded on
+the study when it is created; a later invocation asking another question of the same study is
+refused, naming each difference, before anything is written. The budget, the parallelism, the
+timeout, the sampler, the pruner and the tracking options may change: that is a resume.
 """
 
 from __future__ import annotations
