@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from sweeps import reserve
 from sweeps.config.checks import flatten
 from sweeps.config.objectives import metric_names, pruning, several
 from sweeps.config.space import SearchSpace
@@ -40,7 +41,7 @@ from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.progress import Progress
-from sweeps.runner.worker import Job, Report, sampler_seed, work
+from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
 from sweeps.study.factory import open_study
 from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
@@ -88,6 +89,14 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
         print(f"[{role.name}] {note}", flush=True)
+    reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
+    try:
+        return _sweep(cfg, role, space, storage)
+    finally:
+        reserve.drop()
+
+
+def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) -> Outcome:
     existed = study_exists(storage, cfg.sweep.study_name)
     if not existed:
         check_no_orphan_runs(cfg, storage)
@@ -146,12 +155,18 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
         _after_interrupt(study, storage, tracker, role, end_parent=own)
         raise
     except BaseException as err:
+        full = isinstance(err, DiskFull) or (isinstance(err, Exception) and disk_full(err) is not None)
+        if full:  # the space kept back records the stop: the other workers' trials failed, runs ended
+            reserve.release()
+            pool.stop()
+            with contextlib.suppress(Exception):
+                tidy(study, storage, tracker, role)
         if own:
-            try:  # best effort: the store may be what failed (a full disk)
+            try:  # best effort: the store may be what failed (a full disk without a reserve)
                 tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
             except Exception:
                 pass
-        if isinstance(err, Exception) and not isinstance(err, SweepStopped) and disk_full(err) is not None:
+        if full and not isinstance(err, DiskFull):
             raise DiskFull(f"the disk is full ({cfg.tracking.uri}, {storage.shown}): the sweep stopped; free "
                            "some space and run the same command to resume.") from None
         raise

@@ -215,12 +215,16 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """The run's last metrics, curve and tags in one log_batch (see log), then its status,
-        whatever became of the batch."""
+        whatever became of the batch: a run whose batch was lost (a full disk) ends FAILED rather
+        than FINISHED, since its record is not whole."""
         if not self.enabled or not run_id:
             return
+        whole = False
         try:
             self.log(run_id, metrics=metrics, tags=tags, curve=curve)
+            whole = True
         finally:
+            status = status if whole or status != "FINISHED" else "FAILED"
             self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
             self.__dict__.get("_folders", {}).pop(run_id, None)
 

@@ -17,10 +17,12 @@ import optuna
 from omegaconf import DictConfig
 
 from nncore import Dataset, Diverged, Network
+from sweeps import reserve
 from sweeps.config.checks import flatten
 from sweeps.config.metrics import METRICS, Snapshot, measure
 from sweeps.config.objectives import Constraint, constraints, metric_names, pruning
 from sweeps.config.space import SearchSpace
+from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
@@ -43,12 +45,14 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
         try:
             result = train(net, cfg, data, pruning)
         except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
+            reserve.check()
             log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
         metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
         names = metric_names(cfg.sweep)
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
+        reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
         trial.set_user_attr("metrics", metrics)
@@ -148,8 +152,18 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         raise
     except BaseException as err:
         message = f"{type(err).__name__}: {err}"
+        if isinstance(err, Exception) and disk_full(err) is not None:
+            reserve.release()  # the space kept back: this run's end is recorded, the sweep then stops
+            end("KILLED", {"optuna.state": "FAIL", "reason": "the disk is full"})
+            raise
         trial.set_user_attr("error", message)
         end("FAILED", {"optuna.state": "FAIL", "error": message})
         raise
     else:
-        end("FINISHED", {**run.tags, "optuna.state": "COMPLETE"})
+        try:
+            end("FINISHED", {**run.tags, "optuna.state": "COMPLETE"})
+        except Exception as err:  # its last batch found the disk full: the run did not end complete
+            if disk_full(err) is None or not reserve.release():
+                raise
+            end("KILLED", {"optuna.state": "FAIL", "reason": "the disk is full"})
+            raise
