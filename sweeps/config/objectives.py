@@ -101,18 +101,20 @@ def directions(sweep: Any) -> list[str]:
     given = sweep.direction
     if given is None:
         return [METRICS[m].direction for m in names]
-    listed = _listed(given)
-    if listed is None and len(names) == 1:
-        listed = [given]
+    as_list = _listed(given)
+    shown = given if as_list is None else [str(x) for x in as_list]  # as the user wrote it
+    listed = [given] if as_list is None and len(names) == 1 else as_list
     if listed is None or len(listed) != len(names):
-        raise ConfigError(f"sweep.direction is {given!r}, but sweep.metric names {len(names)} metrics "
+        if len(names) == 1:
+            raise ConfigError(f"sweep.direction is {shown!r}, but sweep.metric names one metric ({names[0]}), so it "
+                              f"must be null (from the metric) or {one_of(DIRECTIONS)}.")
+        raise ConfigError(f"sweep.direction is {shown!r}, but sweep.metric names {len(names)} metrics "
                           f"({', '.join(names)}), so it must be a list of {len(names)} directions, each "
                           f"{one_of(DIRECTIONS)}, or null for each metric's own.")
     for d in listed:
         if d not in DIRECTIONS:
             allowed = f"null (from the metric) or {one_of(DIRECTIONS)}" if len(names) == 1 else (
                 f"null (from the metrics) or a list of {len(names)} directions, each {one_of(DIRECTIONS)}")
-            shown = given if _listed(given) is None else [str(x) for x in listed]
             raise ConfigError(f"sweep.direction is {shown!r}, but it must be {allowed}{did_you_mean(d, DIRECTIONS)}.")
     return [str(d) for d in listed]
 

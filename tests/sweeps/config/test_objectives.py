@@ -42,7 +42,8 @@ def test_an_explicit_direction_overrides_the_table_one_per_metric():
 @pytest.mark.parametrize("metric, direction, words", [
     (["val_cost", "n_params"], "minimize", ["sweep.direction", "'minimize'", "2 metrics", "a list of 2 directions"]),
     (["val_cost", "n_params"], ["minimize"], ["sweep.direction", "2 metrics", "a list of 2 directions"]),
-    ("val_cost", ["minimize", "maximize"], ["sweep.direction", "1 metrics", "a list of 1 directions"]),
+    ("val_cost", ["minimize", "maximize"], ["sweep.direction is ['minimize', 'maximize']", "one metric (val_cost)",
+                                            "null (from the metric) or one of maximize, minimize"]),
     (["val_cost", "n_params"], ["minimize", "up"], ["sweep.direction", "'up'", "maximize, minimize"]),
     ("val_cost", "up", ["sweep.direction is 'up'", "null (from the metric) or one of maximize, minimize"]),
 ])
