@@ -81,3 +81,6 @@ def test_a_constrained_sweep_tags_its_infeasible_trials_and_takes_its_best_from_
     assert parent.data.tags["best_run_id"] == best.user_attrs["run_id"]
     assert f"Best trial {best.number}: val_cost = {best.value:.6g}" in proc.stdout
     assert "Constraints n_params <= 17: the best trial comes from the feasible trials" in proc.stdout
+    text = report(sweep_dir)  # ranks the feasible trials first
+    assert f"reproduce the best: MLFLOW_TRACKING_URI={sweep_dir.uri} python -m sweeps.reproduce " \
+           f"{best.user_attrs['run_id']}" in text
