@@ -291,7 +291,8 @@ def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
 def sweep_tags(cfg: DictConfig, storage: Storage) -> dict[str, str]:
     """The tags of the parent run, which every trial run carries too."""
     tags = {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
-            "pruner": cfg.sweep.pruner if pruning(cfg.sweep) else "none", "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
+            "pruner": cfg.sweep.pruner if pruning(cfg.sweep) else "none",  # several metrics prune nothing
+            "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
     if cfg.dataset.val_fraction == 0:
         tags["val_set"] = "training set"  # the val_* metrics are the training set's: say so on every run
     return tags

@@ -128,7 +128,8 @@ def test_several_metrics_are_never_pruned():
 def test_the_command_lines_spelling_composes_and_picks_the_default_sampler(compose_cfg):
     one = compose_cfg()
     assert one.sweep.sampler == "tpe" and metric_names(one.sweep) == ["val_cost"]
-    two = compose_cfg("sweep.metric=[val_cost,n_params]", "sweep.constraints=['fit_seconds<=0.5', \"n_params <= 2000\"]")
+    two = compose_cfg("sweep.metric=[val_cost,n_params]",
+                      "sweep.constraints=['fit_seconds<=0.5', \"n_params <= 2000\"]")
     check_values(two)
     assert two.sweep.sampler == "nsgaii" and directions(two.sweep) == ["minimize", "minimize"]
     assert resolve_direction(two) == "[minimize, minimize]" and resolve_direction(one) == "minimize"

@@ -133,7 +133,8 @@ def test_the_report_lists_the_front_with_a_reproduce_command_each(swept):
     header = next(line for line in text.splitlines() if line.startswith("rank"))
     assert header.split()[2:4] == ["val_cost", "n_params"]
     for t in front:
-        assert f"trial {t.number}: MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {t.user_attrs['run_id']}" in text
+        run_id = t.user_attrs["run_id"]
+        assert f"trial {t.number}: MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}" in text
 
 
 def test_one_metric_under_a_constraint_has_its_best_among_the_feasible_trials():

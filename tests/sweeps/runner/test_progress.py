@@ -73,7 +73,8 @@ def test_several_metrics_show_the_size_of_the_pareto_front():
     assert counts_and_best(progress.line()) == "[sweep] 0/6 trials (0 pruned, 0 failed, 0 running)"
     for values in ((0.5, 10.0), (0.2, 40.0), (0.6, 50.0)):  # the third is dominated by the first
         study.add_trial(create_trial(values=list(values), params={"x": 0.5}, distributions=DIST))
-    assert counts_and_best(progress.line()) == "[sweep] 3/6 trials (0 pruned, 0 failed, 0 running) | Pareto front: 2 trials"
+    assert counts_and_best(progress.line()) == ("[sweep] 3/6 trials (0 pruned, 0 failed, 0 running) "
+                                                "| Pareto front: 2 trials")
 
 
 def test_the_best_so_far_is_a_feasible_trial():
