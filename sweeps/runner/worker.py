@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
+from nncore import Dataset
 from sweeps import reserve
-from sweeps.config.space import parse_space
+from sweeps.config.space import SearchSpace, parse_space
 from sweeps.errors import DiskFull, disk_full
 from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
 from sweeps.runner.pool import SIBLING_FAILED
@@ -154,6 +155,17 @@ def _work(job: Job) -> Report:
     data = load_data(cfg)
     storage = storage_for(job.storage, cfg.sweep)
     reserve.watch(store_folders(cfg, storage))
+    try:
+        return _pull(job, cfg, space, data, storage)
+    except Exception:
+        # a journal deleted or replaced mid-sweep fails whichever write met it first (a tell, a
+        # user attribute): the sentence that says so, rather than that write's traceback
+        storage.check_intact()
+        raise
+
+
+def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage: Storage) -> Report:
+    """Trials from the study until it holds n_trials finished ones (or the deadline, a stop)."""
     study = open_study(cfg, storage, space, job.seed)
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
