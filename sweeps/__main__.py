@@ -35,7 +35,8 @@ def sweep(cfg: DictConfig):
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     outcome = guarded(lambda: sweep(cfg), INTERRUPTED)
-    return outcome.study.best_value if outcome.study.best_trials else None
+    study = outcome.study  # several metrics have no one best value
+    return study.best_value if len(study.directions) == 1 and study.best_trials else None
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
 from sweeps.interrupts import interrupts_handled
+from sweeps.report.pareto import feasible, front
 from sweeps.report.summary import best_trial
 from sweeps.runner import pool, session
 from sweeps.runner.cli import quiet_libraries, start_workers
@@ -44,15 +45,17 @@ class TrialRow:
 
     number: int
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
-    value: float | None
+    value: float | None  # None for several metrics: see values
     params: dict[str, Any]
     metrics: dict[str, float]
     run_id: str  # "" with tracking off
+    values: list[float] | None = None  # one per metric of sweep.metric
+    feasible: bool = True  # satisfies sweep.constraints
 
 
 @dataclass
 class Best:
-    """The best complete trial (pruned and diverged trials never count)."""
+    """The best complete feasible trial (pruned and diverged trials never count)."""
 
     number: int
     value: float
@@ -64,22 +67,28 @@ class Best:
 @dataclass
 class SweepResult:
     study: optuna.Study
-    best: Best | None  # None when no trial completed
+    best: Best | None  # None when no feasible trial completed, and for several metrics (see pareto)
     parent_run_id: str  # the sweep's MLflow run; "" with tracking off
     tracking_uri: str
     config: DictConfig  # the composed config the sweep ran
     trials: list[TrialRow] = field(default_factory=list)
+    pareto: list[TrialRow] = field(default_factory=list)  # several metrics: the Pareto front, by the first
 
     def top(self, k: int = 5) -> list[TrialRow]:
-        """The k best complete trials, best first."""
+        """The k best complete trials, best first (feasible ones before the others); for several
+        metrics, the first k of the Pareto front."""
+        if len(self.study.directions) > 1:
+            return self.pareto[:k]
         sign = -1 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
         done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
-        return sorted(done, key=lambda t: (sign * t.value, t.number))[:k]
+        return sorted(done, key=lambda t: (not t.feasible, sign * t.value, t.number))[:k]
 
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
-    return TrialRow(t.number, t.state.name, t.value, dict(t.params), dict(t.user_attrs.get("metrics", {})),
-                    t.user_attrs.get("run_id", ""))
+    one = t.values is None or len(t.values) == 1
+    return TrialRow(t.number, t.state.name, t.value if one else None, dict(t.params),
+                    dict(t.user_attrs.get("metrics", {})), t.user_attrs.get("run_id", ""),
+                    None if t.values is None else list(t.values), feasible(t))
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
@@ -117,7 +126,8 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
         finally:
             pool.stop()  # started before the checks that read the data and the stores
     study, best = outcome.study, best_trial(outcome.study)
+    shown = ("number", "value", "params", "metrics", "run_id")
     return SweepResult(
-        study=study, best=None if best is None else Best(**{k: v for k, v in vars(_row(best)).items() if k != "state"}),
+        study=study, best=None if best is None else Best(**{k: getattr(_row(best), k) for k in shown}),
         parent_run_id=outcome.parent_run_id, tracking_uri=cfg.tracking.uri, config=cfg,
-        trials=[_row(t) for t in study.get_trials(deepcopy=False)])
+        trials=[_row(t) for t in study.get_trials(deepcopy=False)], pareto=[_row(t) for t in front(study)])

@@ -330,3 +330,44 @@ def parallel_coordinates(path: Path, rows: Sequence[tuple[float, dict]], axes: S
         ax.spines[side].set_visible(False)
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, pad=0.02)
     _save(fig, path)
+
+
+def pareto_front(path: Path, values: np.ndarray, on_front: np.ndarray, feasible: np.ndarray, numbers: Sequence[int],
+                 names: Sequence[str], minimize_first: bool = True, title: str = "") -> None:
+    """The complete trials in the space of 2 or 3 objectives: the Pareto front in red (in 2-D
+    joined by the steps it dominates, each point labelled with its trial number), the other
+    feasible trials grey, the infeasible ones as crosses.
+
+    values: (n, k) objective values, k = 2 or 3; on_front, feasible: (n,) booleans; numbers: (n,)
+    trial numbers; names: the k metrics, in their order; minimize_first: the first metric's direction,
+    which says where the steps turn (each front point holds until the next one along x improves on it).
+    """
+    k = values.shape[1]
+    fig = Figure(figsize=(6, 4.5) if k == 2 else (6, 5.5))
+    ax = fig.add_subplot(projection="3d" if k == 3 else None)
+    rest, out = feasible & ~on_front, ~feasible
+    if rest.any():
+        ax.scatter(*values[rest].T, s=18, color="0.6", label="dominated")
+    if out.any():
+        ax.scatter(*values[out].T, s=22, marker="x", color="0.75", label="infeasible")
+    front = values[on_front]
+    ax.scatter(*front.T, s=30, color="#d62728", zorder=3, label=f"Pareto front ({len(front)} trials)")
+    if k == 2 and len(front):
+        order = np.argsort(front[:, 0])
+        ax.plot(front[order, 0], front[order, 1], color="#d62728", lw=1, alpha=0.6,
+                drawstyle="steps-post" if minimize_first else "steps-pre")
+        for (x, y), n in zip(front, np.asarray(numbers)[on_front]):
+            ax.annotate(str(n), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    if k == 2:  # a count such as n_params spans decades: on a linear axis the small ones merge
+        for set_scale, column in ((ax.set_xscale, values[:, 0]), (ax.set_yscale, values[:, 1])):
+            if column.size and column.min() > 0 and column.max() / column.min() > 100:
+                set_scale("log")
+    if k == 3:
+        ax.set_zlabel(names[2])
+    else:
+        ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    _save(fig, path)

@@ -69,3 +69,28 @@ class SweepDir:
 @pytest.fixture
 def sweep_dir(tmp_path) -> SweepDir:
     return SweepDir(tmp_path)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this user cannot write: made read-only with chmod, or for root (whom chmod does not
+    stop) a read-only filesystem mounted on it; skipped where neither holds."""
+    import stat
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                                 capture_output=True).returncode == 0
+    else:
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("no folder here is read-only to this user")
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)])
+        else:
+            folder.chmod(stat.S_IRWXU)

@@ -2,8 +2,9 @@
 whose message is one sentence naming the field, the value and what is allowed.
 
 The allowed names come from the tables that define them: nncore's (datasets, activations,
-outputs, initialisers, optimisers, dtypes) and sweeps.config.metrics.METRICS. The samplers and
-pruners are checked by sweeps.study against its own tables.
+outputs, initialisers, optimisers, dtypes) and sweeps.config.metrics.METRICS (sweep.metric,
+sweep.direction and sweep.constraints: sweeps.config.objectives). The samplers and pruners are
+checked by sweeps.study against its own tables.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from typing import Any, Callable, Mapping
 from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 
 import nncore
-from sweeps.config.metrics import METRICS
+from sweeps.config import objectives
 from sweeps.errors import ConfigError, did_you_mean, one_of
 
-DIRECTIONS = ("maximize", "minimize")
 BACKENDS = ("dask", "loky")
 # tracking.decision_boundary, for 2-D data: the best trials' drawn at the end (sweeps.report.summary),
 # every trial's as it ends, or none
@@ -78,8 +78,6 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.report_every": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "sweep.n_trials": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "sweep.n_jobs": (lambda v: is_integer(v) and (v >= 1 or v == -1), "an integer >= 1, or -1 for all cores"),
-    "sweep.direction": (lambda v: v is None or v in DIRECTIONS, f"null (from the metric) or {one_of(DIRECTIONS)}"),
-    "sweep.metric": _one_of(METRICS),
     "sweep.study_name": (_safe_file_name, "a file-name-safe name of letters, digits, '.', '_' and '-' without '..'"),
     "sweep.storage": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
                       "null, a journal file path or an RDB URL such as sqlite:///x.db"),
@@ -137,6 +135,7 @@ def check_values(cfg: DictConfig) -> None:
             _fail(path, OmegaConf.select(cfg, path, throw_on_missing=True))
         except MissingMandatoryValue:
             raise ConfigError(f"{path} is not set (???), but it must be {allowed}.") from None
+    objectives.check(cfg.sweep)
     _validate_scale_out(cfg.sweep)
     hidden = resolve_hidden_units(cfg.model)
     if not all(is_integer(u) and u >= 1 for u in hidden):
@@ -178,12 +177,9 @@ def _validate_dataset_kwargs(cfg: DictConfig) -> None:
 
 
 def resolve_direction(cfg: DictConfig) -> str:
-    """sweep.direction if set, else the direction that improves sweep.metric (METRICS)."""
-    if cfg.sweep.direction is not None:
-        _fail("sweep.direction", cfg.sweep.direction)
-        return str(cfg.sweep.direction)
-    _fail("sweep.metric", cfg.sweep.metric)
-    return METRICS[cfg.sweep.metric].direction
+    """The study's direction as the question records it: sweep.direction if set, else the direction
+    that improves sweep.metric (METRICS); for several metrics the list, '[minimize, maximize]'."""
+    return objectives.spelled(objectives.directions(cfg.sweep))
 
 
 def flatten(cfg: DictConfig | Mapping[str, Any]) -> dict[str, str]:

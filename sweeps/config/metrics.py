@@ -1,12 +1,14 @@
 """METRICS: the one table of what a trial measures. Each entry says how it is computed (from the
 trained network, its data, and how long and how far it trained) and which way is better.
 
-`sweep.metric` takes any name here; its direction is the study's unless `sweep.direction` says
-otherwise; the pruner is told the same metric as training goes on. A new metric is one entry.
+`sweep.metric` takes any name here, or a list of them (sweeps.config.objectives); each one's
+direction is the study's unless `sweep.direction` says otherwise; with one metric the pruner is
+told it as training goes on. `sweep.constraints` bound them too. A new metric is one entry.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +41,19 @@ def _val(s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
     return (d.X_val, d.Y_val) if d.X_val.shape[1] else (d.X_train, d.Y_train)
 
 
+def _n_params(s: Snapshot) -> float:
+    """Weights plus biases."""
+    return float(sum(W.size + b.size for W, b in s.net.params))
+
+
+def _predict_seconds(s: Snapshot) -> float:
+    """The time of one predict on the validation set: what serving the network costs."""
+    X, _ = _val(s)
+    start = time.perf_counter()
+    s.net.predict(X)
+    return time.perf_counter() - start
+
+
 METRICS: dict[str, Metric] = {
     "val_cost": Metric("minimize", lambda s: s.net.cost(*_val(s)), "val_cost", ".4f"),
     "val_accuracy": Metric("maximize", lambda s: s.net.accuracy(*_val(s)), "val_accuracy", ".4f"),
@@ -47,6 +62,8 @@ METRICS: dict[str, Metric] = {
                              "train_accuracy", ".4f"),
     "fit_seconds": Metric("minimize", lambda s: s.seconds, "fit_s", ".3f"),
     "iterations_run": Metric("minimize", lambda s: float(s.iterations), "iterations", ".0f"),
+    "n_params": Metric("minimize", _n_params, "n_params", ".0f"),
+    "predict_seconds": Metric("minimize", _predict_seconds, "predict_s", ".5f"),
 }
 
 

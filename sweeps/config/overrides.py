@@ -46,6 +46,10 @@ def _blame(override: str) -> str | None:
         return (f"{key} is not a key of the config{did_you_mean(key, FIELD_TYPES)}; the keys are those of "
                 "conf/ and sweeps/config/schema.py (an open section such as search_space takes new ones "
                 "with +key=value).")
+    if key == "sweep.constraints" and any(c in value for c in "<>") and '"' not in value and "'" not in value:
+        # Hydra's grammar has no unquoted < or >: each constraint is a quoted string
+        return (f"sweep.constraints={value} does not parse, since Hydra reads < and > only inside quotes; quote "
+                f"each constraint, e.g. 'sweep.constraints=[\"n_params <= 2000\", \"fit_seconds < 0.5\"]'.")
     if FIELD_TYPES.get(key) in TYPE_WORDS:
         words, kind = TYPE_WORDS[FIELD_TYPES[key]]
         if not _parses(kind, value):

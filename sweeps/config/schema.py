@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, ListConfig, OmegaConf
 
 
 @dataclass
@@ -61,10 +61,13 @@ class TrainConfig:
 class SweepConfig:
     n_trials: int = 30
     n_jobs: int = 2
+    # conf/sweep/default.yaml makes it ${sampler_for:${sweep.metric}}: tpe, or nsgaii for several metrics
     sampler: str = "tpe"
     pruner: str = "median"
-    direction: Optional[str] = None  # null = from the metric (sweeps.config.metrics)
-    metric: str = "val_cost"
+    # a name or a list of them (several objectives), checked by sweeps.config.objectives
+    direction: Optional[Any] = None  # null = from each metric (sweeps.config.metrics)
+    metric: Any = "val_cost"
+    constraints: Optional[Any] = field(default_factory=list)  # ["fit_seconds <= 0.5", ...]
     study_name: str = "${dataset.name}"  # one study per dataset unless named
     storage: Optional[str] = None  # null = outputs/<study_name>.journal, so the same command resumes
     seed: int = 0
@@ -105,9 +108,18 @@ class Config:
     seed: int = 0
 
 
+def sampler_for(metric: Any) -> str:
+    """sweep.sampler's default: TPE for one metric, NSGA-II for several (TPE models several too,
+    but NSGA-II is Optuna's multi-objective default). Both are names of sweeps.study.samplers.SAMPLERS."""
+    several = isinstance(metric, (list, tuple, ListConfig)) and len(metric) > 1
+    return "nsgaii" if several else "tpe"
+
+
 def register_configs() -> None:
-    """Store the schema as `base_config`, the first entry of conf/config.yaml's defaults list."""
+    """Store the schema as `base_config`, the first entry of conf/config.yaml's defaults list, and
+    the resolver its defaults use."""
     ConfigStore.instance().store(name="base_config", node=Config)
+    OmegaConf.register_new_resolver("sampler_for", sampler_for, replace=True)
 
 
 def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:

@@ -23,15 +23,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeps import plots
 from sweeps.config.metrics import METRICS
+from sweeps.config.objectives import metric_names, spelled
+from sweeps.report import pareto
 from sweeps.tracking.tracker import Tracker
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best COMPLETE trial (pruned and diverged trials never count), or None."""
+    """The best COMPLETE feasible trial (pruned and diverged trials never count, nor those that
+    break a constraint), or None; None for several objectives, whose best are the Pareto front."""
+    if pareto.several(study):
+        return None
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value)]
+                if t.value is not None and math.isfinite(t.value) and pareto.feasible(t)]
     if not complete:
         return None
     pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
@@ -39,15 +44,21 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """The complete trials, best first: feasible ones before those that break a constraint (for
+    several objectives, the Pareto front first: sweeps.report.pareto.ranked)."""
+    if pareto.several(study):
+        return pareto.ranked(study)
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(complete, key=lambda t: t.value, reverse=reverse)
+    by_value = sorted(complete, key=lambda t: t.value, reverse=reverse)
+    return [t for t in by_value if pareto.feasible(t)] + [t for t in by_value if not pareto.feasible(t)]
 
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),
                  run_tasks: Callable[[list], Any] = lambda tasks: [task() for task in tasks],
                  optuna_task: Callable[[], Any] | None = None) -> None:
-    """The parent run's metrics, params and files, then the best trial on the terminal. The files
+    """The parent run's metrics, params and files (for several objectives, the Pareto front's tags
+    on the trial runs), then the best trial or the front on the terminal. The files
     are written by run_tasks([...]), which may run all but the first task in other processes
     (sweeps.runner.pool.at_once): this process writes its files and then runs the `extra` tasks
     (the session's decision boundaries), while `optuna_task`, if the session gives one, draws
@@ -61,6 +72,10 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
         tracker.log(tracker.parent_run_id, params={f"best.{k}": v for k, v in best.params.items()},
                     metrics=metrics, tags={"best_run_id": best.user_attrs.get("run_id", "")})
     else:
+        if pareto.several(study):
+            front = pareto.front(study)
+            metrics["pareto_trials"] = len(front)
+            pareto.retag(study, tracker, front)
         tracker.log(tracker.parent_run_id, metrics=metrics)
     if tracker.enabled:
         files = study_artifacts(study, tracker, cfg, optuna_figures=optuna_task is None)
@@ -86,9 +101,14 @@ def reproduce_command(uri: str, run_id: str) -> str:
     return f"MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}"
 
 
-def optuna_artifacts(study: optuna.Study, metric: str) -> dict:
-    """The parent run's figures drawn by Optuna (history, importances, slice): kept apart, since
-    the session has them drawn by an idle worker process while this one writes the rest."""
+def optuna_artifacts(study: optuna.Study, metric: str | Sequence[str]) -> dict:
+    """The parent run's figures drawn by Optuna (history, importances, slice; for several objectives
+    the hypervolume history): kept apart, since the session has them drawn by an idle worker
+    process while this one writes the rest. metric: the name, or the names of several."""
+    if pareto.several(study):
+        point = pareto.reference_point(study)
+        return {} if point is None else {"hypervolume_history.png": lambda p: hypervolume_figure(p, study, point)}
+    metric = metric if isinstance(metric, str) else metric[0]
     complete = ranked(study)
     if len(complete) < 2:
         return {}
@@ -103,33 +123,43 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
                     optuna_figures: bool = True) -> dict:
     """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib; Optuna's unless
     `optuna_figures` is false) and, when plotly is installed, Optuna's interactive versions in one
-    study_plots.html."""
-    metric = cfg.sweep.metric if cfg is not None else "objective"
+    study_plots.html. For several objectives, pareto_front.png instead of the parallel coordinates."""
+    several = pareto.several(study)
+    names = metric_names(cfg.sweep) if cfg is not None else (
+        [f"objective {i}" for i in range(len(study.directions))] if several else ["objective"])
+    metric = spelled(names)
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
     files = {"trials.csv": lambda p: write_trials(p, study),
-             "summary.md": lambda p: p.write_text(summary_markdown(study, metric, uri, caveats(cfg)))}
+             "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, caveats(cfg)))}
     complete = ranked(study)
-    minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+    top = pareto.front(study) if several else complete  # the trials whose curves are overlaid
     if optuna_figures:
-        files.update(optuna_artifacts(study, metric))
-    if len(complete) >= 2:
+        files.update(optuna_artifacts(study, names))
+    if several and len(names) in (2, 3) and complete:
+        files["pareto_front.png"] = lambda p: pareto.figure(p, study, names)
+    if not several and len(complete) >= 2:
+        minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
         # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
             minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
-        if importlib.util.find_spec("plotly") is not None:
-            files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, metric))
+    if len(complete) >= 2 and importlib.util.find_spec("plotly") is not None:
+        files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, names))
     table = one_parameter_table(study)
     if table is not None:
         files[table[0]] = lambda p: p.write_text(table[1])
-    if complete and tracker.enabled:
+    if top and tracker.enabled:
         def top_curves(path: Path) -> None:
             curves = []
-            for t in complete[:TOP]:
+            for t in top[:TOP]:
                 curve = read_curve(tracker, t.user_attrs.get("run_id", ""))
                 if curve is not None:
-                    curves.append((f"trial {t.number}: {metric} {t.value:.4f}", curve[:, 0], curve[:, 1]))
-            plots.overlaid_curves(path, curves, title=f"the {len(curves)} best trials by {metric}")
+                    shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, t.values)) if several \
+                        else f"{metric} {t.value:.4f}"
+                    curves.append((f"trial {t.number}: {shown}", curve[:, 0], curve[:, 1]))
+            title = f"{len(curves)} trials of the Pareto front by {metric}" if several else \
+                f"the {len(curves)} best trials by {metric}"
+            plots.overlaid_curves(path, curves, title=title)
         files["top_cost_curves.png"] = top_curves
     return files
 
@@ -137,20 +167,30 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
 def write_trials(path: Path, study: optuna.Study) -> None:
     """trials.csv: a row per trial; its number, state, value, times and run, then one column per
     sampled param and one per metric (METRICS), numbers written as numbers, empty where a trial has
-    none (a param it did not sample, the metrics of a failed trial)."""
+    none (a param it did not sample, the metrics of a failed trial). Several objectives give
+    values_0, values_1, ... (Optuna's trials_dataframe names) and a pareto column; constraints a
+    feasible column."""
     trials = study.get_trials(deepcopy=False)
     params = list(dict.fromkeys(k for t in trials for k in t.params))  # in the order first sampled
+    n_obj = len(study.directions)
+    on = {t.number for t in pareto.front(study)}
+    constrained = any(t.constraints for t in trials)
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["number", "state", "value", "datetime_start", "datetime_complete", "seconds", *params,
-                      *METRICS, "run_id"])
+        out.writerow(["number", "state", *(["value"] if n_obj == 1 else [f"values_{i}" for i in range(n_obj)]),
+                      "datetime_start", "datetime_complete", "seconds", *params, *METRICS, "run_id",
+                      *(["pareto"] if n_obj > 1 else []), *(["feasible"] if constrained else [])])
         for t in trials:
             m = t.user_attrs.get("metrics", {})
             seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
                 if t.datetime_complete and t.datetime_start else None
-            out.writerow([t.number, t.state.name, t.value, t.datetime_start or "", t.datetime_complete or "",
+            values = t.values if t.values is not None else [None] * n_obj
+            complete = t.state == TrialState.COMPLETE
+            out.writerow([t.number, t.state.name, *values, t.datetime_start or "", t.datetime_complete or "",
                           seconds, *(t.params.get(k) for k in params), *(m.get(k) for k in METRICS),
-                          t.user_attrs.get("run_id", "")])
+                          t.user_attrs.get("run_id", ""),
+                          *([str(t.number in on).lower() if complete else ""] if n_obj > 1 else []),
+                          *([str(pareto.feasible(t)).lower() if complete else ""] if constrained else [])])
 
 
 def import_importance() -> None:
@@ -225,6 +265,21 @@ def history_figure(path: Path, study: optuna.Study, metric: str) -> Any:
     return optuna_figure(path, lambda: plot_optimization_history(study, target_name=metric))
 
 
+def hypervolume_figure(path: Path, study: optuna.Study, reference_point: list[float]) -> Any:
+    """hypervolume_history.png: Optuna's figure of the volume the feasible front dominates, up to
+    reference_point (sweeps.report.pareto.reference_point), after each trial: it grows while the
+    search still finds better trade-offs."""
+    from optuna.visualization.matplotlib import plot_hypervolume_history
+
+    def draw():
+        ax = plot_hypervolume_history(study, reference_point)
+        ax.set_title("hypervolume of the Pareto front, reference point ("
+                     + ", ".join(f"{v:.4g}" for v in reference_point) + ")")
+        return ax
+
+    return optuna_figure(path, draw)
+
+
 def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: int, quantile: float = 0.1) -> Any:
     """param_importances.png, Optuna's figure, by PED-ANOVA (its default evaluator, and a fast one):
     how much each parameter's distribution in the best `quantile` of the complete trials differs
@@ -262,15 +317,25 @@ def parameter_axes(trials: list[FrozenTrial]) -> list[tuple[str, dict]]:
     return list(axes.items())
 
 
-def interactive_html(study: optuna.Study, metric: str) -> str:
-    """Optuna's plotly figures on one page, plotly.js embedded once so it opens offline."""
+def interactive_html(study: optuna.Study, metric: str | Sequence[str]) -> str:
+    """Optuna's plotly figures on one page, plotly.js embedded once so it opens offline. metric:
+    the name, or the names of several (then the Pareto front and the hypervolume history)."""
     import optuna.visualization as vis
 
-    figures = [vis.plot_optimization_history(study, target_name=metric),
-               vis.plot_parallel_coordinate(study, target_name=metric)]
-    if len({k for t in ranked(study) for k in t.params}) >= 2:
-        figures.append(vis.plot_param_importances(study, target_name=metric))
-    figures.append(vis.plot_intermediate_values(study))
+    names = [metric] if isinstance(metric, str) else list(metric)
+    if pareto.several(study):
+        figures = [vis.plot_pareto_front(study, target_names=names)] if len(names) in (2, 3) else []
+        if (point := pareto.reference_point(study)) is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                figures.append(vis.plot_hypervolume_history(study, point))
+    else:
+        metric = names[0]
+        figures = [vis.plot_optimization_history(study, target_name=metric),
+                   vis.plot_parallel_coordinate(study, target_name=metric)]
+        if len({k for t in ranked(study) for k in t.params}) >= 2:
+            figures.append(vis.plot_param_importances(study, target_name=metric))
+        figures.append(vis.plot_intermediate_values(study))
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study {html.escape(study.study_name)}"
             f"</title></head><body>{''.join(parts)}</body></html>")
@@ -283,15 +348,40 @@ def caveats(cfg: DictConfig | None) -> list[str]:
     return []
 
 
-def summary_markdown(study: optuna.Study, metric: str, uri: str, notes: Sequence[str] = ()) -> str:
-    """summary.md: the counts, the best trial with its params and reproduce command, the top trials."""
+def constraint_notes(study: optuna.Study) -> list[str]:
+    """With sweep.constraints: which, and how many complete trials break one (the trials carry them)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    keys = list(dict.fromkeys(k for t in complete for k in t.constraints))
+    if not keys:
+        return []
+    broken = sum(not pareto.feasible(t) for t in complete)
+    best = "Pareto front" if pareto.several(study) else "best trial"
+    return [f"Constraints {', '.join(keys)}: the {best} comes from the feasible trials; {broken} of the "
+            f"{len(complete)} complete trials break one (their runs are tagged feasible=false)."]
+
+
+def no_best(study: optuna.Study) -> str:
+    """Why there is no best trial."""
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return "No feasible trial completed, so there is no best trial."
+    return "No trial completed, so there is no best trial."
+
+
+def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str, notes: Sequence[str] = ()) -> str:
+    """summary.md: the counts, the best trial with its params and reproduce command, the top trials;
+    for several metrics (a list), the Pareto front's trials with theirs."""
     counts = trial_counts(study)
     best = best_trial(study)
+    names = [metric] if isinstance(metric, str) else list(metric)
+    metric = spelled(names)
+    notes = [*notes, *constraint_notes(study)]
     lines = [f"# Sweep of study `{study.study_name}`", "", *(f"**Note:** {n}\n" for n in notes),
              "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
              f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
+    if pareto.several(study):
+        return "\n".join(lines + pareto.markdown(study, names, functools.partial(reproduce_command, uri)))
     if best is None:
-        lines += ["No trial completed, so there is no best trial.", ""]
+        lines += [no_best(study), ""]
         return "\n".join(lines)
     m = best.user_attrs.get("metrics", {})
     run_id = best.user_attrs.get("run_id", "")
@@ -324,23 +414,28 @@ def read_curve(tracker: Tracker, run_id: str) -> np.ndarray | None:
 
 
 def print_best(study: optuna.Study, cfg: DictConfig) -> None:
-    """The counts, the best trial with its params, its run and the command that reproduces it."""
+    """The counts, the best trial with its params, its run and the command that reproduces it; for
+    several metrics, each trial of the Pareto front with its own."""
     counts, best = trial_counts(study), best_trial(study)
+    names = metric_names(cfg.sweep)
     out = io.StringIO()
     out.write(f"\nStudy {study.study_name!r}: {counts['complete']} complete, {counts['pruned']} pruned, "
               f"{counts['fail']} failed\n")
-    for note in caveats(cfg):
+    for note in [*caveats(cfg), *constraint_notes(study)]:
         out.write(f"Note: {note}\n")
-    if best is None:
-        out.write("No trial completed, so there is no best trial.\n")
+    if pareto.several(study):
+        out.write(pareto.terminal(study, names, functools.partial(reproduce_command, cfg.tracking.uri)))
+    elif best is None:
+        out.write(no_best(study) + "\n")
     else:
-        m = best.user_attrs.get("metrics", {})
-        out.write(f"Best trial {best.number}: {cfg.sweep.metric} = {best.value:.6g}"
+        m, metric = best.user_attrs.get("metrics", {}), names[0]
+        out.write(f"Best trial {best.number}: {metric} = {best.value:.6g}"
                   + (f", val_accuracy = {m['val_accuracy']:.4f}"
-                     if "val_accuracy" in m and cfg.sweep.metric != "val_accuracy" else "") + "\n")
+                     if "val_accuracy" in m and metric != "val_accuracy" else "") + "\n")
         for k, v in best.params.items():
             out.write(f"  {k} = {v}\n")
-        top = max(ranked(study), key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
+        top = max([t for t in ranked(study) if pareto.feasible(t)],
+                  key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
         if top.number != best.number and "val_accuracy" in top.user_attrs.get("metrics", {}):
             out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")
         run_id = best.user_attrs.get("run_id")

@@ -11,7 +11,9 @@ import argparse
 import logging
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import yaml
 
 from sweeps.config.metrics import METRICS
 from sweeps.errors import ConfigError
@@ -26,9 +28,11 @@ class ReportError(Exception):
 class Sweep:
     run: object  # mlflow.entities.Run of the parent
     experiment: str
-    metric: str
+    metric: str  # the first of `metrics`
     direction: str
     trials: list  # child runs
+    metrics: list[str] = field(default_factory=list)  # sweep.metric's names: several for a Pareto front
+    directions: list[str] = field(default_factory=list)
 
 
 def _positive(text: str) -> int:
@@ -86,12 +90,24 @@ def find_sweep(client, uri: str, run_id: str | None) -> Sweep:
             raise ReportError(f"there is no sweep in {uri}; run one with `make sweep` or `python -m sweeps`")
         run = latest[0]
     trials = _all_runs(client, [run.info.experiment_id], f"tags.`{PARENT_TAG}` = '{run.info.run_id}'")
-    metric = run.data.params.get("sweep.metric", "val_cost")
-    direction = run.data.params.get("sweep.direction", "null")
-    if direction not in ("minimize", "maximize"):
-        direction = METRICS[metric].direction if metric in METRICS else "minimize"
+    metrics = _names(run.data.params.get("sweep.metric", "val_cost"))
+    directions = _names(run.data.params.get("sweep.direction", "null"))
+    if len(directions) != len(metrics) or not set(directions) <= {"minimize", "maximize"}:
+        directions = [METRICS[m].direction if m in METRICS else "minimize" for m in metrics]
     experiment = client.get_experiment(run.info.experiment_id).name
-    return Sweep(run, experiment, metric, direction, trials)
+    return Sweep(run, experiment, metrics[0], directions[0], trials, metrics, directions)
+
+
+def _names(text: str) -> list[str]:
+    """A logged param that is a name ('val_cost'), a list of them ("['val_cost', 'n_params']"), or
+    null ([]); read as YAML, which parses those and runs nothing."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return [text]
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _number(text: str) -> str:
@@ -116,19 +132,25 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 
 def render(sweep: Sweep, uri: str, top: int) -> str:
+    """The sweep's top trials by its metric (feasible ones first); for several metrics, the trials of
+    its Pareto front (the runs tagged pareto=true), each with the command that reproduces it."""
     runs = sweep.trials
     state = {r.info.run_id: r.data.tags.get("optuna.state", r.info.status) for r in runs}
     counts = {s: sum(v == s for v in state.values()) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+    several = len(sweep.metrics) > 1
     complete = [r for r in runs if state[r.info.run_id] == "COMPLETE" and math.isfinite(
-        r.data.metrics.get(sweep.metric, float("nan")))]
+        r.data.metrics.get(sweep.metric, float("nan")))
+        and (not several or r.data.tags.get("pareto") == "true")]
     complete.sort(key=lambda r: r.data.metrics[sweep.metric], reverse=sweep.direction == "maximize")
+    complete.sort(key=lambda r: r.data.tags.get("feasible") == "false")  # stable: by the metric within each
     shown = complete[:top]
     sampled: list[str] = []  # the sampled params, in the order the trials sampled them
     for r in sorted(runs, key=lambda r: int(r.data.tags.get("optuna.trial", 0))):
         for key in filter(None, r.data.tags.get("sampled", "").split(",")):
             if key not in sampled and key != "model.hidden_units":
                 sampled.append(key)
-    metrics = [sweep.metric, *(m for m in METRICS if m != sweep.metric)]
+    objectives = sweep.metrics or [sweep.metric]
+    metrics = [*objectives, *(m for m in METRICS if m not in objectives)]
     header = ["rank", "trial", *(METRICS[m].label if m in METRICS else m for m in metrics), *sampled, "run id"]
     rows = []
     for rank, r in enumerate(shown, 1):
@@ -146,6 +168,17 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
         tally += f", {counts['RUNNING']} running"
     out = [f"Sweep {p.info.run_name} (run {p.info.run_id}, {p.info.status}) in experiment {sweep.experiment!r}, {uri}",
            f"{len(runs)} trials: {tally}"]
+    if several:
+        by = ", ".join(f"{m} ({d})" for m, d in zip(sweep.metrics, sweep.directions))
+        if not shown:
+            out.append(f"No trial is tagged on the Pareto front by {by} (they are tagged at the sweep's end).")
+            return "\n".join(out) + "\n"
+        more = f"; {len(complete) - top} more with --top {len(complete)}" if len(complete) > top else ""
+        out += [f"Pareto front: {len(complete)} trials by {by}{more}:", "",
+                _table(header, rows, right=set(range(2 + len(metrics)))), "", "reproduce each:",
+                *(f"  trial {r.data.tags.get('optuna.trial', '?')}: MLFLOW_TRACKING_URI={uri} python -m "
+                  f"sweeps.reproduce {r.info.run_id}" for r in shown)]
+        return "\n".join(out) + "\n"
     if not shown:
         out.append("No trial completed, so there is nothing to rank.")
         return "\n".join(out) + "\n"

@@ -5,6 +5,7 @@ can cause as one sentence and an exit code instead of a traceback."""
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import sys
@@ -63,6 +64,14 @@ def run_cli(main: Callable[[], Any]) -> None:
         main()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {explain(sys.argv[1:], err)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        # Hydra makes its output folder (hydra.run.dir) and log file before the command runs;
+        # the stores' folders are checked by the command itself (sweeps.runner.checks)
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        print(f"error: {err.filename} cannot be written ({err.strerror}); the output folder is "
+              "hydra.run.dir=PATH: give one that can be written.", file=sys.stderr)
         sys.exit(2)
     exit_now(0)
 

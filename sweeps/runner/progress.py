@@ -1,4 +1,5 @@
-"""The status line while workers run: finished/total, pruned, failed, best so far, elapsed.
+"""The status line while workers run: finished/total, pruned, failed, best so far (for several
+metrics, the Pareto front's size), elapsed.
 On a terminal it is redrawn in place every second; elsewhere (a log file, CI) a line is written
 only when the counts change."""
 
@@ -11,12 +12,16 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+from sweeps.report.pareto import feasible
+
 
 class Progress:
     """A status line while workers run: finished/total, pruned, failed, best so far, elapsed."""
 
-    def __init__(self, study: optuna.Study, total: int, metric: str, every: float = 1.0):
-        self.study, self.total, self.metric, self.every = study, total, metric, every
+    def __init__(self, study: optuna.Study, total: int, metric: str | list[str], every: float = 1.0):
+        """metric: the study's metric, or its metrics (several: the line counts the Pareto front)."""
+        self.study, self.total, self.every = study, total, every
+        self.metric = metric if isinstance(metric, str) else metric[0]
         self.tty = sys.stderr.isatty()
         self._stop = threading.Event()
         self._last = ""
@@ -27,9 +32,12 @@ class Progress:
         trials = self.study.get_trials(deepcopy=False)
         by = {s: sum(t.state == s for t in trials) for s in TrialState}
         done = by[TrialState.COMPLETE] + by[TrialState.PRUNED]
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and feasible(t)]
         best = ""
-        if complete:
+        if len(self.study.directions) > 1:
+            n = len(self.study.best_trials) if complete else 0
+            best = f" | Pareto front: {n} trial{'s' if n != 1 else ''}" if n else ""
+        elif complete:
             pick = min if self.study.direction == optuna.study.StudyDirection.MINIMIZE else max
             b = pick(complete, key=lambda t: t.value)
             best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"

@@ -29,7 +29,9 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from sweeps import reserve
 from sweeps.config.checks import flatten
+from sweeps.config.objectives import metric_names, pruning, several
 from sweeps.config.space import SearchSpace
 from sweeps.errors import ConfigError, DiskFull, SweepStopped, disk_full
 from sweeps.processes import here
@@ -39,7 +41,7 @@ from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.progress import Progress
-from sweeps.runner.worker import Job, Report, sampler_seed, work
+from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
 from sweeps.study.factory import open_study
 from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
@@ -88,6 +90,14 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
         print(f"[{role.name}] {note}", flush=True)
+    reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
+    try:
+        return _sweep(cfg, role, space, storage)
+    finally:
+        reserve.drop()
+
+
+def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) -> Outcome:
     existed = study_exists(storage, cfg.sweep.study_name)
     if not existed:
         check_no_orphan_runs(cfg, storage)
@@ -101,6 +111,9 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
             print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
     if cfg.sweep.enqueue is not None and role.launcher:
         print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
+    if several(cfg.sweep) and cfg.sweep.pruner != "none":
+        print(f"[{role.name}] sweep.pruner={cfg.sweep.pruner} does not apply to several metrics (Optuna prunes on one "
+              "value): the trials run without pruning", flush=True)
     if cfg.dataset.val_fraction == 0:
         print(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
               "(the runs say so in their tag val_set)", flush=True)
@@ -131,7 +144,7 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
             # a joined worker's sampler seeds differ from the launcher's workers'
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
-            with Progress(study, cfg.sweep.n_trials, cfg.sweep.metric):
+            with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
                 reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
             if any(r.timed_out for r in reports):
                 print(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
@@ -143,12 +156,18 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
         _after_interrupt(study, storage, tracker, role, end_parent=own)
         raise
     except BaseException as err:
+        full = isinstance(err, DiskFull) or (isinstance(err, Exception) and disk_full(err) is not None)
+        if full:  # the space kept back records the stop: the other workers' trials failed, runs ended
+            reserve.release()
+            pool.stop()
+            with contextlib.suppress(Exception):
+                tidy(study, storage, tracker, role)
         if own:
-            try:  # best effort: the store may be what failed (a full disk)
+            try:  # best effort: the store may be what failed (a full disk without a reserve)
                 tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
             except Exception:
                 pass
-        if isinstance(err, Exception) and not isinstance(err, SweepStopped) and disk_full(err) is not None:
+        if full and not isinstance(err, DiskFull):
             raise DiskFull(f"the disk is full ({cfg.tracking.uri}, {storage.shown}): the sweep stopped; free "
                            "some space and run the same command to resume.") from None
         raise
@@ -255,7 +274,7 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
                for t in summary.ranked(study)[:summary.TOP]]
         extra.append(functools.partial(draw_boundaries, top, tracker))
     extra.append(functools.partial(model_of_best, study, tracker, cfg))
-    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, cfg.sweep.metric, tracker)
+    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep), tracker)
     summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures,
                          run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
 
@@ -266,9 +285,7 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
     tracking.register_model, also a new version of that registered model. A failure costs the model
     only, with one line: the trials and the summary are recorded, and the next run of the same
     command logs it."""
-    if len(study.directions) > 1:
-        return  # several objectives: a Pareto front of trials, no one best network to log
-    best = summary.best_trial(study)
+    best = summary.best_trial(study)  # None for several objectives: a Pareto front, no one network to log
     run_id = best.user_attrs.get("run_id", "") if best is not None else ""
     if not tracker.enabled or not run_id:
         return
@@ -289,7 +306,7 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
         print(f"[sweep] trial {best.number}'s MLflow model {out.uri} is now {version}", flush=True)
 
 
-def draw_optuna_figures(spec: str, study_name: str, metric: str, tracker: Tracker) -> None:
+def draw_optuna_figures(spec: str, study_name: str, metric: str | list[str], tracker: Tracker) -> None:
     """Optuna's figures of the study on the parent run, in whichever process runs it (an idle
     worker's, by pool.at_once): the study is read again from its storage there."""
     study = optuna.load_study(study_name=study_name, storage=storage_for(spec).open())
@@ -307,7 +324,8 @@ def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
 def sweep_tags(cfg: DictConfig, storage: Storage) -> dict[str, str]:
     """The tags of the parent run, which every trial run carries too."""
     tags = {"optuna.study": cfg.sweep.study_name, "optuna.storage": storage.shown, "sampler": cfg.sweep.sampler,
-            "pruner": cfg.sweep.pruner, "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
+            "pruner": cfg.sweep.pruner if pruning(cfg.sweep) else "none",  # several metrics prune nothing
+            "mlflow.source.git.commit": git_commit(), "dataset": cfg.dataset.name}
     if cfg.dataset.val_fraction == 0:
         tags["val_set"] = "training set"  # the val_* metrics are the training set's: say so on every run
     return tags

@@ -15,22 +15,25 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
-from sweeps.config.space import parse_space
+from nncore import Dataset
+from sweeps import reserve
+from sweeps.config.space import SearchSpace, parse_space
 from sweeps.errors import DiskFull, disk_full
 from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
 from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.study.budget import ask_within_budget, heartbeat, requeue
 from sweeps.study.factory import open_study
-from sweeps.study.storages import storage_for
-from sweeps.tracking.store import store_busy
+from sweeps.study.storages import Storage, storage_for
+from sweeps.tracking.store import sqlite_path, store_busy
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
 from sweeps.trial.objective import TimedOut, objective
@@ -111,6 +114,25 @@ def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
         pass
 
 
+def _tell_finished(study: optuna.Study, trial: optuna.Trial, value: Any) -> None:
+    """Tells a trial's value; a journal that finds the disk full gets the space kept back, so the
+    trial ends COMPLETE like its run rather than being left RUNNING, and the sweep then stops."""
+    try:
+        _tell(study, trial, values=value)
+    except Exception as err:
+        if disk_full(err) is None or not reserve.release():
+            raise
+        _tell(study, trial, values=value)
+        raise
+
+
+def store_folders(cfg: Any, storage: Storage) -> list[Path]:
+    """The folders of the sweep's local stores: the journal's (or SQLite file's) and mlflow.db's,
+    where its artifacts go too."""
+    db = sqlite_path(cfg.tracking.uri) if cfg.tracking.enabled else None
+    return [p.parent for p in (db, storage.local_file) if p is not None]
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
     """study.tell. A trial another worker failed meanwhile (its heartbeat was late: a stalled
     machine) is left as it is: its retry is queued already."""
@@ -132,6 +154,18 @@ def _work(job: Job) -> Report:
     space = parse_space(cfg.search_space)
     data = load_data(cfg)
     storage = storage_for(job.storage, cfg.sweep)
+    reserve.watch(store_folders(cfg, storage))
+    try:
+        return _pull(job, cfg, space, data, storage)
+    except Exception:
+        # a journal deleted or replaced mid-sweep fails whichever write met it first (a tell, a
+        # user attribute): the sentence that says so, rather than that write's traceback
+        storage.check_intact()
+        raise
+
+
+def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage: Storage) -> Report:
+    """Trials from the study until it holds n_trials finished ones (or the deadline, a stop)."""
     study = open_study(cfg, storage, space, job.seed)
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
@@ -164,6 +198,7 @@ def _work(job: Job) -> Report:
             raise
         except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
             if (where := disk_full(err)) is not None:
+                reserve.release()  # the space kept back: the trial is failed and queued again
                 _give_back(study, trial)
                 raise DiskFull(f"the disk is full{f' at {where}' if where else ''} ({cfg.tracking.uri}, "
                                f"{job.storage}): the sweep stopped; free some space and run the same command "
@@ -184,6 +219,6 @@ def _work(job: Job) -> Report:
             continue
         else:
             report.complete += 1
-            _tell(study, trial, values=value)
+            _tell_finished(study, trial, value)
         in_a_row = 0
     return report

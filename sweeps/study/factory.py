@@ -1,5 +1,5 @@
 """A study from a config: the sampler and pruner its names pick from their tables, checked
-(check) and made for this process (open_study)."""
+(check) and made for this process (open_study), with one direction per metric."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 
-from sweeps.config.checks import resolve_direction
+from sweeps.config.objectives import directions, pruning, several
 from sweeps.config.space import SearchSpace
 from sweeps.errors import ConfigError, did_you_mean, one_of
 from sweeps.study.pruners import PRUNERS
@@ -28,8 +28,13 @@ def check(cfg: Any, space: SearchSpace) -> None:
                           f"{did_you_mean(pruner, PRUNERS)}.")
     spec = SAMPLERS[sampler]
     if spec.package and importlib.util.find_spec(spec.package) is None:
+        how = f"install it with `pip install -e .[{spec.extra}]`" if spec.extra else "install it"
         raise ConfigError(f"sweep.sampler is {sampler!r}, but that sampler needs the {spec.package} package, "
-                          "which is not installed; install it or pick another sampler.")
+                          f"which is not installed; {how} or pick another sampler.")
+    if several(cfg.sweep) and not spec.several:
+        able = [name for name, s in SAMPLERS.items() if s.several]
+        raise ConfigError(f"sweep.sampler is {sampler!r}, which searches one objective only, but sweep.metric names "
+                          f"{len(directions(cfg.sweep))}; pick {one_of(able)}, or leave sweep.sampler out for nsgaii.")
     if spec.check is not None:
         spec.check(space)
 
@@ -40,10 +45,10 @@ def open_study(cfg: Any, storage: Storage, space: SearchSpace, seed: int, create
     even for a study it then finds, and a refused invocation must leave the storage as it was."""
     kwargs: dict[str, Any] = dict(study_name=cfg.sweep.study_name, storage=storage.open(),
                                   sampler=SAMPLERS[cfg.sweep.sampler].make(cfg.sweep, seed, space),
-                                  pruner=PRUNERS[cfg.sweep.pruner](cfg.sweep))
+                                  pruner=PRUNERS[cfg.sweep.pruner if pruning(cfg.sweep) else "none"](cfg.sweep))
     try:
         return optuna.load_study(**kwargs)
     except KeyError:  # no such study
         if not create:
             raise
-    return optuna.create_study(direction=resolve_direction(cfg), load_if_exists=True, **kwargs)
+    return optuna.create_study(directions=directions(cfg.sweep), load_if_exists=True, **kwargs)

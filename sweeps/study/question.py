@@ -1,8 +1,8 @@
-"""What a study answers: its dataset and split, its metric and direction, its search space with
-its distributions, and the fixed model and training settings. Recorded on the study when it is
-created; a later invocation asking another question of the same study is refused, naming each
-difference, before anything is written. The budget, the parallelism, the timeout, the sampler,
-the pruner and the tracking options may change: that is a resume.
+"""What a study answers: its dataset and split, its metrics and their directions, its constraints,
+its search space with its distributions, and the fixed model and training settings. Recorded on
+the study when it is created; a later invocation asking another question of the same study is
+refused, naming each difference, before anything is written. The budget, the parallelism, the
+timeout, the sampler, the pruner and the tracking options may change: that is a resume.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 
 import nncore
 from sweeps.config.checks import flatten, resolve_direction
+from sweeps.config.objectives import constraints, metric_names, spelled
 from sweeps.config.space import DEPTH, HIDDEN, UNITS, SearchSpace
 from sweeps.errors import ConfigError
 
@@ -56,8 +57,10 @@ def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
         asked[f"search_space.{path}"] = "; ".join(
             describe(d) + (" when " + ", ".join(f"{k} in {v}" for k, v in when.items()) if when else "")
             for when, d in variants)
-    return {**fixed, "seed": str(cfg.seed), "sweep.metric": str(cfg.sweep.metric),
-            "sweep.direction": resolve_direction(cfg), **asked}
+    bounds = [c.text for c in constraints(cfg.sweep)]  # none: no key, as before constraints existed
+    return {**fixed, "seed": str(cfg.seed), "sweep.metric": spelled(metric_names(cfg.sweep)),
+            "sweep.direction": resolve_direction(cfg), **({"sweep.constraints": spelled(bounds)} if bounds else {}),
+            **asked}
 
 
 def differences(old: dict[str, str], new: dict[str, str]) -> list[str]:

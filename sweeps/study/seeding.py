@@ -13,6 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
+from sweeps.config.objectives import spelled
 from sweeps.config.space import DEPTH, UNITS, SearchSpace
 from sweeps.errors import ConfigError
 from sweeps.study.budget import ENQUEUED
@@ -90,8 +91,10 @@ def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpa
         if other:
             return (f"warm start from {name!r}: took none of its trials, since it answers another question "
                     f"({'; '.join(other)})")
-    if source.direction != study.direction:
-        return f"warm start from {name!r}: took none of its trials, since it {source.direction.name.lower()}s"
+    if source.directions != study.directions:
+        theirs = [d.name.lower() for d in source.directions]
+        why = f"it {theirs[0]}s" if len(theirs) == 1 else f"its directions are {spelled(theirs)}"
+        return f"warm start from {name!r}: took none of its trials, since {why}"
     complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     taken, why = 0, {}
     for t in complete:
@@ -101,8 +104,8 @@ def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpa
             continue
         study.add_trial(optuna.trial.create_trial(
             params=t.params, distributions=placed,
-            value=t.value, intermediate_values=t.intermediate_values,
-            user_attrs={**t.user_attrs, "warm_start_from": f"{name}:{t.number}"}))
+            values=t.values, intermediate_values=t.intermediate_values,
+            user_attrs={**t.user_attrs, "warm_start_from": f"{name}:{t.number}"}, constraints=t.constraints))
         taken += 1
     skipped = "; ".join(f"{n} because {reason}" for reason, n in sorted(why.items(), key=lambda kv: -kv[1]))
     return (f"warm start from {name!r}: took {taken} of its {len(complete)} complete trials"

@@ -120,6 +120,19 @@ class Tracker:
                 filter_string=f"attributes.status = 'FINISHED' and attributes.run_id IN ({listed})")]
         return out
 
+    def retag(self, study_name: str, tag: str, wanted: set[str]) -> None:
+        """tag=true on the runs in `wanted`, tag=false on this study's runs tagged true that are not;
+        only the runs whose tag changes are written (one search, then a write per change)."""
+        if not self.enabled:
+            return
+        tagged = {r.info.run_id for r in self.client.search_runs(
+            [self.experiment_id], max_results=10000,
+            filter_string=f"tags.`optuna.study` = '{study_name}' and tags.`{tag}` = 'true'")}
+        for run_id in sorted(wanted - tagged):
+            self.log(run_id, tags={tag: "true"})
+        for run_id in sorted(tagged - wanted):
+            self.log(run_id, tags={tag: "false"})
+
     # --- either side ----------------------------------------------------------------------
 
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
@@ -202,12 +215,16 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """The run's last metrics, curve and tags in one log_batch (see log), then its status,
-        whatever became of the batch."""
+        whatever became of the batch: a run whose batch was lost (a full disk) ends FAILED rather
+        than FINISHED, since its record is not whole."""
         if not self.enabled or not run_id:
             return
+        whole = False
         try:
             self.log(run_id, metrics=metrics, tags=tags, curve=curve)
+            whole = True
         finally:
+            status = status if whole or status != "FINISHED" else "FAILED"
             self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
             self.__dict__.get("_folders", {}).pop(run_id, None)
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nncore import Dataset, Network
 from sweeps import plots
+from sweeps.config.objectives import metric_names
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
 
@@ -25,6 +26,7 @@ class TrialRun:
     id: str
     metrics: dict[str, float] = field(default_factory=dict)
     curve: tuple[np.ndarray, np.ndarray] | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # what the trial's outcome adds (feasible, pareto)
 
 
 def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig, costs: np.ndarray,
@@ -51,7 +53,7 @@ def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.nda
     if cfg.tracking.trial_figures:
         val = np.array(val_points, dtype=float).reshape(-1, 2)  # (k, 2) iteration, value
         files["cost_curve.png"] = lambda p: plots.cost_curve(p, iterations, costs, title=run_title(cfg),
-                                                             val=(val[:, 0], val[:, 1]), val_label=cfg.sweep.metric)
+                                                             val=(val[:, 0], val[:, 1]), val_label=metric_names(cfg.sweep)[0])
     if cfg.tracking.decision_boundary == "all" and data is not None:
         if (draw := boundary(net, cfg, data, metrics)) is not None:
             files["decision_boundary.png"] = draw

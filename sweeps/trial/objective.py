@@ -1,4 +1,4 @@
-"""What one trial does: config in, metric out, everything on its MLflow run.
+"""What one trial does: config in, metric (or one value per metric) out, everything on its MLflow run.
 
 The objective itself is `objective()`; the rest are its small helpers. What a trial writes to its
 run (config, weights, curve, figures) is sweeps.trial.artifacts; what it measures is
@@ -17,9 +17,12 @@ import optuna
 from omegaconf import DictConfig
 
 from nncore import Dataset, Diverged, Network
+from sweeps import reserve
 from sweeps.config.checks import flatten
 from sweeps.config.metrics import METRICS, Snapshot, measure
+from sweeps.config.objectives import Constraint, constraints, metric_names, pruning
 from sweeps.config.space import SearchSpace
+from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
@@ -31,8 +34,9 @@ class TimedOut(Exception):
 
 
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
-              tracker: Tracker, deadline: float = math.inf) -> float:
-    """deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
+              tracker: Tracker, deadline: float = math.inf) -> float | list[float]:
+    """The value of sweep.metric, or a list of one per metric when it names several.
+    deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
     cfg = space.apply(base, values)
     with trial_run(trial, cfg, values, tracker) as run:
@@ -41,20 +45,37 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
         try:
             result = train(net, cfg, data, pruning)
         except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
+            reserve.check()
             log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
         metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
-        final = [] if result.stopped_early else [(result.iterations_run, metrics[cfg.sweep.metric])]
+        names = metric_names(cfg.sweep)
+        final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
+        reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
         trial.set_user_attr("metrics", metrics)
-        value = metrics[cfg.sweep.metric]
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
-        if not math.isfinite(value):  # Optuna would record inf as a complete value
-            raise diverged(trial, f"diverged: {cfg.sweep.metric} is {value}")
-        return value
+        for name in names:
+            if not math.isfinite(metrics[name]):  # Optuna would record inf as a complete value
+                raise diverged(trial, f"diverged: {name} is {metrics[name]}")
+        run.tags.update(constrain(trial, constraints(cfg.sweep), metrics))
+        if len(names) > 1:
+            run.tags["pareto"] = "false"  # until the sweep's end finds it on the front (sweeps.report.summary)
+            return [metrics[name] for name in names]
+        return metrics[names[0]]
+
+
+def constrain(trial: optuna.Trial, bounds: list[Constraint], metrics: dict[str, float]) -> dict[str, str]:
+    """Each constraint's value on the trial (<= 0: satisfied), where Optuna's samplers and its
+    best_trials read them; the run's tag `feasible` (none without constraints)."""
+    for c in bounds:
+        trial.set_constraint(c.text, c.value(metrics))
+    if not bounds:
+        return {}
+    return {"feasible": "true" if all(c.value(metrics) <= 0 for c in bounds) else "false"}
 
 
 class Pruning:
@@ -63,11 +84,13 @@ class Pruning:
 
     def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset,
                  deadline: float = math.inf):
-        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[cfg.sweep.metric]
+        # the first metric: the pruner's with one, drawn on cost_curve.png with several
+        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[metric_names(cfg.sweep)[0]]
         self.deadline = deadline
         self.every = cfg.train.report_every
-        # with no pruner, reporting would only add a store write per report
-        self.prunes = cfg.sweep.pruner != "none"
+        # with no pruner (or several metrics, which Optuna does not prune) reporting would only add
+        # a store write per report
+        self.prunes = pruning(cfg.sweep)
         self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
         self.start = time.perf_counter()
 
@@ -129,8 +152,18 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         raise
     except BaseException as err:
         message = f"{type(err).__name__}: {err}"
+        if isinstance(err, Exception) and disk_full(err) is not None:
+            reserve.release()  # the space kept back: this run's end is recorded, the sweep then stops
+            end("KILLED", {"optuna.state": "FAIL", "reason": "the disk is full"})
+            raise
         trial.set_user_attr("error", message)
         end("FAILED", {"optuna.state": "FAIL", "error": message})
         raise
     else:
-        end("FINISHED", {"optuna.state": "COMPLETE"})
+        try:
+            end("FINISHED", {**run.tags, "optuna.state": "COMPLETE"})
+        except Exception as err:  # its last batch found the disk full: the run did not end complete
+            if disk_full(err) is None or not reserve.release():
+                raise
+            end("KILLED", {"optuna.state": "FAIL", "reason": "the disk is full"})
+            raise

@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 from optuna.trial import TrialState
 
+from sweeps.services import MlflowServer, free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -217,3 +218,25 @@ def test_names_cannot_lead_artifacts_outside_the_output_folder(sweep_dir):
     assert not (sweep_dir.path.parent / "escape").exists() and not (sweep_dir.path.parent.parent / "escape").exists()
     proc = sweep_dir.run("sweep.study_name=../evil", check=False)
     assert proc.returncode == 2 and "sweep.study_name" in proc.stderr
+
+
+def test_a_tracking_server_that_stops_mid_sweep_and_comes_back_loses_nothing(sweep_dir):
+    """A real `mlflow server` on 127.0.0.1, stopped after 3 trials and started again 10 s later:
+    the workers wait for it (README, "Reliability") and the sweep ends at exactly n_trials, each
+    trial with its one FINISHED run, nothing left running."""
+    server = MlflowServer(f"sqlite:///{sweep_dir.path / 'mlflow.db'}", sweep_dir.path / "artifacts",
+                          port=free_port(), log=sweep_dir.path / "server.log").start()
+    sweep_dir.uri = server.uri  # the sweep, and the checks below, talk to the server
+    try:
+        proc = start(sweep_dir, "sweep.n_jobs=2", "sweep.n_trials=10", *STEADY)
+        wait_for(lambda: len(trials_in(sweep_dir, *FINISHED)) >= 3)
+        server.stop()
+        time.sleep(10)
+        assert proc.poll() is None  # still at work, not failed
+        server.start()
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+        assert_consistent(sweep_dir, 10)
+        assert not sweep_dir.study().get_trials(states=(TrialState.FAIL,))
+    finally:
+        server.stop()

@@ -83,6 +83,17 @@ def test_a_full_disk_stops_the_sweep_with_one_sentence_and_the_same_command_then
         assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) < 20, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
         if mounted:
+            # on the full disk itself, the space kept back recorded the stop (a file-size limit
+            # leaves no room to do so: there the next invocation tidies)
+            assert not list(mounted.glob(".nnsweeps-reserve-*"))
+            study = sweep_dir.study()
+            assert not study.get_trials(states=(TrialState.RUNNING,))
+            runs = sweep_dir.runs()
+            assert all(r.info.status != "RUNNING" and r.data.tags.get("optuna.state") != "RUNNING" for r in runs)
+            state = {str(t.number): t.state for t in study.trials}
+            assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("optuna.state") == "COMPLETE")
+            assert all(state[r.data.tags["optuna.trial"]] != TrialState.FAIL for r in sweep_dir.runs("trial")
+                       if r.info.status == "FINISHED")
             subprocess.run(["mount", "-o", "remount,size=128m", str(mounted)], check=True)
         sweep_dir.run("sweep.n_trials=10")  # space freed: the same command finishes the budget
         assert_consistent(sweep_dir, 10)

@@ -122,6 +122,16 @@ def test_run_returns_the_study_its_runs_and_trials_that_reproduce_bit_for_bit(he
     assert net.accuracy(data.X_val, data.Y_val) == result.best.metrics["val_accuracy"]
 
 
+def test_several_metrics_give_no_single_best_but_the_pareto_front(here):
+    result = sweeps.run(here.args("sweep.n_trials=6", "sweep.n_jobs=1", "sweep.metric=[val_cost,n_params]", *FAST,
+                                  "+search_space.model.units={type:int,low:1,high:8}"))
+    front = here.study().best_trials
+    assert result.best is None and result.study.directions == here.study().directions
+    assert sorted(r.number for r in result.pareto) == sorted(t.number for t in front)
+    assert all(r.value is None and len(r.values) == 2 for r in result.trials)
+    assert result.top(2) == result.pareto[:2] and result.pareto[0].values[0] == min(t.values[0] for t in front)
+
+
 def test_the_reproduced_network_of_a_complete_trial_is_the_logged_one(here):
     """The cost curve of a complete trial says nothing of its last update (each cost is computed
     before its iteration's update): the retraining must make it too."""

@@ -38,3 +38,14 @@ def test_without_a_validation_set_the_training_set_stands_in(trained):
     data = load_dataset("flower", seed=0, val_fraction=0.0)
     out = measure(Snapshot(net, data, 1, 0.0))
     assert out["val_cost"] == out["train_cost"] and out["val_accuracy"] == out["train_accuracy"]
+
+
+def test_n_params_counts_weights_and_biases_and_predict_seconds_times_one_predict(trained):
+    net, data, result = trained
+    out = measure(Snapshot(net, data, result.iterations_run, result.seconds))
+    assert out["n_params"] == (2 * 4 + 4) + (4 * 1 + 1) == 17.0  # [2, 4, 1]: W1 b1, W2 b2
+    deep = Network.create([4, 8, 8, 3], seed=0)
+    iris = load_dataset("iris", seed=0)
+    assert measure(Snapshot(deep, iris, 1, 0.0))["n_params"] == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
+    assert 0 < out["predict_seconds"] < 1.0
+    assert METRICS["n_params"].direction == "minimize" and METRICS["predict_seconds"].direction == "minimize"

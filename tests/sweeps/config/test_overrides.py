@@ -11,6 +11,7 @@ from sweeps.config.overrides import explain, groups, options
     ("model.actvation=relu", ["model.actvation", "(did you mean 'model.activation'?)"]),
     ("sweep.n_trials=ten", ["sweep.n_trials=ten is not an integer"]),
     ("train.learning_rate=fast", ["train.learning_rate=fast is not a number"]),
+    ("sweep.constraints=[n_params<=2000]", ["sweep.constraints=[n_params<=2000]", "quote each constraint"]),
 ])
 def test_the_override_at_fault_is_named(override, words):
     text = explain(["sweep.n_jobs=1", override], RuntimeError("hydra's words"))

@@ -69,3 +69,18 @@ def test_a_mistake_hydra_finds_is_one_sentence_with_the_closest_name_and_exit_2(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert all(w in lines[0] for w in words), lines[0]
+
+
+@pytest.mark.parametrize("where", ["tracking.uri=sqlite:///{ro}/mlflow.db", "sweep.storage={ro}/s.journal",
+                                   "hydra.run.dir={ro}/out"])
+def test_a_read_only_folder_is_one_sentence_and_nothing_written(sweep_dir, read_only_folder, where):
+    """A tracking, storage or output folder that cannot be written (a read-only mount for root)."""
+    override = where.format(ro=read_only_folder)
+    proc = sweep_dir.run("sweep.n_trials=2", "search_space=none", "train.iterations=100", override,
+                         check=False, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and str(read_only_folder) in lines[-1], proc.stderr
+    assert not list(read_only_folder.iterdir())
+    if not override.startswith("sweep.storage"):
+        assert not sweep_dir.journal.exists()

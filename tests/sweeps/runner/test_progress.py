@@ -65,3 +65,20 @@ def test_the_line_ends_with_the_elapsed_minutes_and_seconds():
     progress = Progress(optuna.create_study(), 1, "val_cost")
     progress._start -= 125  # as if started 2 min 5 s ago
     assert progress.line().endswith(" | 02:05")
+
+
+def test_several_metrics_show_the_size_of_the_pareto_front():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    progress = Progress(study, 6, ["val_cost", "n_params"])
+    assert counts_and_best(progress.line()) == "[sweep] 0/6 trials (0 pruned, 0 failed, 0 running)"
+    for values in ((0.5, 10.0), (0.2, 40.0), (0.6, 50.0)):  # the third is dominated by the first
+        study.add_trial(create_trial(values=list(values), params={"x": 0.5}, distributions=DIST))
+    assert counts_and_best(progress.line()) == ("[sweep] 3/6 trials (0 pruned, 0 failed, 0 running) "
+                                                "| Pareto front: 2 trials")
+
+
+def test_the_best_so_far_is_a_feasible_trial():
+    study = optuna.create_study(direction="minimize")
+    study.add_trial(create_trial(value=0.1, params={"x": 0.1}, distributions=DIST, constraints={"c": 1.0}))
+    study.add_trial(create_trial(value=0.4, params={"x": 0.4}, distributions=DIST, constraints={"c": -1.0}))
+    assert counts_and_best(Progress(study, 5, "val_cost").line()).endswith("| best val_cost 0.4000 (trial 1)")

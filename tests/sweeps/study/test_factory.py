@@ -95,3 +95,29 @@ def test_open_study_makes_the_configs_sampler_and_pruner(compose_cfg, tmp_path):
         seen.add(space.sample(trial)["model.activation"])
         study.tell(trial, 0.0)
     assert seen == {"tanh", "relu"}
+
+
+def test_several_metrics_make_a_study_of_as_many_directions_with_nsgaii_and_no_pruner(compose_cfg, tmp_path):
+    cfg = compose_cfg("sweep.metric=[val_accuracy,n_params]", "sweep.study_name=M")
+    space = parse_space(cfg.search_space)
+    check(cfg, space)
+    study = open_study(cfg, Journal(str(tmp_path / "m.journal")), space, seed=0, create=True)
+    assert study.directions == [DIRECTION["maximize"], DIRECTION["minimize"]]
+    assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
+    assert isinstance(study.pruner, optuna.pruners.NopPruner)  # the median pruner cannot prune several values
+    flipped = compose_cfg("sweep.metric=[val_accuracy,n_params]", "sweep.direction=[minimize,maximize]",
+                          "sweep.study_name=F")
+    study = open_study(flipped, Journal(str(tmp_path / "m.journal")), space, seed=0, create=True)
+    assert study.directions == [DIRECTION["minimize"], DIRECTION["maximize"]]
+
+
+def test_a_one_objective_sampler_is_refused_for_several_metrics(compose_cfg):
+    cfg = compose_cfg("sweep.metric=[val_cost,n_params]", "sweep.sampler=cmaes")
+    with pytest.raises(ConfigError) as err:
+        check(cfg, parse_space(cfg.search_space))
+    message = str(err.value)
+    assert "sweep.sampler is 'cmaes'" in message and "one objective only" in message
+    assert ", ".join(sorted(n for n, s in SAMPLERS.items() if s.several)) in message
+    assert message.endswith(".") and message.count(". ") == 0
+    for name in ("tpe", "nsgaii", "nsgaiii", "random"):  # these search several
+        check(compose_cfg("sweep.metric=[val_cost,n_params]", f"sweep.sampler={name}"), parse_space(cfg.search_space))

@@ -65,3 +65,21 @@ def test_what_cannot_change_a_training_is_not_asked_and_what_can_is(compose_cfg,
     opt = ("search_space=optimizers", "+search_space.train.l2={type:float,low:0.0,high:0.1,when:{train.optimizer:adam}}")
     assert asked(*opt, "train.l2=0.5") != asked(*opt)
     assert "train.learning_rate_range" not in asked("train=adam")  # it reaches the question through the space
+
+
+def test_several_metrics_and_constraints_are_part_of_the_question(compose_cfg):
+    def asked(*overrides):
+        cfg = compose_cfg(*overrides)
+        return question(cfg, parse_space(cfg.search_space))
+
+    one = asked()
+    assert "sweep.constraints" not in one  # none: the question of a study made before constraints existed
+    assert asked("sweep.metric=[val_cost]") == one  # one metric in a list is that metric
+    two = asked("sweep.metric=[val_cost,n_params]")
+    assert two["sweep.metric"] == "[val_cost, n_params]" and two["sweep.direction"] == "[minimize, minimize]"
+    bounded = asked("sweep.constraints=['n_params<=2000']")
+    assert bounded["sweep.constraints"] == "n_params <= 2000"
+    assert differences(one, bounded) == ["sweep.constraints: (none) -> n_params <= 2000"]
+    assert asked("sweep.constraints=['n_params <= 2000', 'fit_seconds < 0.5']")["sweep.constraints"] == \
+        "[n_params <= 2000, fit_seconds < 0.5]"
+    assert asked("sweep.metric=[val_cost,n_params]", "sweep.sampler=random") == two  # the sampler may change

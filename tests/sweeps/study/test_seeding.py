@@ -111,3 +111,30 @@ def test_warm_start_places_conditional_and_per_layer_params_by_the_new_space(com
         assert ("train.beta" in t.params) == (opt == "momentum")
         assert all(t.params[f"model.units_l{i}"] <= 8 for i in range(1, t.params["model.depth"] + 1))
     assert "lies outside the space" in said and "Traceback" not in said
+
+
+def test_warm_start_of_several_metrics_copies_every_value_and_constraint(compose_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    two = ("sweep.metric=[val_cost,n_params]", "sweep.constraints=['n_params <= 30']",
+           f"sweep.storage={tmp_path / 'm.journal'}")
+    cfg = compose_cfg(*two, "sweep.study_name=src")
+    space = parse_space(cfg.search_space)
+    storage = storage_for(str(tmp_path / "m.journal"))
+    src = optuna.create_study(study_name="src", storage=storage.open(), directions=["minimize", "minimize"],
+                              sampler=optuna.samplers.RandomSampler(0))
+    record_question(src, question(cfg, space))
+    for _ in range(4):
+        trial = src.ask()
+        values = space.sample(trial, cfg)
+        trial.set_constraint("n_params <= 30", values["model.depth"] - 2.0)
+        src.tell(trial, [values["train.learning_rate"], float(values["model.depth"])])
+    new_cfg = compose_cfg(*two, "sweep.study_name=new")
+    new = optuna.create_study(study_name="new", storage=storage.open(), directions=["minimize", "minimize"])
+    said = warm_start(new, "src", new_cfg, space, question(new_cfg, space))
+    assert "took 4 of its 4 complete trials" in said
+    assert [(t.values, t.constraints) for t in new.trials] == [(t.values, t.constraints) for t in src.trials]
+    assert {t.number for t in new.best_trials} == {t.number for t in src.best_trials}  # the same front
+    single = optuna.create_study(study_name="single", storage=storage.open())
+    one = compose_cfg("sweep.study_name=single", f"sweep.storage={tmp_path / 'm.journal'}")
+    said = warm_start(single, "src", one, space, question(one, space))
+    assert "took none of its trials, since it answers another question" in said and not single.trials

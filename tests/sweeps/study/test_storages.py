@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import stat
 import time
 from pathlib import Path
 
@@ -108,18 +107,10 @@ def test_check_refuses_a_path_under_a_file(tmp_path):
     assert f"{afile} is a file, not a folder" in str(err.value)
 
 
-def test_check_refuses_a_read_only_folder(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("this user (root) can write a read-only folder")
-        with pytest.raises(ConfigError, match="sweep.storage") as err:
-            Journal(str(folder / "s.journal")).check()
-        assert "cannot be written" in str(err.value)
-    finally:
-        folder.chmod(stat.S_IRWXU)
+def test_check_refuses_a_read_only_folder(read_only_folder):
+    with pytest.raises(ConfigError, match="sweep.storage") as err:
+        Journal(str(read_only_folder / "s.journal")).check()
+    assert "cannot be written" in str(err.value)
 
 
 # ---- Journal.repair ----------------------------------------------------------------------------

@@ -89,6 +89,15 @@ def test_a_rejected_end_batch_still_ends_the_run(tracker):
     assert MlflowClient(tracker.uri).get_run(run_id).info.status == "FAILED"
 
 
+def test_a_finished_run_whose_end_batch_was_lost_ends_failed(tracker):
+    """Its record is not whole (a full disk refused the batch): FINISHED would claim it is."""
+    run_id = tracker.start_trial(0, tags={}, params={})
+    with pytest.raises(Exception):
+        tracker.end(run_id, "FINISHED", {"optuna.state": "COMPLETE"}, metrics={"bad key!": 1.0})
+    run = MlflowClient(tracker.uri).get_run(run_id)
+    assert run.info.status == "FAILED" and "optuna.state" not in run.data.tags
+
+
 def test_long_tags_are_cut_to_what_mlflow_takes(tracker):
     run_id = tracker.start_trial(0, tags={}, params={})
     tracker.end(run_id, "FAILED", {"error": "e" * 20000})
