@@ -1,4 +1,5 @@
-"""The status line while workers run: finished/total, pruned, failed, best so far, elapsed.
+"""The status line while workers run: finished/total, pruned, failed, best so far, elapsed, and
+once the study stopped improving (sweep.stop), that it stops.
 On a terminal it is redrawn in place every second; elsewhere (a log file, CI) a line is written
 only when the counts change."""
 
@@ -10,6 +11,8 @@ import time
 
 import optuna
 from optuna.trial import TrialState
+
+from sweeps.study.stopping import recorded
 
 
 class Progress:
@@ -34,9 +37,10 @@ class Progress:
             b = pick(complete, key=lambda t: t.value)
             best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"
         elapsed = int(time.monotonic() - self._start)
+        stop = recorded(self.study)
         return (f"[sweep] {done}/{self.total} trials ({by[TrialState.PRUNED]} pruned, "
-                f"{by[TrialState.FAIL]} failed, {by[TrialState.RUNNING]} running){best} | "
-                f"{elapsed // 60:02d}:{elapsed % 60:02d}")
+                f"{by[TrialState.FAIL]} failed, {by[TrialState.RUNNING]} running){best}"
+                f"{' | stopping: no new trials' if stop else ''} | {elapsed // 60:02d}:{elapsed % 60:02d}")
 
     def _show(self, final: bool = False) -> None:
         try:
