@@ -1,0 +1,213 @@
+"""Measured search quality: how quickly each sampler finds a good network, and what pruning saves.
+
+    .venv/bin/python benchmarks/bench_search.py [--quick] [--seeds 5] [--processes 2] [--sections 1,2]
+                                                   [--json PATH]
+
+Every sweep is the path a user's sweep takes: sweeps.run(overrides), with tracking off, n_jobs 1
+(a sampler's draws then depend on its seed alone) and a journal in a temp dir; `sweep.seed` is the
+sampler's seed, `seed` (the split, the initial weights) stays 0. Independent sweeps run side by side
+in --processes processes. The settings are printed with the tables.
+  1. Sample efficiency: the best val_cost after 10, 20 and 30 trials on flower and on digits,
+     median [min-max] over --seeds sampler seeds, for tpe, gp (where the gp sampler exists and
+     torch imports), random, qmc and cmaes. The default search space with fewer iterations, so
+     that the 1,500 trials fit the time (pruner none: the median pruner's 1,000 warm-up
+     iterations would not prune them anyway).
+  2. Pruning: the default sweep on flower (default space, tpe) with the median pruner and
+     without, per seed: the best val_cost and the training iterations (sum of iterations_run)
+     of N trials, and the iterations the pruned sweep (given 2 N trials) needs to reach the
+     unpruned sweep's best val_cost (within --tolerance). Goal: at most half the iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import multiprocessing as mp
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = (10, 20, 30)
+SAMPLERS = ("tpe", "gp", "random", "qmc", "cmaes")
+# the default space, with fewer iterations: digits costs ~5x flower's time an iteration
+SPACES = {
+    "flower": ("search_space.train.iterations.low=100", "search_space.train.iterations.high=1000",
+               "search_space.train.iterations.step=100"),
+    "digits": ("search_space.train.iterations.low=20", "search_space.train.iterations.high=200",
+               "search_space.train.iterations.step=20"),
+}
+
+
+@dataclass
+class Trial:
+    number: int
+    state: str
+    value: float | None
+    iterations: int  # training iterations it ran (a pruned or diverged trial's too)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def iterations_run(t) -> int:
+    """What a trial trained: its metrics say so once it ends normally or pruned; a diverged trial's
+    reason names the iteration."""
+    metrics = t.user_attrs.get("metrics") or {}
+    if "iterations_run" in metrics:
+        return int(metrics["iterations_run"])
+    found = re.search(r"iteration (\d+)", t.user_attrs.get("diverged", ""))
+    if found:
+        return int(found.group(1)) + 1
+    return max(t.intermediate_values, default=0)
+
+
+def sweep(overrides: list[str]) -> tuple[list[Trial], float]:
+    """One sweep through sweeps.run in this process, quiet; its trials by number, and its seconds."""
+    import sweeps  # here: each process of the pool imports it once, and the parent never needs it
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            result = sweeps.run(["tracking.enabled=false", f"sweep.storage={tmp}/study.journal", "sweep.n_jobs=1",
+                                 f"hydra.run.dir={tmp}/hydra", *overrides])
+        seconds = time.perf_counter() - start
+        trials = [Trial(t.number, t.state.name, t.value, iterations_run(t))
+                  for t in sorted(result.study.get_trials(deepcopy=False), key=lambda t: t.number)]
+    return trials, seconds
+
+
+def best_after(trials: list[Trial], n: int) -> float:
+    values = [t.value for t in trials[:n] if t.state == "COMPLETE" and t.value is not None]
+    return min(values) if values else float("nan")
+
+
+def iterations_to_reach(trials: list[Trial], target: float) -> int | None:
+    """Training iterations spent, in trial order, up to the first complete trial at or below target."""
+    spent = 0
+    for t in trials:
+        spent += t.iterations
+        if t.state == "COMPLETE" and t.value is not None and t.value <= target:
+            return spent
+    return None
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.4f} [{min(values):.4f}-{max(values):.4f}]"
+
+
+def samplers_to_run() -> tuple[list[str], list[str]]:
+    """The samplers of SAMPLERS this bench knows; notes on those it skips."""
+    from sweeps.study.samplers import SAMPLERS as TABLE
+
+    notes, run = [], []
+    for name in SAMPLERS:
+        if name not in TABLE:
+            notes.append(f"{name}: not in sweeps.study.samplers.SAMPLERS here: skipped")
+        elif name == "gp" and importlib.util.find_spec("torch") is None:
+            notes.append("gp: torch does not import here (pip install -e .[gp]): skipped")
+        else:
+            run.append(name)
+    return run, notes
+
+
+def efficiency(pool: ProcessPoolExecutor, seeds: int, trials: int, out: dict) -> None:
+    names, notes = samplers_to_run()
+    for note in notes:
+        print(f"note: {note}")
+    jobs = {(ds, s, seed): pool.submit(sweep, [f"dataset={ds}", f"sweep.study_name={ds}-{s}-{seed}",
+                                               f"sweep.sampler={s}", f"sweep.seed={seed}", "sweep.pruner=none",
+                                               f"sweep.n_trials={trials}", *SPACES[ds]])
+            for ds in SPACES for seed in range(seeds) for s in names}  # interleaved: seeds outermost
+    points = [n for n in CHECKPOINTS if n <= trials]
+    print(f"\n## 1. Sample efficiency: best val_cost after n trials, median [min-max] over {seeds} sampler seeds")
+    for ds, space in SPACES.items():
+        print(f"\n{ds} (default space, {', '.join(o.split('.', 2)[2] for o in space)}; pruner none; n_jobs 1)\n")
+        print("| sampler | " + " | ".join(f"after {n}" for n in points) + " | s a sweep |")
+        print("|---|" + "---:|" * (len(points) + 1))
+        for s in names:
+            runs = [jobs[(ds, s, seed)].result() for seed in range(seeds)]
+            row = {n: [best_after(r[0], n) for r in runs] for n in points}
+            secs = statistics.median(r[1] for r in runs)
+            print(f"| {s} | " + " | ".join(spread(row[n]) for n in points) + f" | {secs:.1f} |")
+            out.setdefault("efficiency", {}).setdefault(ds, {})[s] = {
+                "best_after": {str(n): row[n] for n in points}, "seconds": [r[1] for r in runs]}
+
+
+def pruning(pool: ProcessPoolExecutor, seeds: int, trials: int, tolerance: float, out: dict,
+            variant: list[str]) -> None:
+    base = ["dataset=flower", "sweep.sampler=tpe"]
+    jobs = {(seed, pruner): pool.submit(sweep, [*base, f"sweep.study_name=prune-{pruner}-{seed}", f"sweep.seed={seed}",
+                                                f"sweep.pruner={pruner}",
+                                                f"sweep.n_trials={trials if pruner == 'none' else 2 * trials}",
+                                                *(variant if pruner == "median" else [])])
+            for seed in range(seeds) for pruner in ("none", "median")}
+    print(f"\n## 2. Pruning: flower, default space, tpe; the unpruned sweep's {trials} trials against the median pruner's "
+          f"(given {2 * trials}{'; ' + ' '.join(variant) if variant else ''}); reached = val_cost within "
+          f"{tolerance:.0%} of the unpruned best\n")
+    print(f"| seed | none: best / iterations of {trials} | median: best / iterations of {trials} (pruned) | "
+          "median: iterations to reach none's best | ratio to none's iterations |")
+    print("|---:|---|---|---:|---:|")
+    ratios = []
+    for seed in range(seeds):
+        (plain, _), (pruned, _) = jobs[(seed, "none")].result(), jobs[(seed, "median")].result()
+        best = best_after(plain, trials)
+        spent = sum(t.iterations for t in plain)
+        first = pruned[:trials]
+        reach = iterations_to_reach(pruned, best * (1 + tolerance))
+        ratio = reach / spent if reach is not None else float("inf")
+        ratios.append(ratio)
+        n_pruned = sum(t.state == "PRUNED" for t in first)
+        print(f"| {seed} | {best:.4f} / {spent:,} | {best_after(first, trials):.4f} / "
+              f"{sum(t.iterations for t in first):,} ({n_pruned}) | "
+              f"{'not reached' if reach is None else f'{reach:,}'} | {ratio:.2f} |")
+        out.setdefault("pruning", []).append({"seed": seed, "none": [asdict(t) for t in plain],
+                                              "median": [asdict(t) for t in pruned]})
+    median = statistics.median(ratios)
+    print(f"\nmedian ratio {median:.2f}: {'met' if median <= 0.5 else 'MISS'} (goal <= 0.50)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 10 trials: a smoke run")
+    parser.add_argument("--seeds", type=int, default=5, help="sampler seeds of section 1 (section 2: 3)")
+    parser.add_argument("--trials", type=int, default=30, help="trials of each section-1 sweep")
+    parser.add_argument("--prune-trials", type=int, default=20, help="trials of section 2's unpruned sweep")
+    parser.add_argument("--tolerance", type=float, default=0.02, help="how close to the unpruned best counts as reached")
+    parser.add_argument("--processes", type=int, default=2, help="sweeps run side by side")
+    parser.add_argument("--sections", default="1,2")
+    parser.add_argument("--pruner-overrides", default="", help="overrides of the pruned sweeps only, to try other "
+                        "settings: 'sweep.warmup_steps=500 train.report_every=50'")
+    parser.add_argument("--json", type=Path, help="write every trial's state, value and iterations here")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.trials, args.prune_trials = 2, 10, 8
+    sections = {int(s) for s in args.sections.split(",")}
+    print(f"# bench-search: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.1f}; {args.processes} sweeps side by side, each n_jobs 1, tracking off")
+    out: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    start = time.perf_counter()
+    # spawn: a fresh interpreter per process, as a user's `python -m sweeps` is
+    with ProcessPoolExecutor(args.processes, mp_context=mp.get_context("spawn")) as pool:
+        if 1 in sections:
+            efficiency(pool, args.seeds, args.trials, out)
+            log(f"section 1 done at {time.perf_counter() - start:.0f} s")
+        if 2 in sections:
+            pruning(pool, min(args.seeds, 3), args.prune_trials, args.tolerance, out, args.pruner_overrides.split())
+    print(f"\n(whole bench: {time.perf_counter() - start:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
