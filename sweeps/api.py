@@ -31,6 +31,7 @@ from sweeps.interrupts import interrupts_handled
 from sweeps.report.summary import best_trial
 from sweeps.runner import pool, session
 from sweeps.runner.cli import quiet_libraries, start_workers
+from sweeps.study.stopping import recorded
 from sweeps.trial.reproduction import Reproduction, load_network, reproduce
 
 __all__ = ["Best", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
@@ -69,6 +70,7 @@ class SweepResult:
     tracking_uri: str
     config: DictConfig  # the composed config the sweep ran
     trials: list[TrialRow] = field(default_factory=list)
+    stopped: str = ""  # why the study stopped before sweep.n_trials (sweep.stop), or ""
 
     def top(self, k: int = 5) -> list[TrialRow]:
         """The k best complete trials, best first."""
@@ -120,4 +122,4 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
     return SweepResult(
         study=study, best=None if best is None else Best(**{k: v for k, v in vars(_row(best)).items() if k != "state"}),
         parent_run_id=outcome.parent_run_id, tracking_uri=cfg.tracking.uri, config=cfg,
-        trials=[_row(t) for t in study.get_trials(deepcopy=False)])
+        trials=[_row(t) for t in study.get_trials(deepcopy=False)], stopped=(recorded(study) or {}).get("reason", ""))
