@@ -161,7 +161,7 @@ def pruning(pool: ProcessPoolExecutor, seeds: int, trials: int, tolerance: float
     print(f"\n## 2. Pruning: flower, default space, tpe, {trials} trials, without a pruner and with the median pruner "
           f"(conf's defaults: warmup_steps, report_every, n_startup_trials); reached = val_cost within "
           f"{tolerance:.0%} of the unpruned best")
-    print(f"\n| median pruner | seed | none: best (trial) | none: iterations to reach it / of all | median: best "
+    print("\n| median pruner | seed | none: best (trial) | none: iterations to reach it / of all | median: best "
           "(trial) | median: iterations to reach none's best / of all (pruned) | ratio to reach | ratio of all |")
     print("|---|---:|---|---:|---|---:|---:|---:|")
     for i, variant in enumerate(settings):
@@ -171,7 +171,7 @@ def pruning(pool: ProcessPoolExecutor, seeds: int, trials: int, tolerance: float
             (a, _), (b, _) = plain[seed].result(), pruned[(i, seed)].result()
             best = best_after(a, trials)
             target = best * (1 + tolerance)
-            a_reach, b_reach = iterations_to_reach(a, best), iterations_to_reach(b, target)
+            a_reach, b_reach = iterations_to_reach(a, target), iterations_to_reach(b, target)
             a_all, b_all = sum(t.iterations for t in a), sum(t.iterations for t in b)
             b_best = best_after(b, trials)
             same += b_reach is not None
@@ -197,9 +197,10 @@ def best_trial(trials: list[Trial]) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 trials: a smoke run")
-    parser.add_argument("--seeds", type=int, default=5, help="sampler seeds of section 1 (section 2: 3)")
+    parser.add_argument("--seeds", type=int, default=5, help="sampler seeds of section 1")
     parser.add_argument("--trials", type=int, default=30, help="trials of each section-1 sweep")
     parser.add_argument("--prune-trials", type=int, default=30, help="trials of section 2's sweeps (the default sweep's)")
+    parser.add_argument("--prune-seeds", type=int, default=3, help="sampler seeds of section 2")
     parser.add_argument("--tolerance", type=float, default=0.02, help="how close to the unpruned best counts as reached")
     parser.add_argument("--processes", type=int, default=2, help="sweeps run side by side")
     parser.add_argument("--sections", default="1,2")
@@ -208,7 +209,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every trial's state, value and iterations here")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.trials, args.prune_trials = 2, 10, 8
+        args.seeds, args.trials, args.prune_seeds, args.prune_trials = 2, 10, 2, 8
     sections = {int(s) for s in args.sections.split(",")}
     print(f"# bench-search: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}; {args.processes} sweeps side by side, each n_jobs 1, tracking off")
@@ -220,7 +221,7 @@ def main() -> None:
             efficiency(pool, args.seeds, args.trials, out)
             log(f"section 1 done at {time.perf_counter() - start:.0f} s")
         if 2 in sections:
-            pruning(pool, min(args.seeds, 3), args.prune_trials, args.tolerance, out,
+            pruning(pool, args.prune_seeds, args.prune_trials, args.tolerance, out,
                     [v.split() for v in args.variants.split(";") if v.strip()])
     print(f"\n(whole bench: {time.perf_counter() - start:.0f} s)")
     if args.json:

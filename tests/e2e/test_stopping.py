@@ -4,6 +4,8 @@ again it runs nothing, and with other settings it goes on. A target stops it too
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from optuna.trial import TrialState
 
@@ -36,7 +38,7 @@ def test_patience_stops_every_worker_records_why_and_a_rerun_runs_nothing_unless
     assert parent.data.tags[STOPPED_ATTR] == record["reason"]
     assert parent.info.status == "FINISHED"
     summary = sweep_dir.client().download_artifacts(parent.info.run_id, "summary.md", str(sweep_dir.path))
-    assert record["reason"] in open(summary).read()
+    assert record["reason"] in Path(summary).read_text()
 
     again = sweep_dir.run(*QUICK, "sweep.stop.patience=5")
     assert f"The study stopped: {record['reason']}." in again.stdout
