@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = (10, 20, 30)
+PRUNER_ONLY = ("sweep.warmup_steps=", "train.report_every=")  # settings an unpruned sweep never reads
 SAMPLERS = ("tpe", "gp", "random", "qmc", "cmaes")
 # the default space, with fewer iterations: digits costs ~5x flower's time an iteration
 SPACES = {
@@ -155,7 +156,9 @@ def pruning(pool: ProcessPoolExecutor, seeds: int, trials: int, tolerance: float
     def submit(seed: int, extra: list[str]):
         return pool.submit(sweep, [*base, f"sweep.study_name=prune-{seed}", f"sweep.seed={seed}", *extra])
 
-    plain = {seed: submit(seed, ["sweep.pruner=none"]) for seed in range(seeds)}
+    # the unpruned sweep a variant is measured against: the variant's settings but the pruner's own
+    baselines = {tuple(o for o in v if not o.startswith(PRUNER_ONLY)) for v in settings}
+    plain = {(b, seed): submit(seed, ["sweep.pruner=none", *b]) for b in sorted(baselines) for seed in range(seeds)}
     pruned = {(i, seed): submit(seed, ["sweep.pruner=median", *v])
               for i, v in enumerate(settings) for seed in range(seeds)}
     print(f"\n## 2. Pruning: flower, default space, tpe, {trials} trials, without a pruner and with the median pruner "
@@ -168,7 +171,8 @@ def pruning(pool: ProcessPoolExecutor, seeds: int, trials: int, tolerance: float
         label = " ".join(variant) or "defaults"
         reach_ratios, all_ratios, same = [], [], 0
         for seed in range(seeds):
-            (a, _), (b, _) = plain[seed].result(), pruned[(i, seed)].result()
+            baseline = tuple(o for o in variant if not o.startswith(PRUNER_ONLY))
+            (a, _), (b, _) = plain[(baseline, seed)].result(), pruned[(i, seed)].result()
             best = best_after(a, trials)
             target = best * (1 + tolerance)
             a_reach, b_reach = iterations_to_reach(a, target), iterations_to_reach(b, target)

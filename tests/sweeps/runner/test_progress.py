@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweeps.runner.progress import Progress
+from sweeps.study.stopping import STOPPED_ATTR
 
 DIST = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
 ELAPSED = re.compile(r" \| \d{2}:\d{2}$")
@@ -65,3 +66,11 @@ def test_the_line_ends_with_the_elapsed_minutes_and_seconds():
     progress = Progress(optuna.create_study(), 1, "val_cost")
     progress._start -= 125  # as if started 2 min 5 s ago
     assert progress.line().endswith(" | 02:05")
+
+
+def test_a_study_that_stopped_improving_says_it_stops():
+    study = study_with_every_state("minimize")
+    assert "stopping" not in Progress(study, 10, "val_cost").line()
+    study.set_user_attr(STOPPED_ATTR, {"reason": "r", "trial": 2, "settings": {}})
+    assert counts_and_best(Progress(study, 10, "val_cost").line()).endswith(
+        "| best val_cost 0.2000 (trial 1) | stopping: no new trials")
