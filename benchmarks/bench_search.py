@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = (10, 20, 30)
-PRUNER_ONLY = ("sweep.warmup_steps=", "train.report_every=")  # settings an unpruned sweep never reads
+PRUNER_ONLY = ("sweep.pruner=", "sweep.warmup_steps=", "train.report_every=")  # settings an unpruned sweep never reads
 SAMPLERS = ("tpe", "gp", "random", "qmc", "cmaes")
 # the default space, with fewer iterations: digits costs ~5x flower's time an iteration
 SPACES = {
