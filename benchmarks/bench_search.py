@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = (10, 20, 30)
 PRUNER_ONLY = ("sweep.pruner=", "sweep.warmup_steps=", "train.report_every=")  # settings an unpruned sweep never reads
 SAMPLERS = ("tpe", "gp", "random", "qmc", "cmaes")
-# the default space, with fewer iterations: digits costs ~5x flower's time an iteration
+# the default space, with fewer iterations: digits costs ~5-10x flower's time an iteration
 SPACES = {
     "flower": ("search_space.train.iterations.low=100", "search_space.train.iterations.high=1000",
                "search_space.train.iterations.step=100"),
-    "digits": ("search_space.train.iterations.low=20", "search_space.train.iterations.high=200",
-               "search_space.train.iterations.step=20"),
+    "digits": ("search_space.train.iterations.low=10", "search_space.train.iterations.high=100",
+               "search_space.train.iterations.step=10"),
 }
 
 
