@@ -203,13 +203,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 trials: a smoke run")
     parser.add_argument("--seeds", type=int, default=5, help="sampler seeds of section 1")
     parser.add_argument("--trials", type=int, default=30, help="trials of each section-1 sweep")
-    parser.add_argument("--prune-trials", type=int, default=30, help="trials of section 2's sweeps (the default sweep's)")
+    parser.add_argument("--prune-trials", type=int, default=30,
+                        help="trials of section 2's sweeps (the default sweep's)")
     parser.add_argument("--prune-seeds", type=int, default=3, help="sampler seeds of section 2")
-    parser.add_argument("--tolerance", type=float, default=0.02, help="how close to the unpruned best counts as reached")
+    parser.add_argument("--tolerance", type=float, default=0.02,
+                        help="how close to the unpruned best counts as reached")
     parser.add_argument("--processes", type=int, default=2, help="sweeps run side by side")
     parser.add_argument("--sections", default="1,2")
     parser.add_argument("--variants", default="", help="other settings of the pruned sweeps, compared with the "
-                        "defaults, ';' between variants: 'sweep.warmup_steps=500; sweep.warmup_steps=300 train.report_every=50'")
+                        "defaults, ';' between variants: 'sweep.warmup_steps=500; sweep.pruner=hyperband'")
     parser.add_argument("--json", type=Path, help="write every trial's state, value and iterations here")
     args = parser.parse_args()
     if args.quick:

@@ -261,4 +261,5 @@ def test_no_trial_is_asked_once_the_study_stopped_improving_and_the_stop_is_reco
     other = optuna.load_study(study_name="S", storage=storage.open())  # another worker's view
     assert ask_within_budget(other, storage, 10) is None  # it has no settings of its own: the record stops it
     assert count(study) == 3
-    assert recorded(other)["reason"] == "no improvement larger than 0.0 in the last 2 finished trials (best 0.2 at trial 0)"
+    assert recorded(other)["reason"] == ("no improvement larger than 0.0 in the last 2 finished trials "
+                                         "(best 0.2 at trial 0)")
