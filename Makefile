@@ -13,7 +13,7 @@ MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MLFLOW_TRACKING_URI
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep test test-fast bench bench-sweep bench-figures ui reproduce clean
+.PHONY: help venv sweep test test-fast bench bench-sweep bench-search bench-figures ui reproduce clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ bench: $(STAMP) ## Benchmark nncore against course-style NumPy, scikit-learn and
 
 bench-sweep: $(STAMP) ## Benchmark sweep throughput, tracking overhead and Hydra's Optuna sweeper
 	$(PY) benchmarks/bench_sweep.py $(ARGS)
+
+bench-search: $(STAMP) ## Measure search quality: samplers' best val_cost after 10/20/30 trials, pruning's savings (~10 min)
+	$(PY) benchmarks/bench_search.py $(ARGS)
 
 bench-figures: $(STAMP) ## Time each figure the sweep draws against the library's way (what stays hand-written)
 	$(PY) benchmarks/bench_figures.py $(ARGS)

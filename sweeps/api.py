@@ -32,6 +32,7 @@ from sweeps.report.pareto import feasible, front
 from sweeps.report.summary import best_trial
 from sweeps.runner import pool, session
 from sweeps.runner.cli import quiet_libraries, start_workers
+from sweeps.study.stopping import recorded
 from sweeps.trial.reproduction import Reproduction, load_network, reproduce
 
 __all__ = ["Best", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
@@ -73,6 +74,7 @@ class SweepResult:
     config: DictConfig  # the composed config the sweep ran
     trials: list[TrialRow] = field(default_factory=list)
     pareto: list[TrialRow] = field(default_factory=list)  # several metrics: the Pareto front, by the first
+    stopped: str = ""  # why the study stopped before sweep.n_trials (sweep.stop), or ""
 
     def top(self, k: int = 5) -> list[TrialRow]:
         """The k best complete trials, best first (feasible ones before the others); for several
@@ -130,4 +132,5 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
     return SweepResult(
         study=study, best=None if best is None else Best(**{k: getattr(_row(best), k) for k in shown}),
         parent_run_id=outcome.parent_run_id, tracking_uri=cfg.tracking.uri, config=cfg,
-        trials=[_row(t) for t in study.get_trials(deepcopy=False)], pareto=[_row(t) for t in front(study)])
+        trials=[_row(t) for t in study.get_trials(deepcopy=False)], pareto=[_row(t) for t in front(study)],
+        stopped=(recorded(study) or {}).get("reason", ""))

@@ -92,6 +92,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
                                  "null (off) or an integer >= 1 (seconds)"),
     "sweep.grace_period": (lambda v: v is None or (is_integer(v) and v >= 1), "null (twice the heartbeat interval) "
                            "or an integer >= 1 (seconds)"),
+    "sweep.stop.patience": (lambda v: v is None or (is_integer(v) and v >= 1), "null (off) or an integer >= 1"),
+    "sweep.stop.min_delta": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "sweep.stop.target": (lambda v: v is None or is_number(v), "null (off) or a finite number"),
     "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
     "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
     "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),

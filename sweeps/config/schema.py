@@ -58,6 +58,16 @@ class TrainConfig:
 
 
 @dataclass
+class StopConfig:
+    """When a sweep stops before n_trials (sweeps.study.stopping); null = never. Not part of the
+    study's question: changing them is a resume."""
+
+    patience: Optional[int] = None  # complete trials in a row without an improvement larger than min_delta
+    min_delta: float = 0.0
+    target: Optional[float] = None  # the metric's value that is good enough (direction-aware)
+
+
+@dataclass
 class SweepConfig:
     n_trials: int = 30
     n_jobs: int = 2
@@ -83,6 +93,7 @@ class SweepConfig:
     # (a list of {path: value}, or a YAML file of one); see sweeps.study.seeding
     warm_start: Optional[Any] = None
     enqueue: Optional[Any] = None
+    stop: StopConfig = field(default_factory=StopConfig)
 
 
 @dataclass

@@ -56,13 +56,14 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),
                  run_tasks: Callable[[list], Any] = lambda tasks: [task() for task in tasks],
-                 optuna_task: Callable[[], Any] | None = None) -> None:
+                 optuna_task: Callable[[], Any] | None = None, notes: Sequence[str] = ()) -> None:
     """The parent run's metrics, params and files (for several objectives, the Pareto front's tags
     on the trial runs), then the best trial or the front on the terminal. The files
     are written by run_tasks([...]), which may run all but the first task in other processes
     (sweeps.runner.pool.at_once): this process writes its files and then runs the `extra` tasks
     (the session's decision boundaries), while `optuna_task`, if the session gives one, draws
-    Optuna's figures (optuna_artifacts) elsewhere."""
+    Optuna's figures (optuna_artifacts) elsewhere. `notes`: what summary.md says besides the caveats
+    (why the sweep stopped early)."""
     counts = trial_counts(study)
     best = best_trial(study)
     metrics = {f"trials_{k}": v for k, v in counts.items()}
@@ -78,7 +79,7 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
             pareto.retag(study, tracker, front)
         tracker.log(tracker.parent_run_id, metrics=metrics)
     if tracker.enabled:
-        files = study_artifacts(study, tracker, cfg, optuna_figures=optuna_task is None)
+        files = study_artifacts(study, tracker, cfg, optuna_figures=optuna_task is None, notes=notes)
 
         def here() -> None:
             tracker.log_artifacts(tracker.parent_run_id, files)
@@ -120,7 +121,7 @@ def optuna_artifacts(study: optuna.Study, metric: str | Sequence[str]) -> dict:
 
 
 def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | None = None,
-                    optuna_figures: bool = True) -> dict:
+                    optuna_figures: bool = True, notes: Sequence[str] = ()) -> dict:
     """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib; Optuna's unless
     `optuna_figures` is false) and, when plotly is installed, Optuna's interactive versions in one
     study_plots.html. For several objectives, pareto_front.png instead of the parallel coordinates."""
@@ -130,7 +131,7 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     metric = spelled(names)
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
     files = {"trials.csv": lambda p: write_trials(p, study),
-             "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, caveats(cfg)))}
+             "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, [*caveats(cfg), *notes]))}
     complete = ranked(study)
     top = pareto.front(study) if several else complete  # the trials whose curves are overlaid
     if optuna_figures:

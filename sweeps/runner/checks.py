@@ -12,6 +12,7 @@ from sweeps.errors import ConfigError
 from sweeps.runner.cluster import check_scheduler
 from sweeps.study.factory import check as check_study
 from sweeps.study.seeding import configs as enqueued_configs
+from sweeps.study.stopping import check as check_stop
 from sweeps.study.storages import storage_for, storage_spec
 from sweeps.tracking.store import check_reachable
 from sweeps.trial.build import load_data
@@ -23,6 +24,7 @@ def validate(cfg: Any) -> SearchSpace:
     check_values(cfg)
     space = check_space(cfg)
     check_study(cfg, space)
+    check_stop(cfg.sweep)
     if cfg.sweep.sampler == "grid" and (cfg.sweep.enqueue is not None or cfg.sweep.warm_start is not None):
         raise ConfigError("sweep.sampler is 'grid', which hands grid point N to trial N, so trials queued or copied in "
                           "by sweep.enqueue or sweep.warm_start would run some points twice and skip others; drop "

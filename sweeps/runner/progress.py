@@ -1,5 +1,6 @@
 """The status line while workers run: finished/total, pruned, failed, best so far (for several
-metrics, the Pareto front's size), elapsed.
+metrics, the Pareto front's size), elapsed, and once the study stopped improving (sweep.stop),
+that it stops.
 On a terminal it is redrawn in place every second; elsewhere (a log file, CI) a line is written
 only when the counts change."""
 
@@ -13,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeps.report.pareto import feasible
+from sweeps.study.stopping import recorded
 
 
 class Progress:
@@ -42,9 +44,10 @@ class Progress:
             b = pick(complete, key=lambda t: t.value)
             best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"
         elapsed = int(time.monotonic() - self._start)
+        stop = recorded(self.study)
         return (f"[sweep] {done}/{self.total} trials ({by[TrialState.PRUNED]} pruned, "
-                f"{by[TrialState.FAIL]} failed, {by[TrialState.RUNNING]} running){best} | "
-                f"{elapsed // 60:02d}:{elapsed % 60:02d}")
+                f"{by[TrialState.FAIL]} failed, {by[TrialState.RUNNING]} running){best}"
+                f"{' | stopping: no new trials' if stop else ''} | {elapsed // 60:02d}:{elapsed % 60:02d}")
 
     def _show(self, final: bool = False) -> None:
         try:

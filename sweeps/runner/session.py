@@ -47,6 +47,8 @@ from sweeps.study.factory import open_study
 from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
 from sweeps.study.samplers import grid_size
 from sweeps.study.seeding import enqueue, warm_start
+from sweeps.study.stopping import STOPPED_ATTR, reached, recorded, resume
+from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
@@ -120,6 +122,14 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
     if role.launcher and count(study) >= cfg.sweep.n_trials:
         pool.stop()  # started while the config was checked: nothing for them to do
         return complete(study, cfg)
+    # sweep.stop: a study that stopped under these settings runs nothing; under others it goes on
+    # (a joined worker never clears a stop: the launcher's settings decide)
+    reason, note = resume(study, stop_rule(cfg.sweep)) if role.launcher else (reached(study, None), None)
+    if note:
+        print(f"[{role.name}] {note}", flush=True)
+    if reason is not None:
+        pool.stop()
+        return stopped_before(study, cfg, reason, role)
     if role.launcher:
         if stop_requested(study):  # left by an interrupted launcher: this one resumes
             study.set_user_attr(STOP_ATTR, False)
@@ -146,6 +156,8 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
             with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
                 reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
+            if (record := recorded(study)) is not None and tracker.enabled:
+                tracker.log(tracker.parent_run_id, tags={STOPPED_ATTR: record["reason"]})
             if any(r.timed_out for r in reports):
                 print(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
                       "stopped and failed (reason timeout), their params queued for the next run", flush=True)
@@ -180,6 +192,10 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
         print(f"[worker] done: {sum(r.complete for r in reports)} complete, {sum(r.pruned for r in reports)} "
               f"pruned, {sum(r.failed for r in reports)} failed here; the study holds {count(study)} finished "
               "trials", flush=True)
+    if (record := recorded(study)) is not None:
+        print(f"[{role.name}] the sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']} "
+              f"(sweep.stop: {', '.join(f'{k}={v}' for k, v in record['settings'].items() if v is not None)})",
+              flush=True)
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
     return Outcome(study, tracker.parent_run_id)
@@ -251,6 +267,18 @@ def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
     return Outcome(study, record.get("parent_run_id", "") if record.get("uri") == cfg.tracking.uri else "")
 
 
+def stopped_before(study: optuna.Study, cfg: DictConfig, reason: str, role: Role) -> Outcome:
+    """A study that stopped improving (sweep.stop) under the same settings: no new run, its best
+    trial, why it stopped and how to go on."""
+    summary.print_best(study, cfg)
+    print(f"The study stopped: {reason}. It runs nothing more under the same sweep.stop settings; to go on, "
+          "change them (a larger sweep.stop.patience, another sweep.stop.target) or drop them "
+          "(sweep.stop.patience=null sweep.stop.target=null).", flush=True)
+    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    run = record.get("parent_run_id", "") if role.launcher and record.get("uri") == cfg.tracking.uri else ""
+    return Outcome(study, run)
+
+
 def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own: bool, done: int, n: int,
            where: str) -> str:
     """What the session is about to do, in three lines."""
@@ -275,7 +303,9 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
         extra.append(functools.partial(draw_boundaries, top, tracker))
     extra.append(functools.partial(model_of_best, study, tracker, cfg))
     figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep), tracker)
-    summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures,
+    record = recorded(study)
+    notes = [f"The sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']}."] if record else []
+    summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures, notes=notes,
                          run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
 
 
@@ -378,7 +408,7 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
     """Runs the workers until the budget is reached, starting them again when one died."""
     reports: list[Report] = []
     for _ in range(MAX_RESTARTS + 1):
-        if count(study) >= cfg.sweep.n_trials or stop_requested(study):
+        if count(study) >= cfg.sweep.n_trials or stop_requested(study) or recorded(study) is not None:
             break
         try:
             if deadline is not None and time.time() >= deadline:

@@ -32,6 +32,7 @@ from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, i
 from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.study.budget import ask_within_budget, heartbeat, requeue
 from sweeps.study.factory import open_study
+from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for
 from sweeps.tracking.store import sqlite_path, store_busy
 from sweeps.tracking.tracker import Tracker
@@ -169,10 +170,11 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
     study = open_study(cfg, storage, space, job.seed)
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
+    stop = stop_rule(cfg.sweep)
     in_a_row = 0
     while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
         check_interrupt()
-        trial = ask_within_budget(study, storage, cfg.sweep.n_trials, deadline)
+        trial = ask_within_budget(study, storage, cfg.sweep.n_trials, deadline, stop=stop)
         if trial is None:
             break
         value = None

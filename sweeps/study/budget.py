@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeps.interrupts import check_interrupt
 from sweeps.processes import alive, here
+from sweeps.study.stopping import StopRule, reached
 from sweeps.study.storages import MAX_RETRY, Storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -80,14 +81,15 @@ def heartbeat(storage: Storage, study: optuna.Study, trial: optuna.Trial) -> Ite
 
 
 def ask_within_budget(study: optuna.Study, storage: Storage, n_trials: int, deadline: float = float("inf"),
-                      poll: float = 1.0) -> optuna.Trial | None:
+                      poll: float = 1.0, stop: StopRule | None = None) -> optuna.Trial | None:
     """A new trial (a queued retry first), or None once the study holds n_trials finished trials.
 
     The budget left is n_trials minus finished and running trials. Without heartbeats a worker
     stops as soon as none is left. With heartbeats it waits instead while running trials hold
     the rest: one of them may belong to a worker that died, and once its heartbeat is `grace_period`
     old this (or another) worker fails it under the lock and runs its queued retry. It also stops
-    at the deadline and when an interrupted launcher asked the workers to stop.
+    at the deadline, when an interrupted launcher asked the workers to stop, and once the study
+    stopped improving (sweep.stop: `stop`, decided from the study's trials, sweeps.study.stopping).
     """
     while True:
         check_interrupt()  # a Ctrl-C while waiting here asks no new trial
@@ -95,7 +97,7 @@ def ask_within_budget(study: optuna.Study, storage: Storage, n_trials: int, dead
             storage.check_intact()
             if storage.heartbeats:
                 _fail_stale(study, storage)
-            if stop_requested(study) or count(study) >= n_trials:
+            if stop_requested(study) or count(study) >= n_trials or reached(study, stop) is not None:
                 return None
             if count(study, (*FINISHED, TrialState.RUNNING)) < n_trials:
                 trial = study.ask()

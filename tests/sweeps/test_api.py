@@ -195,6 +195,17 @@ def test_two_sweeps_in_one_interpreter_then_the_first_resumes(here):
     assert third.best.value == min(t.value for t in a.study().trials)
 
 
+def test_a_sweep_stopped_by_sweep_stop_says_why_in_its_result(here):
+    result = sweeps.run(here.args("sweep.n_trials=50", "sweep.n_jobs=1", "sweep.stop.patience=2",
+                                  "tracking.enabled=false", *FAST))
+    assert len(result.trials) < 50
+    assert result.stopped == result.study.user_attrs["nnsweeps.stopped"]["reason"]
+    assert result.stopped.startswith("no improvement larger than 0.0 in the last 2 finished trials")
+    unstopped = sweeps.run(here.args("sweep.n_trials=1", "sweep.n_jobs=1", "sweep.study_name=other",
+                                     "tracking.enabled=false", *FAST))
+    assert unstopped.stopped == ""
+
+
 BAD = [
     # (overrides, words the message must contain)
     (["sweep.n_trials=0"], ["sweep.n_trials", "0"]),

@@ -10,8 +10,16 @@ from omegaconf import OmegaConf
 
 from sweeps.config.checks import check_values, resolve_direction
 from sweeps.config.metrics import METRICS
-from sweeps.config.objectives import (Constraint, check, constraints, directions, metric_names, parse_constraint,
-                                      pruning, several)
+from sweeps.config.objectives import (
+    Constraint,
+    check,
+    constraints,
+    directions,
+    metric_names,
+    parse_constraint,
+    pruning,
+    several,
+)
 from sweeps.config.schema import SweepConfig
 from sweeps.errors import ConfigError
 

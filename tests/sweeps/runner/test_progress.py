@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweeps.runner.progress import Progress
+from sweeps.study.stopping import STOPPED_ATTR
 
 DIST = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
 ELAPSED = re.compile(r" \| \d{2}:\d{2}$")
@@ -82,3 +83,11 @@ def test_the_best_so_far_is_a_feasible_trial():
     study.add_trial(create_trial(value=0.1, params={"x": 0.1}, distributions=DIST, constraints={"c": 1.0}))
     study.add_trial(create_trial(value=0.4, params={"x": 0.4}, distributions=DIST, constraints={"c": -1.0}))
     assert counts_and_best(Progress(study, 5, "val_cost").line()).endswith("| best val_cost 0.4000 (trial 1)")
+
+
+def test_a_study_that_stopped_improving_says_it_stops():
+    study = study_with_every_state("minimize")
+    assert "stopping" not in Progress(study, 10, "val_cost").line()
+    study.set_user_attr(STOPPED_ATTR, {"reason": "r", "trial": 2, "settings": {}})
+    assert counts_and_best(Progress(study, 10, "val_cost").line()).endswith(
+        "| best val_cost 0.2000 (trial 1) | stopping: no new trials")

@@ -24,6 +24,7 @@ from sweeps.study.budget import (
     stop_requested,
     trial_id,
 )
+from sweeps.study.stopping import StopRule, recorded
 from sweeps.study.storages import MAX_RETRY, storage_for
 
 HEARTBEAT = {"heartbeat_interval": 1, "grace_period": 2}
@@ -244,3 +245,21 @@ def test_trial_id_is_the_storages_id_of_the_trial_number(tmp_path):
     for t in trials:
         assert backend.get_trial(trial_id(storage, study, t.number)).number == t.number
     assert trial_id(storage, study, 0) != trial_id(storage, other, 0)
+
+
+# ---- sweep.stop: a study that no longer improves asks no new trial ---------------------------
+def test_no_trial_is_asked_once_the_study_stopped_improving_and_the_stop_is_recorded(tmp_path):
+    storage = storage_for(str(tmp_path / "j.journal"))
+    study = create(storage)
+    stop = StopRule("val_cost", patience=2)
+    for value in (0.2, 0.3):
+        trial = ask_within_budget(study, storage, 10, stop=stop)
+        study.tell(trial, value)
+    last = ask_within_budget(study, storage, 10, stop=stop)
+    study.tell(last, 0.4)  # the second trial in a row without an improvement
+    assert ask_within_budget(study, storage, 10, stop=stop) is None  # decided and recorded here
+    other = optuna.load_study(study_name="S", storage=storage.open())  # another worker's view
+    assert ask_within_budget(other, storage, 10) is None  # it has no settings of its own: the record stops it
+    assert count(study) == 3
+    assert recorded(other)["reason"] == ("no improvement larger than 0.0 in the last 2 finished trials "
+                                         "(best 0.2 at trial 0)")
