@@ -108,12 +108,12 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.4f} [{min(values):.4f}-{max(values):.4f}]"
 
 
-def samplers_to_run() -> tuple[list[str], list[str]]:
-    """The samplers of SAMPLERS this bench knows; notes on those it skips."""
+def samplers_to_run(asked: tuple[str, ...] = SAMPLERS) -> tuple[list[str], list[str]]:
+    """The samplers of SAMPLERS this bench knows (those asked); notes on those it skips."""
     from sweeps.study.samplers import SAMPLERS as TABLE
 
     notes, run = [], []
-    for name in SAMPLERS:
+    for name in asked:
         if name not in TABLE:
             notes.append(f"{name}: not in sweeps.study.samplers.SAMPLERS here: skipped")
         elif name == "gp" and importlib.util.find_spec("torch") is None:
@@ -123,8 +123,9 @@ def samplers_to_run() -> tuple[list[str], list[str]]:
     return run, notes
 
 
-def efficiency(pool: ProcessPoolExecutor, seeds: int, trials: int, out: dict) -> None:
-    names, notes = samplers_to_run()
+def efficiency(pool: ProcessPoolExecutor, seeds: int, trials: int, out: dict,
+               asked: tuple[str, ...] = SAMPLERS) -> None:
+    names, notes = samplers_to_run(asked)
     for note in notes:
         print(f"note: {note}")
     jobs = {(ds, s, seed): pool.submit(sweep, [f"dataset={ds}", f"sweep.study_name={ds}-{s}-{seed}",
@@ -210,6 +211,7 @@ def main() -> None:
                         help="how close to the unpruned best counts as reached")
     parser.add_argument("--processes", type=int, default=2, help="sweeps run side by side")
     parser.add_argument("--sections", default="1,2")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="section 1's samplers, comma-separated")
     parser.add_argument("--variants", default="", help="other settings of the pruned sweeps, compared with the "
                         "defaults, ';' between variants: 'sweep.warmup_steps=500; sweep.pruner=hyperband'")
     parser.add_argument("--json", type=Path, help="write every trial's state, value and iterations here")
@@ -224,7 +226,7 @@ def main() -> None:
     # spawn: a fresh interpreter per process, as a user's `python -m sweeps` is
     with ProcessPoolExecutor(args.processes, mp_context=mp.get_context("spawn")) as pool:
         if 1 in sections:
-            efficiency(pool, args.seeds, args.trials, out)
+            efficiency(pool, args.seeds, args.trials, out, tuple(args.samplers.split(",")))
             log(f"section 1 done at {time.perf_counter() - start:.0f} s")
         if 2 in sections:
             pruning(pool, args.prune_seeds, args.prune_trials, args.tolerance, out,
