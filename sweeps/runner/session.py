@@ -53,6 +53,7 @@ from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import draw_boundaries
+from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
@@ -87,7 +88,7 @@ def join(cfg: DictConfig) -> Outcome:
 
 
 def _session(cfg: DictConfig, role: Role) -> Outcome:
-    space = preflight(cfg)
+    space, data = preflight(cfg)
     fit_budget(cfg, space, role.name)
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
@@ -106,7 +107,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
     study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
     if existed:
         check_store_kept(cfg, storage, study)
-    asked = question(cfg, space)
+    asked = question(cfg, space, fingerprint(cfg, data).digest)
     if check_question(study, asked, storage.shown):  # a study asking another question is refused here
         record_question(study, asked)
         if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):

@@ -12,13 +12,14 @@ import contextlib
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from sweeps.processes import alive, here
@@ -135,6 +136,30 @@ class Tracker:
 
     # --- either side ----------------------------------------------------------------------
 
+    def use_dataset(self, name: str, source: str, splits: Mapping[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        """The dataset each trial run this process starts logs as its inputs (MLflow's Dataset
+        column), one per context ('training', 'validation'): (X (n_x, m), Y (n_y, m), digest) each;
+        source: a file URI, or a loader's call. Made into MLflow's entities here, once, not per trial."""
+        if not self.enabled:
+            return
+        import mlflow.data  # deferred: a module of mlflow, which this one imports anyway
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+
+        if source.startswith("file:"):
+            with warnings.catch_warnings():
+                # MLflow registers its local-file source twice and warns that a path can be read in
+                # "multiple ways": both are the same class
+                warnings.simplefilter("ignore", UserWarning)
+                where = mlflow.data.dataset_source_registry.resolve_dataset_source(source)
+        else:
+            where = CodeDatasetSource({"loader": source})
+        self._inputs = [
+            # samples as rows, MLflow's way; its to_dict holds the entity's fields, profile (shapes) included
+            DatasetInput(Dataset(**mlflow.data.from_numpy(X.T, targets=Y.T, source=where, name=name,
+                                                          digest=digest).to_dict()),
+                         tags=[InputTag("mlflow.data.context", context)])
+            for context, (X, Y, digest) in splits.items()]
+
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         if not self.enabled:
             return ""
@@ -143,6 +168,8 @@ class Tracker:
             {**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
              "nnsweeps.role": "trial", **here()})
         self.log(run_id, params=params)
+        if getattr(self, "_inputs", None):
+            self.client.log_inputs(run_id, datasets=self._inputs)
         return run_id
 
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
@@ -233,4 +260,5 @@ class Tracker:
         # clients hold connections, and artifact folders are known per process: each makes its own
         state.pop("_client", None)
         state.pop("_folders", None)
+        state.pop("_inputs", None)  # a process's own: the worker's data (sweeps.runner.worker)
         return state
