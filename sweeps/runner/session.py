@@ -24,8 +24,6 @@ from typing import Any
 
 import optuna
 from joblib import Parallel, delayed, parallel_config
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
@@ -213,10 +211,12 @@ def study_exists(storage: Storage, name: str) -> bool:
     return True
 
 
-def _client(cfg: DictConfig) -> MlflowClient | None:
-    """A client of the tracking store if it exists (nothing is created here), else None."""
+def _client(cfg: DictConfig) -> Any:
+    """An MlflowClient of the tracking store if it exists (nothing is created here), else None."""
     if not cfg.tracking.enabled:
         return None
+    from mlflow import MlflowClient  # deferred: mlflow's import, which tracking.enabled=false never pays
+
     db = sqlite_path(cfg.tracking.uri)
     return None if db is not None and not db.exists() else Patient(lambda: MlflowClient(tracking_uri=cfg.tracking.uri))
 
@@ -248,6 +248,8 @@ def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> 
     client = _client(cfg)
     if client is None:
         raise ConfigError(f"{where}, but that MLflow store is missing: it was deleted or moved. {afresh}")
+    from mlflow.exceptions import MlflowException  # deferred, as in _client
+
     try:
         client.get_run(record["parent_run_id"])
     except MlflowException:
@@ -378,6 +380,8 @@ def joined_tracker(cfg: DictConfig, storage: Storage, study: optuna.Study) -> tu
         tracker = Tracker(cfg.tracking.uri, experiment_id=record["experiment_id"],
                           parent_run_id=record["parent_run_id"], curve_points=cfg.tracking.curve_points,
                           common_tags=sweep_tags(cfg, storage))
+        from mlflow.exceptions import MlflowException  # deferred, as in _client
+
         try:
             if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
                 return tracker, False

@@ -15,15 +15,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
 
 from sweeps.processes import alive, here
 from sweeps.tracking.store import PARENT_TAG, Patient, artifact_root, create_store, local_folder, store_lock
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
@@ -47,6 +47,9 @@ class Tracker:
     @property
     def client(self) -> MlflowClient:
         """MLflow's client, each call retried while the store is busy (sweeps.tracking.store.Patient)."""
+        # deferred, here and below: mlflow's import is seconds of CPU, which tracking.enabled=false never pays
+        from mlflow import MlflowClient
+
         if not hasattr(self, "_client"):
             self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client
@@ -65,6 +68,8 @@ class Tracker:
         """Creates the store, the experiment and the parent run before any worker starts."""
         if not enabled:
             return cls(uri, enabled=False)
+        from mlflow.exceptions import MlflowException
+
         tracker = cls(uri, curve_points=curve_points, common_tags=dict(tags))
         with store_lock(uri):
             create_store(uri)
@@ -142,8 +147,9 @@ class Tracker:
         source: a file URI, or a loader's call. Made into MLflow's entities here, once, not per trial."""
         if not self.enabled:
             return
-        import mlflow.data  # deferred: a module of mlflow, which this one imports anyway
+        import mlflow.data
         from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import Dataset, DatasetInput, InputTag
 
         if source.startswith("file:"):
             with warnings.catch_warnings():
@@ -181,6 +187,8 @@ class Tracker:
         points left out)."""
         if not self.enabled or not run_id:
             return
+        from mlflow.entities import Metric, Param, RunTag
+
         now = int(time.time() * 1000)
         ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
         ts = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]  # MLflow's limits: 6,000 and 8,000
@@ -246,6 +254,8 @@ class Tracker:
         than FINISHED, since its record is not whole."""
         if not self.enabled or not run_id:
             return
+        from mlflow.entities import RunStatus
+
         whole = False
         try:
             self.log(run_id, metrics=metrics, tags=tags, curve=curve)
