@@ -50,7 +50,7 @@ from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.artifacts import draw_boundaries
+from sweeps.trial.artifacts import draw_boundaries, use_data
 from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
@@ -139,6 +139,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
     else:
         tracker, own = joined_tracker(cfg, storage, study)
     pool.freeze_heap()  # the last heavy import was MLflow's store
+    if own:  # the parent run's dataset: in the experiment before any trial run links to it
+        use_data(tracker, cfg, data)
+        tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
                                           "parent_run_id": tracker.parent_run_id})

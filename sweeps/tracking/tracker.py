@@ -174,9 +174,21 @@ class Tracker:
             {**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
              "nnsweeps.role": "trial", **here()})
         self.log(run_id, params=params)
-        if getattr(self, "_inputs", None):
-            self.client.log_inputs(run_id, datasets=self._inputs)
+        self.log_dataset(run_id)
         return run_id
+
+    def log_dataset(self, run_id: str) -> None:
+        """The dataset of use_dataset as the run's inputs, if there is one. MLflow adds a dataset to
+        the experiment the first time a run logs it: two processes doing so at once race, and the
+        one that lost (a unique-key error) is tried again, to link the dataset the other added."""
+        if not self.enabled or not run_id or not getattr(self, "_inputs", None):
+            return
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_inputs(run_id, datasets=self._inputs)
+        except MlflowException:
+            self.client.log_inputs(run_id, datasets=self._inputs)
 
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
             tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,

@@ -121,8 +121,10 @@ def test_a_changed_csv_under_the_same_study_is_refused_naming_its_digest(sweep_d
     data = ("dataset=csv", f"dataset.kwargs.path={csv}", "dataset.kwargs.label=y")
     sweep_dir.run("sweep.n_trials=2", *QUICK, *data)
     asked = sweep_dir.study().user_attrs[QUESTION_ATTR]
-    trial = sweep_dir.runs("trial")[0]
-    assert {i.dataset.name for i in trial.inputs.dataset_inputs} == {"points.csv"}
+    for run in sweep_dir.runs():  # the parent run and every trial run: both splits
+        inputs = run.inputs.dataset_inputs
+        assert {(i.dataset.name, i.tags[0].value) for i in inputs} == {("points.csv", "training"),
+                                                                      ("points.csv", "validation")}
     rows[5] = "5,6,1"  # one cell changed
     csv.write_text("x1,x2,y\n" + "\n".join(rows) + "\n")
     journal = sweep_dir.journal.read_bytes()
