@@ -413,10 +413,13 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
             w = best(on).wall / best(off).wall - 1
             wm = statistics.median(r.wall for r in on) / statistics.median(r.wall for r in off) - 1
             c = statistics.median(r.cpu for r in on) / statistics.median(r.cpu for r in off) - 1
-            judged = m == "on"  # a store's creation is once, not per sweep
-            out["default_sweep"][f"{m} vs off"] = {"wall_best": w, "wall_median": wm, "cpu_median": c}
+            # a store's creation is once, not per sweep; and a ratio of disturbed runs says nothing
+            judged = m == "on"
+            quiet = best(on).others <= QUIET and best(off).others <= QUIET
+            out["default_sweep"][f"{m} vs off"] = {"wall_best": w, "wall_median": wm, "cpu_median": c, "quiet": quiet}
+            said = (verdict(w <= DEFAULT_TARGET) if quiet else "NOT JUDGED: disturbed (*)")
             lines.append(f"  tracking {m} vs off: wall {w:+4.0%} (best), {wm:+4.0%} (median); CPU {c:+4.0%} (median)"
-                         + (f"  {verdict(w <= DEFAULT_TARGET)} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
+                         + (f"  {said} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
     return lines + ["  CPU s: the sweep's processes (the launcher and its worker processes); sum fit s: the trials'",
                     "  fit_seconds from the study (a diverged trial: its duration); the samplers' draws are the same",
                     "  in every run (seed 0), the pruner's decisions may differ with timing."]
