@@ -27,6 +27,7 @@ from joblib import Parallel, delayed, parallel_config
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from nncore import Dataset
 from sweeps import reserve
 from sweeps.config.checks import flatten
 from sweeps.config.objectives import metric_names, pruning, several
@@ -93,12 +94,12 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
         print(f"[{role.name}] {note}", flush=True)
     reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
     try:
-        return _sweep(cfg, role, space, storage)
+        return _sweep(cfg, role, space, data, storage)
     finally:
         reserve.drop()
 
 
-def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) -> Outcome:
+def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, storage: Storage) -> Outcome:
     existed = study_exists(storage, cfg.sweep.study_name)
     if not existed:
         check_no_orphan_runs(cfg, storage)
