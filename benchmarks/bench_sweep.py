@@ -1,6 +1,6 @@
 """Benchmark `python -m sweeps`: parallel throughput, tracking overhead, Hydra's Optuna sweeper plugin.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3]
+    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3,4]
                                                   [--trial-seconds S]
 
 All numbers come from this one run; sweeps of different settings are interleaved, best of --repeat
@@ -16,6 +16,9 @@ come from the Optuna journal.
      tracking.decision_boundary=none).
   3. Hydra's Optuna sweeper plugin (own venv and app: benchmarks/hydra_sweeper/) vs ours
      on one 40-trial search (conf/search_space/hydra_strings.yaml, TPE seed 0, n_jobs 2).
+  4. The default sweep (`make sweep`'s config, 30 trials, n_jobs 2): tracking off, on into a store
+     that exists, and on into a new one, several rounds; wall time, CPU time (the sweep's processes)
+     and the trials' summed fit_seconds. Target: tracking on (a store that exists) <= +20% wall.
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
 """
 
@@ -50,7 +53,7 @@ sys.path.insert(0, str(APP))
 from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's own virtual environment)
 
 SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
-SPEEDUP_TARGET, TRACKING_TARGET = 0.90, 0.10
+SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET = 0.90, 0.10, 0.20
 QUIET = 0.3  # cores: other processes using more than this disturb a run
 
 
@@ -65,6 +68,7 @@ class Run:
     wall: float
     launched: float
     others: float = 0.0  # cores used by other processes of the machine during the run, on average
+    cpu: float = 0.0  # CPU seconds of the sweep's processes (the launcher and the workers it waited for)
     starts: list[float] = field(default_factory=list)
     ends: list[float] = field(default_factory=list)
     fits: list[float] = field(default_factory=list)
@@ -175,8 +179,9 @@ class Bench:
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"{label}: exit {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-        others = max(0.0, busy_seconds() - b0 - (children_seconds() - c0)) / wall
-        return Run(label, wall, launched, others)
+        cpu = children_seconds() - c0
+        others = max(0.0, busy_seconds() - b0 - cpu) / wall
+        return Run(label, wall, launched, others, cpu)
 
     def store(self) -> Path:
         """An empty MLflow SQLite store (schema created), made once: a user's mlflow.db after their
@@ -378,6 +383,48 @@ def hydra_comparison(bench: Bench, quick: bool, out: dict) -> list[str]:
         "  not limited). The plugin records nothing (no MLflow, no per-trial artifacts)."]
 
 
+def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
+    """Section 4: `make sweep`'s own config (python -m sweeps with no overrides: 30 trials of the
+    default space on flower, n_jobs 2, median pruner), tracking off, on into a store that exists,
+    and on into a new one, interleaved."""
+    n = 10 if quick else 30
+    modes = {"off": (False, False), "on": (True, False), "on, new store": (True, True)}
+    contenders = {m: (lambda m=m: bench.ours(f"default sweep, tracking {m}", n, 2, modes[m][0], [],
+                                             new_store=modes[m][1])) for m in modes}
+    runs, errors = bench.rounds(contenders)
+    out["default_sweep"] = {m: [r.summary() for r in rs] for m, rs in runs.items()}
+    lines = [f"4. The default sweep (`make sweep`: {n} trials of conf/search_space/default.yaml on flower, TPE, "
+             "median pruner, n_jobs 2),", f"  tracking off, on (a store that exists) and on with a new store, "
+             f"interleaved, {'/'.join(str(len(v)) for v in runs.values())} runs each",
+             *(f"  {e}" for e in errors),
+             f"  {'':22}{'wall s':>8}{'median':>8}{'CPU s':>7}{'median':>8}{'sum fit s':>10}{'start-up':>9}"
+             f"{'shut-down':>10}{'others':>7}"]
+    for m, rs in runs.items():
+        b = best(rs)
+        lines.append(f"  tracking {m:13}{b.wall:8.2f}{statistics.median(r.wall for r in rs):8.2f}{b.cpu:7.2f}"
+                     f"{statistics.median(r.cpu for r in rs):8.2f}{sum(b.fits):10.2f}{b.startup:9.2f}"
+                     f"{b.shutdown:10.2f}{b.others:7.2f}" + (" *" if b.others > QUIET else ""))
+    if "off" in runs:
+        off = runs["off"]
+        for m in ("on", "on, new store"):
+            if m not in runs:
+                continue
+            on = runs[m]
+            w = best(on).wall / best(off).wall - 1
+            wm = statistics.median(r.wall for r in on) / statistics.median(r.wall for r in off) - 1
+            c = statistics.median(r.cpu for r in on) / statistics.median(r.cpu for r in off) - 1
+            # a store's creation is once, not per sweep; and a ratio of disturbed runs says nothing
+            judged = m == "on"
+            quiet = best(on).others <= QUIET and best(off).others <= QUIET
+            out["default_sweep"][f"{m} vs off"] = {"wall_best": w, "wall_median": wm, "cpu_median": c, "quiet": quiet}
+            said = (verdict(w <= DEFAULT_TARGET) if quiet else "NOT JUDGED: disturbed (*)")
+            lines.append(f"  tracking {m} vs off: wall {w:+4.0%} (best), {wm:+4.0%} (median); CPU {c:+4.0%} (median)"
+                         + (f"  {said} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
+    return lines + ["  CPU s: the sweep's processes (the launcher and its worker processes); sum fit s: the trials'",
+                    "  fit_seconds from the study (a diverged trial: its duration); the samplers' draws are the same",
+                    "  in every run (seed 0), the pruner's decisions may differ with timing."]
+
+
 def fixed_costs(tmp: Path, out: dict) -> list[str]:
     """Import times, and a process's first MLflow query on a new SQLite store (creates the schema), then again."""
     log("fixed costs")
@@ -403,8 +450,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every number here")
     parser.add_argument("--trial-seconds", type=float, help="sections 1-2's trial length (default 1, quick 0.5): "
                         "how the tracking overhead, mostly a fixed cost per trial and per sweep, shrinks with it")
-    parser.add_argument("--sections", default="1,2,3", help="which to run: 1,2 = throughput and tracking "
-                        "overhead (one set of sweeps), 3 = Hydra's sweeper (default: all)")
+    parser.add_argument("--sections", default="1,2,3,4", help="which to run: 1,2 = throughput and tracking "
+                        "overhead (one set of sweeps), 3 = Hydra's sweeper, 4 = the default sweep (default: all)")
     args = parser.parse_args()
     if args.trial_seconds is not None and args.trial_seconds <= 0:
         parser.error(f"--trial-seconds must be > 0, not {args.trial_seconds}")
@@ -423,6 +470,9 @@ def main() -> None:
             lines += ["", *throughput(bench, args.quick, out, args.trial_seconds)]
         if "3" in args.sections.split(","):
             lines += ["", *hydra_comparison(bench, args.quick, out)]
+        if "4" in args.sections.split(","):
+            rounds = args.repeat or (1 if args.quick else 4)  # a short sweep: noisier, more rounds
+            lines += ["", *default_sweep(Bench(tmp, rounds, bench.budget), args.quick, out)]
         lines += ["", *fixed_costs(tmp, out)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

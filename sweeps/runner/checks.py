@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nncore import Dataset
 from sweeps.config.checks import check_values
 from sweeps.config.space import SearchSpace, check_space
 from sweeps.errors import ConfigError
@@ -34,11 +35,11 @@ def validate(cfg: Any) -> SearchSpace:
     return space
 
 
-def preflight(cfg: Any) -> SearchSpace:
-    """validate(cfg), then what only shows on contact: the data, the two stores, the scheduler."""
+def preflight(cfg: Any) -> tuple[SearchSpace, Dataset]:
+    """validate(cfg), then what only shows on contact: the data (returned), the two stores, the scheduler."""
     space = validate(cfg)
     try:
-        load_data(cfg)  # a CSV's missing label column or NaN features show up only when read
+        data = load_data(cfg)  # a CSV's missing label column or NaN features show up only when read
     except ValueError as err:
         raise ConfigError(f"dataset {cfg.dataset.name!r} cannot be used: {err}") from None
     if cfg.tracking.enabled:
@@ -46,4 +47,4 @@ def preflight(cfg: Any) -> SearchSpace:
     storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep).check()
     if cfg.sweep.backend == "dask":
         check_scheduler(cfg.sweep.scheduler)
-    return space
+    return space, data

@@ -1,8 +1,9 @@
 """The local workers: one in this process, the others in loky processes (joblib's executor),
 started early and killed once idle.
 
-A worker process is a fresh interpreter that imports numpy, optuna, mlflow, matplotlib and
-MLflow's SQLAlchemy store before its first trial, which takes seconds of CPU (README, "Throughput").
+A worker process is a fresh interpreter that imports numpy, optuna, matplotlib and, with tracking
+on, mlflow and its SQLAlchemy store before its first trial, which takes seconds of CPU (README,
+"Throughput").
 So with n workers this process runs one of them itself (it has all of that imported already) and
 starts n - 1 processes; `start()` launches them as soon as the config is valid, so their imports
 overlap the launcher's own and the opening of the stores, and `map()` then reuses them (loky

@@ -24,11 +24,10 @@ from typing import Any
 
 import optuna
 from joblib import Parallel, delayed, parallel_config
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from nncore import Dataset
 from sweeps import reserve
 from sweeps.config.checks import flatten
 from sweeps.config.objectives import metric_names, pruning, several
@@ -52,7 +51,8 @@ from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.artifacts import draw_boundaries
+from sweeps.trial.artifacts import draw_boundaries, use_data
+from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
@@ -87,26 +87,26 @@ def join(cfg: DictConfig) -> Outcome:
 
 
 def _session(cfg: DictConfig, role: Role) -> Outcome:
-    space = preflight(cfg)
+    space, data = preflight(cfg)
     fit_budget(cfg, space, role.name)
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
         print(f"[{role.name}] {note}", flush=True)
     reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
     try:
-        return _sweep(cfg, role, space, storage)
+        return _sweep(cfg, role, space, data, storage)
     finally:
         reserve.drop()
 
 
-def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) -> Outcome:
+def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, storage: Storage) -> Outcome:
     existed = study_exists(storage, cfg.sweep.study_name)
     if not existed:
         check_no_orphan_runs(cfg, storage)
     study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
     if existed:
         check_store_kept(cfg, storage, study)
-    asked = question(cfg, space)
+    asked = question(cfg, space, fingerprint(cfg, data).digest)
     if check_question(study, asked, storage.shown):  # a study asking another question is refused here
         record_question(study, asked)
         if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
@@ -140,6 +140,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage) ->
     else:
         tracker, own = joined_tracker(cfg, storage, study)
     pool.freeze_heap()  # the last heavy import was MLflow's store
+    if own:  # the parent run's dataset: in the experiment before any trial run links to it
+        use_data(tracker, cfg, data)
+        tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
                                           "parent_run_id": tracker.parent_run_id})
@@ -212,10 +215,12 @@ def study_exists(storage: Storage, name: str) -> bool:
     return True
 
 
-def _client(cfg: DictConfig) -> MlflowClient | None:
-    """A client of the tracking store if it exists (nothing is created here), else None."""
+def _client(cfg: DictConfig) -> Any:
+    """An MlflowClient of the tracking store if it exists (nothing is created here), else None."""
     if not cfg.tracking.enabled:
         return None
+    from mlflow import MlflowClient  # deferred: mlflow's import, which tracking.enabled=false never pays
+
     db = sqlite_path(cfg.tracking.uri)
     return None if db is not None and not db.exists() else Patient(lambda: MlflowClient(tracking_uri=cfg.tracking.uri))
 
@@ -247,6 +252,8 @@ def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> 
     client = _client(cfg)
     if client is None:
         raise ConfigError(f"{where}, but that MLflow store is missing: it was deleted or moved. {afresh}")
+    from mlflow.exceptions import MlflowException  # deferred, as in _client
+
     try:
         client.get_run(record["parent_run_id"])
     except MlflowException:
@@ -377,6 +384,8 @@ def joined_tracker(cfg: DictConfig, storage: Storage, study: optuna.Study) -> tu
         tracker = Tracker(cfg.tracking.uri, experiment_id=record["experiment_id"],
                           parent_run_id=record["parent_run_id"], curve_points=cfg.tracking.curve_points,
                           common_tags=sweep_tags(cfg, storage))
+        from mlflow.exceptions import MlflowException  # deferred, as in _client
+
         try:
             if tracker.client.get_run(tracker.parent_run_id).info.status == "RUNNING":
                 return tracker, False

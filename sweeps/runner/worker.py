@@ -36,6 +36,7 @@ from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for
 from sweeps.tracking.store import sqlite_path, store_busy
 from sweeps.tracking.tracker import Tracker
+from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import load_data
 from sweeps.trial.objective import TimedOut, objective
 
@@ -154,6 +155,7 @@ def _work(job: Job) -> Report:
     cfg = OmegaConf.create(job.config)
     space = parse_space(cfg.search_space)
     data = load_data(cfg)
+    use_data(job.tracker, cfg, data)
     storage = storage_for(job.storage, cfg.sweep)
     reserve.watch(store_folders(cfg, storage))
     try:

@@ -25,6 +25,9 @@ ASKED = ("dataset", "model", "train")  # the sections whose fixed values are par
 # how a training is watched, not what it is; and where the shipped spaces sample the learning
 # rate, which reaches the question through the space itself
 WATCHED = ("train.cost_every", "train.report_every", "train.learning_rate_range")
+DIGEST = "dataset.digest"  # what the data's arrays hash to (sweeps.trial.build.Fingerprint): a changed CSV
+# keys a question gained after studies were recorded without them: not a difference while missing there
+LATER = (DIGEST,)
 
 
 def describe(d: optuna.distributions.BaseDistribution) -> str:
@@ -36,8 +39,9 @@ def describe(d: optuna.distributions.BaseDistribution) -> str:
     return f"{kind} in [{d.low}, {d.high}]{extra}"
 
 
-def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
-    """Dotted key -> value (a string) of everything that defines the study's question."""
+def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[str, str]:
+    """Dotted key -> value (a string) of everything that defines the study's question; digest:
+    the data's, as trained on (the file behind a CSV's path may change)."""
     # a conditional entry's fixed value stays: the trials whose condition fails train with it
     sampled = set(space.entries)
     if DEPTH in sampled and (UNITS in sampled or space.per_layer):
@@ -57,6 +61,8 @@ def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
         asked[f"search_space.{path}"] = "; ".join(
             describe(d) + (" when " + ", ".join(f"{k} in {v}" for k, v in when.items()) if when else "")
             for when, d in variants)
+    if digest is not None:
+        fixed[DIGEST] = digest
     bounds = [c.text for c in constraints(cfg.sweep)]  # none: no key, as before constraints existed
     return {**fixed, "seed": str(cfg.seed), "sweep.metric": spelled(metric_names(cfg.sweep)),
             "sweep.direction": resolve_direction(cfg), **({"sweep.constraints": spelled(bounds)} if bounds else {}),
@@ -64,25 +70,34 @@ def question(cfg: Any, space: SearchSpace) -> dict[str, str]:
 
 
 def differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """'key: old -> new' for each key whose value differs, '(none)' where one side lacks it."""
+    """'key: old -> new' for each key whose value differs, '(none)' where one side lacks it; a
+    key of LATER that the old question lacks is no difference (it was recorded before that key)."""
     return [f"{k}: {old.get(k, '(none)')} -> {new.get(k, '(none)')}"
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and not (k in LATER and k not in old)]
+
+
+def completes(old: dict[str, str], new: dict[str, str]) -> bool:
+    """Whether new adds keys of LATER to an old question that agrees otherwise: it is then
+    recorded again, so that from now on they are checked too."""
+    return any(k in new and k not in old for k in LATER)
 
 
 def check_question(study: optuna.Study, asked: dict[str, str], where: str) -> bool:
-    """Refuses (ConfigError) a study created for another question; True when the study has no
-    question recorded yet (a new study, or one made before questions were recorded)."""
+    """Refuses (ConfigError) a study created for another question; True when the question is to
+    be recorded: none is yet (a new study, or one made before questions were recorded), or the
+    recorded one predates a key of LATER."""
     recorded = study.user_attrs.get(QUESTION_ATTR)
     if recorded is None:
         return True
-    diff = differences(json.loads(recorded) if isinstance(recorded, str) else recorded, asked)
+    old = json.loads(recorded) if isinstance(recorded, str) else recorded
+    diff = differences(old, asked)
     if diff:
         raise ConfigError(
             f"study {study.study_name!r} in {where} answers another question; what differs: {'; '.join(diff)}. "
             f"To ask this one, give it a study of its own (sweep.study_name=NEW_NAME), or start a new study "
             f"from this one's trials (sweep.study_name=NEW_NAME sweep.warm_start={study.study_name}); to go on "
             "with this study, drop the overrides that changed it.")
-    return False
+    return completes(old, asked)
 
 
 def record_question(study: optuna.Study, asked: dict[str, str]) -> None:

@@ -12,17 +12,18 @@ import contextlib
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
-from mlflow.exceptions import MlflowException
 
 from sweeps.processes import alive, here
 from sweeps.tracking.store import PARENT_TAG, Patient, artifact_root, create_store, local_folder, store_lock
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # An artifact being written into a local store: the prefix MLflow's own local artifact repository
@@ -46,6 +47,9 @@ class Tracker:
     @property
     def client(self) -> MlflowClient:
         """MLflow's client, each call retried while the store is busy (sweeps.tracking.store.Patient)."""
+        # deferred, here and below: mlflow's import is seconds of CPU, which tracking.enabled=false never pays
+        from mlflow import MlflowClient
+
         if not hasattr(self, "_client"):
             self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client
@@ -64,6 +68,8 @@ class Tracker:
         """Creates the store, the experiment and the parent run before any worker starts."""
         if not enabled:
             return cls(uri, enabled=False)
+        from mlflow.exceptions import MlflowException
+
         tracker = cls(uri, curve_points=curve_points, common_tags=dict(tags))
         with store_lock(uri):
             create_store(uri)
@@ -135,6 +141,31 @@ class Tracker:
 
     # --- either side ----------------------------------------------------------------------
 
+    def use_dataset(self, name: str, source: str, splits: Mapping[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        """The dataset each trial run this process starts logs as its inputs (MLflow's Dataset
+        column), one per context ('training', 'validation'): (X (n_x, m), Y (n_y, m), digest) each;
+        source: a file URI, or a loader's call. Made into MLflow's entities here, once, not per trial."""
+        if not self.enabled:
+            return
+        import mlflow.data
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        if source.startswith("file:"):
+            with warnings.catch_warnings():
+                # MLflow registers its local-file source twice and warns that a path can be read in
+                # "multiple ways": both are the same class
+                warnings.simplefilter("ignore", UserWarning)
+                where = mlflow.data.dataset_source_registry.resolve_dataset_source(source)
+        else:
+            where = CodeDatasetSource({"loader": source})
+        self._inputs = [
+            # samples as rows, MLflow's way; its to_dict holds the entity's fields, profile (shapes) included
+            DatasetInput(Dataset(**mlflow.data.from_numpy(X.T, targets=Y.T, source=where, name=name,
+                                                          digest=digest).to_dict()),
+                         tags=[InputTag("mlflow.data.context", context)])
+            for context, (X, Y, digest) in splits.items()]
+
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         if not self.enabled:
             return ""
@@ -143,7 +174,21 @@ class Tracker:
             {**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
              "nnsweeps.role": "trial", **here()})
         self.log(run_id, params=params)
+        self.log_dataset(run_id)
         return run_id
+
+    def log_dataset(self, run_id: str) -> None:
+        """The dataset of use_dataset as the run's inputs, if there is one. MLflow adds a dataset to
+        the experiment the first time a run logs it: two processes doing so at once race, and the
+        one that lost (a unique-key error) is tried again, to link the dataset the other added."""
+        if not self.enabled or not run_id or not getattr(self, "_inputs", None):
+            return
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_inputs(run_id, datasets=self._inputs)
+        except MlflowException:
+            self.client.log_inputs(run_id, datasets=self._inputs)
 
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
             tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
@@ -154,6 +199,8 @@ class Tracker:
         points left out)."""
         if not self.enabled or not run_id:
             return
+        from mlflow.entities import Metric, Param, RunTag
+
         now = int(time.time() * 1000)
         ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
         ts = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]  # MLflow's limits: 6,000 and 8,000
@@ -219,6 +266,8 @@ class Tracker:
         than FINISHED, since its record is not whole."""
         if not self.enabled or not run_id:
             return
+        from mlflow.entities import RunStatus
+
         whole = False
         try:
             self.log(run_id, metrics=metrics, tags=tags, curve=curve)
@@ -233,4 +282,5 @@ class Tracker:
         # clients hold connections, and artifact folders are known per process: each makes its own
         state.pop("_client", None)
         state.pop("_folders", None)
+        state.pop("_inputs", None)  # a process's own: the worker's data (sweeps.runner.worker)
         return state

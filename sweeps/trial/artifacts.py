@@ -1,6 +1,6 @@
-"""What a trial writes to its MLflow run: config.yaml, weights.npz, cost_curve.csv and its
-figures; and, at the sweep's end, the decision boundaries of the best trials (draw_boundaries).
-read_config reads a trial's config back."""
+"""What a trial writes to its MLflow run: its dataset inputs, config.yaml, weights.npz,
+cost_curve.csv and its figures; and, at the sweep's end, the decision boundaries of the best
+trials (draw_boundaries). read_config reads a trial's config back."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from nncore import Dataset, Network
 from sweeps import plots
 from sweeps.config.objectives import metric_names
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.build import load_data
+from sweeps.trial.build import fingerprint, load_data, splits
 
 
 @dataclass
@@ -27,6 +27,14 @@ class TrialRun:
     metrics: dict[str, float] = field(default_factory=dict)
     curve: tuple[np.ndarray, np.ndarray] | None = None
     tags: dict[str, str] = field(default_factory=dict)  # what the trial's outcome adds (feasible, pareto)
+
+
+def use_data(tracker: Tracker, cfg: DictConfig, data: Dataset) -> None:
+    """The dataset every trial run of this process logs as its inputs (training, validation):
+    its name, source, digests and split sizes, worked out once here."""
+    if tracker.enabled:
+        fp = fingerprint(cfg, data)
+        tracker.use_dataset(fp.name, fp.source, {c: (X, Y, fp.digests[c]) for c, (X, Y) in splits(data).items()})
 
 
 def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig, costs: np.ndarray,

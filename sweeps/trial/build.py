@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nncore import Dataset, FitResult, Network, fit, load_dataset
 from sweeps.config.checks import optimizer_hyperparameters
@@ -11,6 +16,49 @@ from sweeps.config.checks import optimizer_hyperparameters
 def load_data(cfg: Any) -> Dataset:
     d = cfg.dataset
     return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, **d.kwargs)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The data a trial trains and is validated on, as MLflow's dataset inputs name it."""
+
+    name: str  # the dataset's name, or a CSV's file name: the UI's Dataset column
+    source: str  # a CSV's file URI, else the loader's call (nncore.load_dataset)
+    digests: dict[str, str]  # context ('training', 'validation') -> digest of its arrays
+
+    @property
+    def digest(self) -> str:
+        """Every split's digest, for the study's question: a changed CSV, split or seed changes it."""
+        return ", ".join(f"{context} {d}" for context, d in self.digests.items())
+
+
+def splits(data: Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """context -> (X, Y) as trials use them, X (n_x, m), Y (n_y, m); no validation split with
+    dataset.val_fraction=0 (the val_* metrics are the training set's then)."""
+    out = {"training": (data.X_train, data.Y_train)}
+    if data.X_val.shape[1]:
+        out["validation"] = (data.X_val, data.Y_val)
+    return out
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """16 hex digits of SHA-256 over the arrays' shapes, types and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()[:16]
+
+
+def fingerprint(cfg: Any, data: Dataset) -> Fingerprint:
+    d = cfg.dataset
+    if d.name == "csv":
+        path = Path(d.kwargs.path).resolve()
+        name, source = path.name, path.as_uri()
+    else:
+        kwargs = "".join(f", {k}={v!r}" for k, v in d.kwargs.items())
+        name, source = d.name, f"nncore.load_dataset({d.name!r}, seed={cfg.seed}, val_fraction={d.val_fraction}{kwargs})"
+    return Fingerprint(name, source, {context: digest(X, Y) for context, (X, Y) in splits(data).items()})
 
 
 def build_network(cfg: Any, data: Dataset) -> Network:

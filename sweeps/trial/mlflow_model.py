@@ -23,10 +23,9 @@ import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Run
-from mlflow.exceptions import MlflowException
 
 import nncore
 from nncore import Network
@@ -34,6 +33,9 @@ from sweeps.tracking.tracker import Tracker
 from sweeps.trial import nnsweeps_pyfunc
 from sweeps.trial.artifacts import read_config
 from sweeps.trial.build import load_data
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 NAME = "model"  # the model's name, and so its artifact path under the run: runs:/<run id>/model
 EXAMPLE_ROWS = 5  # samples of the trial's data kept as the model's input example
@@ -74,6 +76,9 @@ def existing(tracker: Tracker, run: Run) -> str | None:
     """The id of the run's model, if it has one. One left PENDING or FAILED (its launcher died, or
     its store failed, while logging it) is deleted, since `runs:/<id>/model` would take the first
     of the run's models by that name, files or not."""
+    # deferred, here and below: mlflow's import, which a sweep with tracking.enabled=false never pays
+    from mlflow.entities import LoggedModelStatus
+
     client = tracker.client
     found = client.search_logged_models(
         [run.info.experiment_id], filter_string=f"name = '{NAME}' AND source_run_id = '{run.info.run_id}'")
@@ -90,6 +95,7 @@ def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[s
     input example is the first rows of the trial's validation set (its training set if it has none),
     as the network takes them: standardised features, one sample per row."""
     import mlflow.pyfunc  # deferred: the pyfunc and models modules are needed once a sweep, at its end
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
     from mlflow.models import Model, infer_signature
 
     client, run_id = tracker.client, run.info.run_id
@@ -124,6 +130,8 @@ def register_version(tracker: Tracker, name: str, run_id: str, model_id: str, ta
                      ) -> tuple[str, bool]:
     """The version of registered model `name` made from the run, made now if there is none; and
     whether it was made now."""
+    from mlflow.exceptions import MlflowException
+
     client = tracker.client
     found = client.search_model_versions(f"name = '{name}' AND run_id = '{run_id}'")
     if found:

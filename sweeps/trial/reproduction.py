@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
@@ -35,6 +34,9 @@ def _tracker(run_id: str, tracking_uri: str | None) -> tuple[Tracker, str]:
     uri = tracking_uri or default_uri()
     client = open_existing(uri)  # never a new store where a user mistyped the URI
     tracker = Tracker(uri)
+    # deferred, here and below: mlflow's import, which sweeps.run with tracking.enabled=false never pays
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_run(run_id)
     except MlflowException:
@@ -44,6 +46,8 @@ def _tracker(run_id: str, tracking_uri: str | None) -> tuple[Tracker, str]:
 
 
 def _artifact(tracker: Tracker, uri: str, run_id: str, name: str, read):
+    from mlflow.exceptions import MlflowException
+
     try:
         with tracker.artifact_file(run_id, name) as path:
             return read(path)

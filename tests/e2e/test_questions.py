@@ -4,6 +4,7 @@ a complete study run again, and the val_* metrics of a study without a validatio
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,24 @@ def test_without_a_validation_set_the_runs_say_the_val_metrics_are_the_training_
     table = pd.read_csv(path)
     assert table["val_cost"].dtype == float and table["train.learning_rate"].dtype == float
     assert (table["val_cost"] == table["train_cost"]).all()
+
+
+def test_a_changed_csv_under_the_same_study_is_refused_naming_its_digest(sweep_dir):
+    csv = sweep_dir.path / "points.csv"
+    rows = [f"{i},{i % 7},{i % 2}" for i in range(40)]
+    csv.write_text("x1,x2,y\n" + "\n".join(rows) + "\n")
+    data = ("dataset=csv", f"dataset.kwargs.path={csv}", "dataset.kwargs.label=y")
+    sweep_dir.run("sweep.n_trials=2", *QUICK, *data)
+    asked = sweep_dir.study().user_attrs[QUESTION_ATTR]
+    for run in sweep_dir.runs():  # the parent run and every trial run: both splits
+        inputs = run.inputs.dataset_inputs
+        assert {(i.dataset.name, i.tags[0].value) for i in inputs} == {("points.csv", "training"),
+                                                                      ("points.csv", "validation")}
+    rows[5] = "5,6,1"  # one cell changed
+    csv.write_text("x1,x2,y\n" + "\n".join(rows) + "\n")
+    journal = sweep_dir.journal.read_bytes()
+    proc = sweep_dir.run("sweep.n_trials=4", *QUICK, *data, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    old = json.loads(asked)["dataset.digest"]
+    assert f"dataset.digest: {old} -> training " in proc.stderr and old.startswith("training ")
+    assert sweep_dir.journal.read_bytes() == journal

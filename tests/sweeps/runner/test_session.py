@@ -3,6 +3,9 @@ MLflow store, real worker processes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -152,3 +155,14 @@ def test_a_study_of_several_objectives_logs_no_single_model(compose_cfg, tmp_pat
     study.add_trial(optuna.trial.create_trial(values=[0.1, 0.9], user_attrs={"run_id": run_id}))
     session.model_of_best(study, tracker, compose_cfg(f"tracking.uri={uri}"))  # a Pareto front: no one best
     assert list(tracker.client.search_logged_models([tracker.experiment_id])) == []
+
+
+def test_a_sweep_with_tracking_off_never_imports_mlflow(sweep_dir):
+    """mlflow's import is seconds of CPU per process, which an untracked sweep must not pay."""
+    code = ("import sys, sweeps; sweeps.run(sys.argv[1:]); print('mlflow imported:', 'mlflow' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, *sweep_dir.args("sweep.n_trials=2", "sweep.n_jobs=1",
+                                                                      "tracking.enabled=false", *FAST)],
+                          cwd=sweep_dir.path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "mlflow imported: False" in proc.stdout
+    assert len(sweep_dir.study().trials) == 2 and not (sweep_dir.path / "mlflow.db").exists()

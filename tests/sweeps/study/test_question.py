@@ -67,6 +67,19 @@ def test_what_cannot_change_a_training_is_not_asked_and_what_can_is(compose_cfg,
     assert "train.learning_rate_range" not in asked("train=adam")  # it reaches the question through the space
 
 
+def test_a_study_recorded_without_a_digest_takes_one_and_then_checks_it(compose_cfg):
+    study = optuna.create_study(study_name="flower")
+    cfg = compose_cfg()
+    space = parse_space(cfg.search_space)
+    record_question(study, question(cfg, space))  # as recorded before questions held the data's digest
+    asked = question(cfg, space, digest="training 1, validation 2")
+    assert check_question(study, asked, "here") is True  # not refused: recorded again, with the digest
+    record_question(study, asked)
+    assert check_question(study, asked, "here") is False
+    with pytest.raises(ConfigError, match="dataset.digest: training 1, validation 2 -> training 1, validation 3"):
+        check_question(study, question(cfg, space, digest="training 1, validation 3"), "here")
+
+
 def test_several_metrics_and_constraints_are_part_of_the_question(compose_cfg):
     def asked(*overrides):
         cfg = compose_cfg(*overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,34 @@ def test_a_log_beyond_mlflow_batch_limits_is_stored_whole(tracker):
     data = client.get_run(run_id).data
     assert len(data.params) == 250 and {f"t{i}" for i in range(150)} <= set(data.tags)
     assert len(client.get_metric_history(run_id, "cost")) == 2500 and data.metrics["val_cost"] == 0.5
+
+
+def _log_datasets_at_once(uri: str, experiment_id: str, parent: str, barrier, errors) -> None:
+    tracker = Tracker(uri, experiment_id=experiment_id, parent_run_id=parent)
+    for i in range(8):  # each round a dataset new to the experiment, logged by both processes at once
+        tracker.use_dataset(f"d{i}", "nncore.load_dataset('d')",
+                            {"training": (np.full((2, 5), float(i)), np.zeros((1, 5)), f"g{i}")})
+        run_id = tracker.start_trial(i, tags={}, params={})
+        barrier.wait(timeout=60)
+        try:
+            tracker.log_dataset(run_id)
+        except Exception as err:
+            errors.put(f"{type(err).__name__}: {str(err)[:200]}")
+
+
+def test_two_processes_adding_one_dataset_at_once_both_log_it(tracker):
+    """MLflow adds a dataset to the experiment with the first run that logs it; two at once raced
+    (a unique-key error in one of them, in 3 rounds of 8 here before the retry)."""
+    ctx = mp.get_context("fork")
+    barrier, errors = ctx.Barrier(2), ctx.SimpleQueue()
+    procs = [ctx.Process(target=_log_datasets_at_once, args=(tracker.uri, tracker.experiment_id,
+                                                              tracker.parent_run_id, barrier, errors))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0] and errors.empty()
+    runs = MlflowClient(tracker.uri).search_runs([tracker.experiment_id],
+                                                 filter_string="tags.`nnsweeps.role` = 'trial'")
+    assert len(runs) == 16 and all(len(r.inputs.dataset_inputs) == 1 for r in runs)
