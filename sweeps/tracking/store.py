@@ -153,8 +153,16 @@ def _check_sqlite(uri: str, db: Path) -> None:
     if not os.access(db, os.R_OK | os.W_OK):
         raise ConfigError(f"tracking.uri={uri!r} cannot be used: {db} cannot be read and written.")
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) != sqlite3.SQLITE_READONLY_ROLLBACK:
+                raise
+            # a write cut short by kill -9 left its rollback journal (mlflow.db-journal), which only
+            # a writer may roll back: SQLite's own recovery, as MLflow's first connection would do
+            with sqlite3.connect(db) as conn:
+                conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as err:
         if store_busy(err):
             return  # another process writes it just now: the tracker waits for it (Patient)

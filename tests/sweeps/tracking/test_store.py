@@ -3,6 +3,11 @@ in seconds, the default URI, and where artifacts live, on real files and a real 
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -73,6 +78,35 @@ def test_check_reachable_refuses_a_sqlite_store_under_a_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         check_reachable(uri)
     assert f"tracking.uri={uri!r} cannot be used" in str(err.value)
+
+
+HALF_WRITTEN = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA cache_size=1")  # pages spill to the file: the journal is hot when the process dies
+c.execute("BEGIN")
+c.execute("UPDATE t SET x = x + 1")
+print("writing", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_store_whose_writer_was_killed_mid_write_is_rolled_back_not_refused(tmp_path):
+    """kill -9 inside a write leaves mlflow.db-journal, which a read-only check cannot roll back
+    (SQLITE_READONLY_ROLLBACK): the check rolls it back, as any writer would, and the store is whole."""
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10000)])
+    writer = subprocess.Popen([sys.executable, "-c", HALF_WRITTEN, str(db)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert (tmp_path / "mlflow.db-journal").exists()
+    check_reachable(f"sqlite:///{db}")
+    assert not (tmp_path / "mlflow.db-journal").exists()  # rolled back by the check itself
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT SUM(x) FROM t").fetchone()[0] == sum(range(10000))  # the cut write undone
 
 
 def test_default_uri_follows_mlflow_tracking_uri(monkeypatch):
