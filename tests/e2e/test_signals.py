@@ -75,7 +75,10 @@ def test_a_worker_process_whose_launcher_is_killed_stops_within_seconds(sweep_di
 
 def test_a_worker_joined_by_hand_stops_on_sigterm(sweep_dir):
     env = {**os.environ, "MLFLOW_TRACKING_URI": sweep_dir.uri}
-    proc = subprocess.Popen([sys.executable, "-m", "sweeps.worker", *sweep_dir.args(*ARGS)], cwd=sweep_dir.path,
+    # trials long enough that its other process, stopped once the grace after the signal is over,
+    # cannot finish the budget meanwhile on a quiet machine
+    proc = subprocess.Popen([sys.executable, "-m", "sweeps.worker", *sweep_dir.args(*ARGS, "train.iterations=60000")],
+                            cwd=sweep_dir.path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(lambda: trials_in(sweep_dir, TrialState.RUNNING))
     proc.send_signal(signal.SIGTERM)
