@@ -24,11 +24,12 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.objectives import feasible
 from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
 from sweeps.interrupts import interrupts_handled
-from sweeps.report.pareto import feasible, front
+from sweeps.report.pareto import front
 from sweeps.report.summary import best_trial
 from sweeps.runner import pool, session
 from sweeps.runner.cli import quiet_libraries, start_workers

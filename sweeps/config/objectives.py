@@ -132,7 +132,9 @@ def parse_constraint(text: Any) -> Constraint:
     bound = float(number)
     if not math.isfinite(bound):
         raise ConfigError(f"sweep.constraints has {text!r}, but its bound must be a finite number.")
-    return Constraint(metric, op, bound, f"{metric} {op} {number}")
+    # one spelling per bound (2e3, 2000 and 2000.0 are one constraint), exact where %g is not
+    shown = format(bound, "g") if float(format(bound, "g")) == bound else repr(bound)
+    return Constraint(metric, op, bound, f"{metric} {op} {shown}")
 
 
 def constraints(sweep: Any) -> list[Constraint]:
@@ -147,6 +149,17 @@ def constraints(sweep: Any) -> list[Constraint]:
         twice = next(t for t in texts if texts.count(t) > 1)
         raise ConfigError(f"sweep.constraints has {twice!r} twice; give each constraint once.")
     return parsed
+
+
+# user attr of a trial that a warm start copied from another study (sweeps.study.seeding): it
+# informs the sampler, but is neither tagged on this study's front nor counted by its stop
+WARM_FROM = "warm_start_from"
+
+
+def feasible(t: Any) -> bool:
+    """Optuna's rule for a trial (FrozenTrial): every constraint value <= 0; one without
+    constraints is feasible."""
+    return all(v <= 0 for v in t.constraints.values())
 
 
 def check(sweep: Any) -> None:

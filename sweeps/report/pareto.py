@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeps import plots
 from sweeps.config.metrics import METRICS
+from sweeps.config.objectives import WARM_FROM, feasible
 from sweeps.tracking.tracker import Tracker
 
 TAG = "pareto"  # a trial run's tag: "true" on the front, "false" off it (complete trials of several objectives)
@@ -22,11 +23,6 @@ TAG = "pareto"  # a trial run's tag: "true" on the front, "false" off it (comple
 
 def several(study: optuna.Study) -> bool:
     return len(study.directions) > 1
-
-
-def feasible(t: FrozenTrial) -> bool:
-    """Optuna's rule: every constraint value <= 0 (a trial without constraints is feasible)."""
-    return all(v <= 0 for v in t.constraints.values())
 
 
 def signed(study: optuna.Study, t: FrozenTrial) -> tuple[float, ...]:
@@ -54,7 +50,7 @@ def retag(study: optuna.Study, tracker: Tracker, trials: list[FrozenTrial]) -> N
     resume's new trials can push earlier ones off); only the runs whose tag changes are written.
     Warm-started copies are left alone: their runs belong to the study they came from."""
     wanted = {t.user_attrs["run_id"] for t in trials if t.user_attrs.get("run_id") and
-              "warm_start_from" not in t.user_attrs}
+              WARM_FROM not in t.user_attrs}
     tracker.retag(study.study_name, TAG, wanted)
 
 

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeps import plots
 from sweeps.config.metrics import METRICS
-from sweeps.config.objectives import metric_names, spelled
+from sweeps.config.objectives import feasible, metric_names, spelled
 from sweeps.report import pareto
 from sweeps.tracking.tracker import Tracker
 
@@ -36,7 +36,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     if pareto.several(study):
         return None
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value) and pareto.feasible(t)]
+                if t.value is not None and math.isfinite(t.value) and feasible(t)]
     if not complete:
         return None
     pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
@@ -51,7 +51,7 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     by_value = sorted(complete, key=lambda t: t.value, reverse=reverse)
-    return [t for t in by_value if pareto.feasible(t)] + [t for t in by_value if not pareto.feasible(t)]
+    return [t for t in by_value if feasible(t)] + [t for t in by_value if not feasible(t)]
 
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),
@@ -191,7 +191,7 @@ def write_trials(path: Path, study: optuna.Study) -> None:
                           seconds, *(t.params.get(k) for k in params), *(m.get(k) for k in METRICS),
                           t.user_attrs.get("run_id", ""),
                           *([str(t.number in on).lower() if complete else ""] if n_obj > 1 else []),
-                          *([str(pareto.feasible(t)).lower() if complete else ""] if constrained else [])])
+                          *([str(feasible(t)).lower() if complete else ""] if constrained else [])])
 
 
 def import_importance() -> None:
@@ -355,7 +355,7 @@ def constraint_notes(study: optuna.Study) -> list[str]:
     keys = list(dict.fromkeys(k for t in complete for k in t.constraints))
     if not keys:
         return []
-    broken = sum(not pareto.feasible(t) for t in complete)
+    broken = sum(not feasible(t) for t in complete)
     best = "Pareto front" if pareto.several(study) else "best trial"
     return [f"Constraints {', '.join(keys)}: the {best} comes from the feasible trials; {broken} of the "
             f"{len(complete)} complete trials break one (their runs are tagged feasible=false)."]
@@ -435,7 +435,7 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
                      if "val_accuracy" in m and metric != "val_accuracy" else "") + "\n")
         for k, v in best.params.items():
             out.write(f"  {k} = {v}\n")
-        top = max([t for t in ranked(study) if pareto.feasible(t)],
+        top = max([t for t in ranked(study) if feasible(t)],
                   key=lambda t: t.user_attrs.get("metrics", {}).get("val_accuracy", -1))
         if top.number != best.number and "val_accuracy" in top.user_attrs.get("metrics", {}):
             out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")

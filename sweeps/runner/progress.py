@@ -13,7 +13,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sweeps.report.pareto import feasible
+from sweeps.config.objectives import feasible
 from sweeps.study.stopping import recorded
 
 

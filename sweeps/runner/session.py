@@ -56,7 +56,8 @@ from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
-MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
+MAX_RESTARTS = 10
+NO_STOP = {"patience": None, "target": None}  # sweep.stop that decides nothing (obeys a recorded stop)  # times the worker pool is started again after a worker died
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
             with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
-                reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
+                # the launcher's sweep.stop decides; a joined worker only obeys the stop it records
+                obeying = cfg if role.launcher else OmegaConf.merge(cfg, {"sweep": {"stop": NO_STOP}})
+                reports = drive(obeying, storage, study, tracker, n, client, salt, role, deadline)
             if (record := recorded(study)) is not None and tracker.enabled:
                 tracker.log(tracker.parent_run_id, tags={STOPPED_ATTR: record["reason"]})
             if any(r.timed_out for r in reports):
@@ -269,9 +272,15 @@ def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
           f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
           flush=True)
     record = study.user_attrs.get(MLFLOW_ATTR) or {}
-    if cfg.tracking.enabled and record.get("uri") == cfg.tracking.uri:
-        model_of_best(study, Tracker(cfg.tracking.uri), cfg)  # one an earlier run failed to log
+    _model_left_out(study, cfg, record)
     return Outcome(study, record.get("parent_run_id", "") if record.get("uri") == cfg.tracking.uri else "")
+
+
+def _model_left_out(study: optuna.Study, cfg: DictConfig, record: dict) -> None:
+    """The best network's MLflow model, where the run that found it could not log it (a study that
+    runs nothing more still keeps the warning's promise: the same command logs it)."""
+    if cfg.tracking.enabled and record.get("uri") == cfg.tracking.uri:
+        model_of_best(study, Tracker(cfg.tracking.uri), cfg)
 
 
 def stopped_before(study: optuna.Study, cfg: DictConfig, reason: str, role: Role) -> Outcome:
@@ -282,6 +291,8 @@ def stopped_before(study: optuna.Study, cfg: DictConfig, reason: str, role: Role
           "change them (a larger sweep.stop.patience, another sweep.stop.target) or drop them "
           "(sweep.stop.patience=null sweep.stop.target=null).", flush=True)
     record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    if role.launcher:
+        _model_left_out(study, cfg, record)
     run = record.get("parent_run_id", "") if role.launcher and record.get("uri") == cfg.tracking.uri else ""
     return Outcome(study, run)
 

@@ -63,7 +63,8 @@ def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[st
             for when, d in variants)
     if digest is not None:
         fixed[DIGEST] = digest
-    bounds = [c.text for c in constraints(cfg.sweep)]  # none: no key, as before constraints existed
+    # in one order: the same constraints listed otherwise ask the same question; none: no key
+    bounds = sorted(c.text for c in constraints(cfg.sweep))
     return {**fixed, "seed": str(cfg.seed), "sweep.metric": spelled(metric_names(cfg.sweep)),
             "sweep.direction": resolve_direction(cfg), **({"sweep.constraints": spelled(bounds)} if bounds else {}),
             **asked}

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
-from sweeps.config.objectives import spelled
+from sweeps.config.objectives import WARM_FROM, spelled
 from sweeps.config.space import DEPTH, UNITS, SearchSpace
 from sweeps.errors import ConfigError
 from sweeps.study.budget import ENQUEUED
@@ -105,7 +105,7 @@ def warm_start(study: optuna.Study, spec: Any, cfg: DictConfig, space: SearchSpa
         study.add_trial(optuna.trial.create_trial(
             params=t.params, distributions=placed,
             values=t.values, intermediate_values=t.intermediate_values,
-            user_attrs={**t.user_attrs, "warm_start_from": f"{name}:{t.number}"}, constraints=t.constraints))
+            user_attrs={**t.user_attrs, WARM_FROM: f"{name}:{t.number}"}, constraints=t.constraints))
         taken += 1
     skipped = "; ".join(f"{n} because {reason}" for reason, n in sorted(why.items(), key=lambda kv: -kv[1]))
     return (f"warm start from {name!r}: took {taken} of its {len(complete)} complete trials"

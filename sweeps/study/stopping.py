@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from sweeps.config.objectives import metric_names
+from sweeps.config.objectives import WARM_FROM, feasible, metric_names
 from sweeps.errors import ConfigError
 
 STOPPED_ATTR = "nnsweeps.stopped"  # study user attr: {reason, trial, settings}, or None once cleared
@@ -39,9 +39,6 @@ class StopRule:
         """What a stop is decided under: recorded with it, compared on a later invocation."""
         return {k: v for k, v in asdict(self).items() if k != "metric"}
 
-    def shown(self) -> str:
-        """The settings as the overrides that give them: 'sweep.stop.patience=5 sweep.stop.min_delta=0.0'."""
-        return " ".join(f"sweep.stop.{k}={'null' if v is None else v}" for k, v in self.settings().items())
 
 
 def rule(sweep: Any) -> StopRule | None:
@@ -76,7 +73,10 @@ def decide(study: optuna.Study, stop: StopRule) -> Stop | None:
     if len(study.directions) > 1:
         return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
-    done = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None),
+    # this study's own feasible trials: an infeasible one is never the best, and the copies a warm
+    # start made are another study's history
+    done = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                   if t.value is not None and feasible(t) and WARM_FROM not in t.user_attrs),
                   key=lambda t: (t.datetime_complete or datetime.datetime.max, t.number))
     best, since = None, 0  # the best trial so far; complete trials since the last improvement
     for t in done:

@@ -80,9 +80,11 @@ def test_a_bad_metric_is_one_sentence_naming_what_is_allowed(metric, words):
 @pytest.mark.parametrize("text, metric, op, bound, spaced", [
     ("fit_seconds <= 0.5", "fit_seconds", "<=", 0.5, "fit_seconds <= 0.5"),
     ("n_params<=2000", "n_params", "<=", 2000.0, "n_params <= 2000"),
-    ("  val_accuracy >= .9 ", "val_accuracy", ">=", 0.9, "val_accuracy >= .9"),
-    ("predict_seconds < 1e-3", "predict_seconds", "<", 1e-3, "predict_seconds < 1e-3"),
-    ("train_cost > -1.5E+2", "train_cost", ">", -150.0, "train_cost > -1.5E+2"),
+    ("  val_accuracy >= .9 ", "val_accuracy", ">=", 0.9, "val_accuracy >= 0.9"),
+    ("predict_seconds < 1e-3", "predict_seconds", "<", 1e-3, "predict_seconds < 0.001"),
+    ("train_cost > -1.5E+2", "train_cost", ">", -150.0, "train_cost > -150"),
+    ("n_params <= 2e3", "n_params", "<=", 2000.0, "n_params <= 2000"),  # one spelling per bound
+    ("fit_seconds <= 0.1234567891", "fit_seconds", "<=", 0.1234567891, "fit_seconds <= 0.1234567891"),
 ])
 def test_a_constraint_parses_into_metric_operator_and_bound(text, metric, op, bound, spaced):
     c = parse_constraint(text)
@@ -126,6 +128,8 @@ def test_constraints_take_a_list_or_one_string_and_refuse_one_given_twice():
                                                                              "n_params <= 2000")]
     with pytest.raises(ConfigError, match="twice"):
         constraints(sweep(constraints=["n_params <= 2000", "n_params<=2000"]))
+    with pytest.raises(ConfigError, match="twice"):
+        constraints(sweep(constraints=["n_params <= 2000", "n_params <= 2e3"]))
 
 
 def test_several_metrics_are_never_pruned():

@@ -93,6 +93,7 @@ def test_several_metrics_and_constraints_are_part_of_the_question(compose_cfg):
     bounded = asked("sweep.constraints=['n_params<=2000']")
     assert bounded["sweep.constraints"] == "n_params <= 2000"
     assert differences(one, bounded) == ["sweep.constraints: (none) -> n_params <= 2000"]
-    assert asked("sweep.constraints=['n_params <= 2000', 'fit_seconds < 0.5']")["sweep.constraints"] == \
-        "[n_params <= 2000, fit_seconds < 0.5]"
+    both = asked("sweep.constraints=['n_params <= 2000', 'fit_seconds < 0.5']")
+    assert both["sweep.constraints"] == "[fit_seconds < 0.5, n_params <= 2000]"
+    assert asked("sweep.constraints=['fit_seconds<0.5', 'n_params <= 2e3']") == both  # the same, written otherwise
     assert asked("sweep.metric=[val_cost,n_params]", "sweep.sampler=random") == two  # the sampler may change

@@ -8,6 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState, create_trial
 
+from sweeps.config.objectives import WARM_FROM
 from sweeps.errors import ConfigError
 from sweeps.study.stopping import STOPPED_ATTR, StopRule, check, decide, reached, recorded, resume, rule
 
@@ -150,3 +151,23 @@ def test_stopping_is_refused_for_several_objectives_with_a_sentence():
         check(sweep(["val_cost", "n_params"], patience=3))
     assert str(info.value) == ("sweep.stop.patience is 3, but stopping watches one objective and sweep.metric has 2 "
                                "(val_cost, n_params); drop sweep.stop.patience, or sweep one metric.")
+
+
+def test_an_infeasible_trial_neither_reaches_the_target_nor_is_the_best_patience_counts_from():
+    study = optuna.create_study()
+    study.add_trial(create_trial(value=0.01, params={"x": 0.1}, distributions=DIST, constraints={"c": 1.0}))
+    for value in (0.5, 0.4, 0.3):  # feasible, each an improvement
+        study.add_trial(create_trial(value=value, params={"x": 0.1}, distributions=DIST, constraints={"c": -1.0}))
+    assert decide(study, StopRule("val_cost", target=0.05)) is None
+    assert decide(study, StopRule("val_cost", patience=3)) is None
+
+
+def test_a_warm_start_s_copies_do_not_count_toward_the_stop():
+    study = optuna.create_study()
+    for value in (0.1, 0.5, 0.5, 0.5, 0.5, 0.5):  # copied from another study: its history, not this one's
+        study.add_trial(create_trial(value=value, params={"x": 0.1}, distributions=DIST,
+                                     user_attrs={WARM_FROM: "old:0"}))
+    assert decide(study, StopRule("val_cost", patience=5)) is None
+    assert decide(study, StopRule("val_cost", target=0.2)) is None
+    finish(study, 0.6, 0.7)
+    assert decide(study, StopRule("val_cost", patience=1)).reason.endswith("(best 0.6 at trial 6)")
