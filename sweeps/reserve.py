@@ -105,7 +105,11 @@ def release() -> bool:
 
 
 def drop() -> None:
-    """Deletes this process's own reserves: the sweep ended."""
+    """Deletes this process's own reserves and forgets the folders: the sweep ended (what runs
+    next in this process, another sweep or a reproduction, is not that sweep's)."""
+    global _held
     for path in _own:
         path.unlink(missing_ok=True)
     _own.clear()
+    _folders.clear()
+    _held = False

@@ -66,3 +66,12 @@ def test_a_worker_notices_a_reserve_another_process_released(tmp_path):
 def test_a_folder_without_a_reserve_at_the_start_is_never_called_full(tmp_path):
     reserve.watch([tmp_path])  # the launcher could not hold one (the disk was full already)
     reserve.check()
+
+
+def test_after_drop_nothing_of_that_sweep_is_watched(tmp_path):
+    """A later sweep or a reproduction in the same process (sweeps.run, a notebook) is not told
+    the disk is full because the last sweep's reserve is gone."""
+    reserve.hold([tmp_path])
+    reserve.drop()
+    reserve.check()
+    assert not reserve.release()
