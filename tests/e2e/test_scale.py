@@ -276,10 +276,13 @@ def test_a_worker_started_by_hand_joins_the_sweep_and_its_parent_run(sweep):
 def test_a_killed_sweep_on_postgresql_resumes_its_stale_trials_after_the_grace_period(sweep):
     args = ["sweep.n_jobs=2", "sweep.n_trials=10", *HEARTBEAT, *STEADY]
     proc = sweep.start(*args)
-    wait_for(lambda: len(sweep.trials(*FINISHED)) >= 2 and sweep.trials(TrialState.RUNNING))
+    # killed once a running trial has begun to beat (its pid is set with its first heartbeat): one
+    # killed before that is adopted and failed a grace period later (the test of that case below)
+    wait_for(lambda: len(sweep.trials(*FINISHED)) >= 2 and any(
+        "pid" in t.user_attrs for t in sweep.trials(TrialState.RUNNING)))
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its workers, as a machine that dies
     proc.wait(timeout=30)
-    cut = {t.number: t.params for t in sweep.trials(TrialState.RUNNING)}
+    cut = {t.number: t.params for t in sweep.trials(TrialState.RUNNING) if "pid" in t.user_attrs}
     assert cut
     time.sleep(3.5)  # the grace period: their heartbeats are stale now
     _, out, _ = sweep.run(*args)
