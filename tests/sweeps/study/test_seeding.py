@@ -16,15 +16,21 @@ def setup(compose_cfg, tmp_path, monkeypatch):
     """A source study 'old' of 6 complete trials over the default space, in tmp_path's journal."""
     monkeypatch.chdir(tmp_path)
     cfg = compose_cfg(f"sweep.storage={tmp_path / 'o.journal'}", "sweep.study_name=old")
-    space = parse_space(cfg.search_space)
     storage = storage_for(str(tmp_path / "o.journal"))
-    old = optuna.create_study(study_name="old", storage=storage.open(), sampler=optuna.samplers.RandomSampler(0))
-    record_question(old, question(cfg, space))
-    for _ in range(6):
-        trial = old.ask()
-        values = space.sample(trial, cfg)
-        old.tell(trial, values["train.learning_rate"])
-    return cfg, storage, old
+    return cfg, storage, source_study(cfg, storage, 6, 0, lambda values: values["train.learning_rate"])
+
+
+def source_study(cfg, storage, n: int, seed: int, value) -> optuna.Study:
+    """A warm start's source: n trials of cfg's space sampled at random, value(params) each, and
+    its question recorded."""
+    space = parse_space(cfg.search_space)
+    study = optuna.create_study(study_name=cfg.sweep.study_name, storage=storage.open(),
+                                sampler=optuna.samplers.RandomSampler(seed))
+    record_question(study, question(cfg, space))
+    for _ in range(n):
+        trial = study.ask()
+        study.tell(trial, value(space.sample(trial, cfg)))
+    return study
 
 
 def test_warm_start_takes_the_trials_inside_the_new_space_and_says_why_it_skips_the_rest(setup, compose_cfg,
@@ -89,13 +95,8 @@ def test_inside_follows_bounds_steps_and_choices():
 def test_warm_start_places_conditional_and_per_layer_params_by_the_new_space(compose_cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     src = compose_cfg("search_space=optimizers", "search_space.model.units.per_layer=true", "sweep.study_name=src")
-    space = parse_space(src.search_space)
     storage = storage_for(str(tmp_path / "o.journal"))
-    old = optuna.create_study(study_name="src", storage=storage.open(), sampler=optuna.samplers.RandomSampler(1))
-    record_question(old, question(src, space))
-    for _ in range(20):
-        trial = old.ask()
-        old.tell(trial, space.sample(trial, src)["train.iterations"] / 1e4)
+    source_study(src, storage, 20, 1, lambda values: values["train.iterations"] / 1e4)
     # adam's range narrowed, widths capped at 8: only trials inside the new variants and widths are taken
     new_cfg = compose_cfg("search_space=optimizers", "search_space.model.units.per_layer=true",
                           "search_space.model.units.high=8", "sweep.study_name=dst",
