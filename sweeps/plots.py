@@ -269,13 +269,15 @@ def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarr
 
 
 def parallel_coordinates(path: Path, rows: Sequence[tuple[float, dict]], axes: Sequence[tuple[str, dict]],
-                         metric: str = "objective", minimize: bool = True, title: str = "") -> None:
+                         metric: str = "objective", minimize: bool = True, title: str = "",
+                         red: int | None | str = "best") -> Figure:
     """One line per trial through one vertical axis per parameter, coloured by the trial's value.
 
     rows: (value, {param: value}) per trial; axes: (param, spec) in drawing order, spec either
     {"choices": [...]} or {"low": a, "high": b, "log": bool}: each axis spans the search space,
     so where the good trials sit within it shows. A parameter a trial lacks (the width of a layer
-    it does not have) leaves a gap in its line. The best trial is drawn last, thick and red.
+    it does not have) leaves a gap in its line. red: the row drawn last, thick and red: "best" the
+    best value, an index, or None (no row is the best: each breaks a constraint).
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -305,11 +307,16 @@ def parallel_coordinates(path: Path, rows: Sequence[tuple[float, dict]], axes: S
     fig = Figure(figsize=(max(6.0, 1.5 * len(specs) + 1.5), 4.5))
     ax = fig.add_subplot()
     xs = np.arange(len(specs))
-    order = np.argsort(values)[::-1] if minimize else np.argsort(values)  # worst first, best on top
-    for rank, i in enumerate(order):
+    order = list(np.argsort(values)[::-1] if minimize else np.argsort(values))  # worst first, best on top
+    if red == "best":
+        red = order[-1] if order else None
+    if red is not None:
+        order.remove(red)
+        order.append(red)
+    for i in order:
         value, params = rows[i]
         ys = [position(vspec, value)] + [position(spec, params.get(name)) for name, spec in axes]
-        best = rank == len(order) - 1
+        best = i == red
         ax.plot(xs, ys, color="#d62728" if best else cmap(norm(value)), lw=2.2 if best else 1.0,
                 alpha=1.0 if best else 0.75, zorder=3 if best else 2)
     label_box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}
@@ -330,6 +337,7 @@ def parallel_coordinates(path: Path, rows: Sequence[tuple[float, dict]], axes: S
         ax.spines[side].set_visible(False)
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, pad=0.02)
     _save(fig, path)
+    return fig
 
 
 def pareto_front(path: Path, values: np.ndarray, on_front: np.ndarray, feasible: np.ndarray, numbers: Sequence[int],

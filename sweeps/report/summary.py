@@ -133,17 +133,22 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     files = {"trials.csv": lambda p: write_trials(p, study),
              "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, [*caveats(cfg), *notes]))}
     complete = ranked(study)
-    top = pareto.front(study) if several else complete  # the trials whose curves are overlaid
+    # the trials whose curves are overlaid: the feasible ones first, and the others only if none is
+    top = pareto.front(study) if several else [t for t in complete if feasible(t)] or complete
     if optuna_figures:
         files.update(optuna_artifacts(study, names))
     if several and len(names) in (2, 3) and complete:
         files["pareto_front.png"] = lambda p: pareto.figure(p, study, names)
+    # the best trial is red in one figure and leads the other: none is when every trial breaks a constraint
+    best = best_trial(study)
     if not several and len(complete) >= 2:
         minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+        red = f"red: the best, trial {best.number}" if best is not None else "none feasible, so no best"
         # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
-            minimize=minimize, title=f"{len(complete)} complete trials; red: the best, trial {complete[0].number}")
+            minimize=minimize, title=f"{len(complete)} complete trials; {red}",
+            red=None if best is None else complete.index(best))
     if len(complete) >= 2 and importlib.util.find_spec("plotly") is not None:
         files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, names))
     table = one_parameter_table(study)
@@ -159,7 +164,8 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
                         else f"{metric} {t.value:.4f}"
                     curves.append((f"trial {t.number}: {shown}", curve[:, 0], curve[:, 1]))
             title = f"{len(curves)} trials of the Pareto front by {metric}" if several else \
-                f"the {len(curves)} best trials by {metric}"
+                f"the {len(curves)} best trials by {metric}" if best is not None else \
+                f"{len(curves)} trials by {metric}, none feasible"
             plots.overlaid_curves(path, curves, title=title)
         files["top_cost_curves.png"] = top_curves
     return files

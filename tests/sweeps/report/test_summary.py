@@ -128,3 +128,34 @@ def test_importances_import_no_scikit_learn():
             "import sklearn.ensemble")  # still importable afterwards
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def constrained_study(constraints: dict[float, float]) -> optuna.Study:
+    """value -> its constraint's value (<= 0 feasible), one trial each in that order."""
+    study = optuna.create_study(direction="minimize")
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for x, c in constraints.items():
+        study.add_trial(optuna.trial.create_trial(value=x, params={"x": x}, distributions=dist,
+                                                  constraints={"n_params <= 30": c}))
+    return study
+
+
+@pytest.mark.parametrize("constraints, red", [({0.1: 1.0, 0.5: -1.0, 0.3: 0.0, 0.2: 2.0}, 0.3),
+                                              ({0.1: 1.0, 0.5: 2.0, 0.3: 3.0}, None)])
+def test_the_parallel_coordinates_red_line_is_the_feasible_best_or_none(tmp_path, constraints, red):
+    """The lowest value (0.1) breaks its constraint: the red line is the best feasible trial's,
+    and with none feasible no line is red and the title says so (summary.md's "no best trial")."""
+    files = summary.study_artifacts(constrained_study(constraints), OFF)
+    fig = files["parallel_coordinate.png"](tmp_path / "pc.png")
+    assert is_png((tmp_path / "pc.png").read_bytes())
+    ax = fig.axes[0]
+    trials = [line for line in ax.lines if list(line.get_xdata()) == [0, 1]]  # a trial: metric axis to x axis
+    assert len(trials) == len(constraints)
+    reds = [line for line in trials if line.get_color() == "#d62728"]
+    values = sorted(constraints)
+    if red is None:
+        assert reds == [] and ax.get_title().endswith("none feasible, so no best")
+    else:
+        (line,) = reds
+        assert line.get_ydata()[0] == pytest.approx((red - values[0]) / (values[-1] - values[0]))
+        assert ax.get_title().endswith(f"red: the best, trial {list(constraints).index(red)}")
