@@ -19,6 +19,8 @@ come from the Optuna journal.
   4. The default sweep (`make sweep`'s config, 30 trials, n_jobs 2): tracking off, on into a store
      that exists, and on into a new one, several rounds; wall time, CPU time (the sweep's processes)
      and the trials' summed fit_seconds. Target: tracking on (a store that exists) <= +20% wall.
+     Its floors: an untracked sweep beside one process that imports mlflow and opens the store,
+     or that also writes the trials' runs (WRITER): what tracking costs whatever its design.
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
 """
 
@@ -54,7 +56,28 @@ from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's
 
 SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
 SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET = 0.90, 0.10, 0.20
+FLOORS = ("off + mlflow opened", "off + 1 writer")  # section 4's rows of WRITER beside an untracked sweep
 QUIET = 0.3  # cores: other processes using more than this disturb a run
+
+# Section 4's floors: what tracking would cost if one process did all of it and did nothing else,
+# beside an untracked sweep. It imports mlflow and opens the store (argv[1]), then writes argv[2]
+# trial runs as a tracked sweep's trials' own records are written: the run with its tags, its 44
+# params, the end batch of 8 metrics and a 200-point curve, the status; no dataset inputs, files,
+# figures or summary, which a real sweep adds.
+WRITER = """
+import sys, time
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+client = MlflowClient(tracking_uri=sys.argv[1])
+e = client.create_experiment("floor")
+for n in range(int(sys.argv[2])):
+    run = client.create_run(e, run_name=f"trial-{n:04d}", tags={f"tag{i}": "x" for i in range(14)}).info.run_id
+    client.log_batch(run, params=[Param(f"param.{i}", str(i)) for i in range(44)])
+    now = int(time.time() * 1000)
+    client.log_batch(run, metrics=[Metric(f"metric{i}", 0.5, now, 0) for i in range(8)]
+                     + [Metric("cost", 1 / (s + 1), now, 40 * s) for s in range(200)])
+    client.set_terminated(run)
+"""
 
 
 def log(msg: str) -> None:
@@ -171,11 +194,17 @@ class Bench:
                 said = True
         self.budget = max(0.0, self.budget - (time.monotonic() - start))
 
-    def timed(self, label: str, cmd: list[str], cwd: Path, env: dict) -> Run:
-        """Runs cmd; a Run with its wall time (its trials to be filled in); RuntimeError if it fails."""
+    def timed(self, label: str, cmd: list[str], cwd: Path, env: dict, beside: list[str] | None = None) -> Run:
+        """Runs cmd; a Run with its wall time (its trials to be filled in); RuntimeError if it fails.
+        beside: a command started with it, in a process of its own; the wall time is until both
+        have ended, and the CPU time counts both."""
         self.wait_quiet()
         launched, t0, b0, c0 = time.time(), time.perf_counter(), busy_seconds(), children_seconds()
+        other = subprocess.Popen(beside, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True) if beside else None
         proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
+        if other is not None and other.wait(timeout=600) != 0:
+            raise RuntimeError(f"{label}: beside it, exit {other.returncode}: {other.stderr.read().strip()[-2000:]}")
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"{label}: exit {proc.returncode}: {proc.stderr.strip()[-2000:]}")
@@ -193,19 +222,22 @@ class Bench:
         return template
 
     def ours(self, label: str, n_trials: int, n_jobs: int, tracking: bool, overrides: list[str],
-             new_store: bool = False) -> Run:
-        """One `python -m sweeps`; tracking into a copy of store() unless new_store (created by the sweep)."""
+             new_store: bool = False, writer: int | None = None) -> Run:
+        """One `python -m sweeps`; tracking into a copy of store() unless new_store (created by the sweep).
+        writer: with tracking off, a process beside the sweep that imports mlflow, opens a copy of
+        store() and writes that many trial runs into it (WRITER)."""
         d = Path(tempfile.mkdtemp(prefix="ours-", dir=self.tmp))  # no '=' or ',' in paths: Hydra parses them
         uri = f"sqlite:///{d / 'mlflow.db'}"
-        if tracking and not new_store:
+        if (tracking and not new_store) or writer is not None:
             shutil.copyfile(self.store(), d / "mlflow.db")
+        beside = None if writer is None else [sys.executable, "-c", WRITER, uri, str(writer)]
         cmd = [sys.executable, "-m", "sweeps", "sweep.study_name=bench", f"sweep.storage={d / 'optuna.journal'}",
                f"tracking.uri={uri}", "tracking.experiment=bench", f"hydra.run.dir={d / 'hydra'}",
                f"sweep.n_jobs={n_jobs}", f"sweep.n_trials={n_trials}", f"tracking.enabled={str(tracking).lower()}",
                *overrides]
         log(f"ours: {label} ({n_trials} trials)")
         try:
-            run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)})
+            run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)}, beside)
         except RuntimeError as err:
             sys.exit(f"`python -m sweeps` failed: {err}")  # it is what this measures: no point going on
         backend = optuna.storages.journal.JournalFileBackend(str(d / "optuna.journal"))
@@ -388,25 +420,27 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
     default space on flower, n_jobs 2, median pruner), tracking off, on into a store that exists,
     and on into a new one, interleaved."""
     n = 10 if quick else 30
-    modes = {"off": (False, False), "on": (True, False), "on, new store": (True, True)}
+    # (tracking, new store, runs written beside an untracked sweep by one process: WRITER)
+    modes = {"off": (False, False, None), "on": (True, False, None), "on, new store": (True, True, None),
+             FLOORS[0]: (False, False, 0), FLOORS[1]: (False, False, n)}
     contenders = {m: (lambda m=m: bench.ours(f"default sweep, tracking {m}", n, 2, modes[m][0], [],
-                                             new_store=modes[m][1])) for m in modes}
+                                             new_store=modes[m][1], writer=modes[m][2])) for m in modes}
     runs, errors = bench.rounds(contenders)
     out["default_sweep"] = {m: [r.summary() for r in rs] for m, rs in runs.items()}
     lines = [f"4. The default sweep (`make sweep`: {n} trials of conf/search_space/default.yaml on flower, TPE, "
              "median pruner, n_jobs 2),", f"  tracking off, on (a store that exists) and on with a new store, "
              f"interleaved, {'/'.join(str(len(v)) for v in runs.values())} runs each",
              *(f"  {e}" for e in errors),
-             f"  {'':22}{'wall s':>8}{'median':>8}{'CPU s':>7}{'median':>8}{'sum fit s':>10}{'start-up':>9}"
+             f"  {'':27}{'wall s':>8}{'median':>8}{'CPU s':>7}{'median':>8}{'sum fit s':>10}{'start-up':>9}"
              f"{'shut-down':>10}{'others':>7}"]
     for m, rs in runs.items():
         b = best(rs)
-        lines.append(f"  tracking {m:13}{b.wall:8.2f}{statistics.median(r.wall for r in rs):8.2f}{b.cpu:7.2f}"
+        lines.append(f"  tracking {m:18}{b.wall:8.2f}{statistics.median(r.wall for r in rs):8.2f}{b.cpu:7.2f}"
                      f"{statistics.median(r.cpu for r in rs):8.2f}{sum(b.fits):10.2f}{b.startup:9.2f}"
                      f"{b.shutdown:10.2f}{b.others:7.2f}" + (" *" if b.others > QUIET else ""))
     if "off" in runs:
         off = runs["off"]
-        for m in ("on", "on, new store"):
+        for m in ("on", "on, new store", *FLOORS):
             if m not in runs:
                 continue
             on = runs[m]
@@ -422,7 +456,11 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
                          + (f"  {said} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
     return lines + ["  CPU s: the sweep's processes (the launcher and its worker processes); sum fit s: the trials'",
                     "  fit_seconds from the study (a diverged trial: its duration); the samplers' draws are the same",
-                    "  in every run (seed 0), the pruner's decisions may differ with timing."]
+                    "  in every run (seed 0), the pruner's decisions may differ with timing.",
+                    "  The floors: tracking off, and beside it one process that only imports mlflow and opens the",
+                    f"  store ({FLOORS[0]}), or also writes {n} trial runs' records (the run, 44 params, 8 metrics, a",
+                    "  200-point curve, the status; no files, figures or summary): what any design that records",
+                    "  in the same invocation pays at least, whichever process pays it."]
 
 
 def fixed_costs(tmp: Path, out: dict) -> list[str]:
