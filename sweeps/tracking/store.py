@@ -173,7 +173,9 @@ def _check_sqlite(uri: str, db: Path) -> None:
 
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
-    """Two processes creating one fresh SQLite store at once crash on its schema: serialise them."""
+    """What two processes must not do to one SQLite store at once, serialised: creating it (both
+    crash on its schema), and publishing one run's model (both find none and log one each, or one
+    deletes the other's half-made model: sweeps.trial.mlflow_model). Other stores: nothing."""
     db = sqlite_path(uri)
     if db is None:
         yield

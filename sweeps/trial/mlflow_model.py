@@ -20,7 +20,10 @@ MLflow model", for what each costs).
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +32,8 @@ import numpy as np
 
 import nncore
 from nncore import Network
+from sweeps.processes import alive, here
+from sweeps.tracking.store import store_lock
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial import nnsweeps_pyfunc
 from sweeps.trial.artifacts import read_config
@@ -41,6 +46,7 @@ NAME = "model"  # the model's name, and so its artifact path under the run: runs
 EXAMPLE_ROWS = 5  # samples of the trial's data kept as the model's input example
 # what the model's code/ folder holds: its loader module, and nncore
 CODE = [nnsweeps_pyfunc.__file__, str(Path(nncore.__file__).parent)]
+WAIT = 120.0  # s: at most this long for another process's model of the same run (existing)
 
 
 @dataclass
@@ -62,32 +68,50 @@ def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[st
     on the model and on its version, params (the trial's sampled values) on the model."""
     client = tracker.client
     run = client.get_run(run_id)
-    model_id = existing(tracker, run)
-    logged = model_id is None
-    if model_id is None:
-        model_id = log_network(tracker, run, tags, params)
-    out = Published(f"runs:/{run_id}/{NAME}", model_id, logged)
-    if register:
-        out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+    # a second invocation of the sweep may publish the same best while this one does
+    with store_lock(tracker.uri):
+        model_id = existing(tracker, run)
+        logged = model_id is None
+        if model_id is None:
+            model_id = log_network(tracker, run, {**tags, **here()}, params)
+        out = Published(f"runs:/{run_id}/{NAME}", model_id, logged)
+        if register:
+            out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
     return out
 
 
-def existing(tracker: Tracker, run: Run) -> str | None:
-    """The id of the run's model, if it has one. One left PENDING or FAILED (its launcher died, or
-    its store failed, while logging it) is deleted, since `runs:/<id>/model` would take the first
-    of the run's models by that name, files or not."""
+def existing(tracker: Tracker, run: Run, wait: float = WAIT) -> str | None:
+    """The id of the run's model, if it has one. One PENDING that another live process is logging
+    (a store without store_lock: a server's) is waited for, at most `wait` s. One left PENDING or
+    FAILED (its launcher died, or its store failed, while logging it) is deleted, since
+    `runs:/<id>/model` would take the first of the run's models by that name, files or not."""
     # deferred, here and below: mlflow's import, which a sweep with tracking.enabled=false never pays
     from mlflow.entities import LoggedModelStatus
 
-    client = tracker.client
-    found = client.search_logged_models(
-        [run.info.experiment_id], filter_string=f"name = '{NAME}' AND source_run_id = '{run.info.run_id}'")
-    ready = [m.model_id for m in found if m.status == LoggedModelStatus.READY]
-    if ready:
-        return ready[0]
+    client, deadline = tracker.client, time.monotonic() + wait
+    while True:
+        found = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"name = '{NAME}' AND source_run_id = '{run.info.run_id}'")
+        ready = [m.model_id for m in found if m.status == LoggedModelStatus.READY]
+        if ready:
+            return ready[0]
+        if not any(m.status == LoggedModelStatus.PENDING and being_logged(m) for m in found) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     for m in found:
         client.delete_logged_model(m.model_id)
     return None
+
+
+def being_logged(model) -> bool:
+    """Whether a PENDING model's process may still be logging it: alive on this host (not this
+    process: its own would have been finished or deleted), or on another host and made less than
+    WAIT s ago. A model without the tags (logged by other code) is not."""
+    host, pid = model.tags.get("host"), int(model.tags.get("pid", 0) or 0)
+    if host == socket.gethostname():
+        return pid != os.getpid() and alive(pid)
+    return host is not None and time.time() * 1000 - model.creation_timestamp < WAIT * 1000
 
 
 def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[str, str]) -> str:

@@ -3,8 +3,11 @@ MLflow store, loaded back by MLflow's own pyfunc loader (in this process and in 
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -13,12 +16,13 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 
 from nncore import Network
 from sweeps.config.space import parse_space
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
-from sweeps.trial.mlflow_model import NAME, publish
+from sweeps.trial.mlflow_model import NAME, existing, publish
 from sweeps.trial.objective import objective
 from sweeps.trial.reproduction import load_network
 from tests.sweeps.conftest import SMALL
@@ -115,6 +119,63 @@ def test_a_model_left_pending_by_a_dead_launcher_is_replaced(trial):
     assert [m.model_id for m in models_of(tracker.client, tracker, run_id)] == [out.model_id]
     model = mlflow.pyfunc.load_model(out.uri)
     assert np.array_equal(model.predict(data.X_val.T), load_network(run_id, tracker.uri).predict(data.X_val))
+
+
+RACER = """
+import json, sys, time
+from pathlib import Path
+from sweeps.tracking.tracker import Tracker
+from sweeps.trial.mlflow_model import publish
+uri, experiment, run_id, go = sys.argv[1:5]
+tracker = Tracker(uri, experiment_id=experiment)
+tracker.client.get_run(run_id)  # the imports and the store opened before the start
+Path(go + "." + str(__import__("os").getpid())).touch()
+while not Path(go).exists():
+    time.sleep(0.005)
+out = publish(tracker, run_id, {"optuna.study": "s", "optuna.trial": "0"}, {})
+print(json.dumps([out.model_id, out.logged]))
+"""
+
+
+def test_two_processes_publishing_one_run_at_once_make_one_model(trial, tmp_path):
+    """A second invocation of the sweep publishing the same best while the first does: both get
+    the one model, logged once (before: each found none and logged its own, or one deleted the
+    other's model while it was PENDING)."""
+    tracker, run_id, data = trial
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, tracker.uri, tracker.experiment_id, run_id, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    while len(list(tmp_path.glob("go.*"))) < 2 and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    go.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    (a, a_logged), (b, b_logged) = (json.loads(out) for out, _ in outs)
+    assert a == b and sorted([a_logged, b_logged]) == [False, True]
+    assert [m.model_id for m in models_of(tracker.client, tracker, run_id)] == [a]
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/{NAME}")
+    assert np.array_equal(model.predict(data.X_val.T), load_network(run_id, tracker.uri).predict(data.X_val))
+
+
+def test_a_model_another_live_process_is_logging_is_waited_for_not_deleted(trial):
+    """Where no lock serialises publishers (a server's store): a PENDING model whose process lives
+    is left alone until it is READY."""
+    tracker, run_id, _ = trial
+    run = tracker.client.get_run(run_id)
+    with subprocess.Popen(["sleep", "30"]) as owner:
+        theirs = tracker.client.create_logged_model(
+            tracker.experiment_id, name=NAME, source_run_id=run_id,
+            tags={"host": socket.gethostname(), "pid": str(owner.pid)})
+        assert existing(tracker, run, wait=0.5) is None  # waited half a second, then taken for debris
+        assert models_of(tracker.client, tracker, run_id) == []
+        theirs = tracker.client.create_logged_model(
+            tracker.experiment_id, name=NAME, source_run_id=run_id,
+            tags={"host": socket.gethostname(), "pid": str(owner.pid)})
+        threading.Timer(1.0, tracker.client.finalize_logged_model, (theirs.model_id, LoggedModelStatus.READY)).start()
+        t0 = time.monotonic()
+        assert existing(tracker, run) == theirs.model_id
+        assert time.monotonic() - t0 >= 0.9
+        owner.kill()
 
 
 def test_a_run_without_a_network_raises_and_leaves_no_model(trial):
