@@ -30,9 +30,9 @@ from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
 from sweeps.interrupts import interrupts_handled
 from sweeps.report.pareto import front
-from sweeps.report.summary import best_trial
 from sweeps.runner import pool, session
 from sweeps.runner.cli import quiet_libraries, start_workers
+from sweeps.study.best import best_trial
 from sweeps.study.stopping import recorded
 from sweeps.trial.reproduction import Reproduction, load_network, reproduce
 

@@ -16,13 +16,10 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeps import plots
 from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import WARM_FROM, feasible
+from sweeps.study.best import several
 from sweeps.tracking.tracker import Tracker
 
 TAG = "pareto"  # a trial run's tag: "true" on the front, "false" off it (complete trials of several objectives)
-
-
-def several(study: optuna.Study) -> bool:
-    return len(study.directions) > 1
 
 
 def signed(study: optuna.Study, t: FrozenTrial) -> tuple[float, ...]:

@@ -10,7 +10,6 @@ import functools
 import html
 import importlib.util
 import io
-import math
 import sys
 import warnings
 from pathlib import Path
@@ -25,28 +24,16 @@ from sweeps import plots
 from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import feasible, metric_names, spelled
 from sweeps.report import pareto
+from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best COMPLETE feasible trial (pruned and diverged trials never count, nor those that
-    break a constraint), or None; None for several objectives, whose best are the Pareto front."""
-    if pareto.several(study):
-        return None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value) and feasible(t)]
-    if not complete:
-        return None
-    pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
-    return pick(complete, key=lambda t: (t.value, -t.number))
-
-
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """The complete trials, best first: feasible ones before those that break a constraint (for
     several objectives, the Pareto front first: sweeps.report.pareto.ranked)."""
-    if pareto.several(study):
+    if several(study):
         return pareto.ranked(study)
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -73,7 +60,7 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
         tracker.log(tracker.parent_run_id, params={f"best.{k}": v for k, v in best.params.items()},
                     metrics=metrics, tags={"best_run_id": best.user_attrs.get("run_id", "")})
     else:
-        if pareto.several(study):
+        if several(study):
             front = pareto.front(study)
             metrics["pareto_trials"] = len(front)
             pareto.retag(study, tracker, front)
@@ -106,7 +93,7 @@ def optuna_artifacts(study: optuna.Study, metric: str | Sequence[str]) -> dict:
     """The parent run's figures drawn by Optuna (history, importances, slice; for several objectives
     the hypervolume history): kept apart, since the session has them drawn by an idle worker
     process while this one writes the rest. metric: the name, or the names of several."""
-    if pareto.several(study):
+    if several(study):
         point = pareto.reference_point(study)
         return {} if point is None else {"hypervolume_history.png": lambda p: hypervolume_figure(p, study, point)}
     metric = metric if isinstance(metric, str) else metric[0]
@@ -125,23 +112,23 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     """The parent run's files: trials.csv, summary.md, the PNG plots (matplotlib; Optuna's unless
     `optuna_figures` is false) and, when plotly is installed, Optuna's interactive versions in one
     study_plots.html. For several objectives, pareto_front.png instead of the parallel coordinates."""
-    several = pareto.several(study)
+    multi = several(study)
     names = metric_names(cfg.sweep) if cfg is not None else (
-        [f"objective {i}" for i in range(len(study.directions))] if several else ["objective"])
+        [f"objective {i}" for i in range(len(study.directions))] if multi else ["objective"])
     metric = spelled(names)
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
     files = {"trials.csv": lambda p: write_trials(p, study),
              "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, [*caveats(cfg), *notes]))}
     complete = ranked(study)
     # the trials whose curves are overlaid: the feasible ones first, and the others only if none is
-    top = pareto.front(study) if several else [t for t in complete if feasible(t)] or complete
+    top = pareto.front(study) if multi else [t for t in complete if feasible(t)] or complete
     if optuna_figures:
         files.update(optuna_artifacts(study, names))
-    if several and len(names) in (2, 3) and complete:
+    if multi and len(names) in (2, 3) and complete:
         files["pareto_front.png"] = lambda p: pareto.figure(p, study, names)
     # the best trial is red in one figure and leads the other: none is when every trial breaks a constraint
     best = best_trial(study)
-    if not several and len(complete) >= 2:
+    if not multi and len(complete) >= 2:
         minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
         red = f"red: the best, trial {best.number}" if best is not None else "none feasible, so no best"
         # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
@@ -160,10 +147,10 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
             for t in top[:TOP]:
                 curve = read_curve(tracker, t.user_attrs.get("run_id", ""))
                 if curve is not None:
-                    shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, t.values)) if several \
+                    shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, t.values)) if multi \
                         else f"{metric} {t.value:.4f}"
                     curves.append((f"trial {t.number}: {shown}", curve[:, 0], curve[:, 1]))
-            title = f"{len(curves)} trials of the Pareto front by {metric}" if several else \
+            title = f"{len(curves)} trials of the Pareto front by {metric}" if multi else \
                 f"the {len(curves)} best trials by {metric}" if best is not None else \
                 f"{len(curves)} trials by {metric}, none feasible"
             plots.overlaid_curves(path, curves, title=title)
@@ -330,7 +317,7 @@ def interactive_html(study: optuna.Study, metric: str | Sequence[str]) -> str:
     import optuna.visualization as vis
 
     names = [metric] if isinstance(metric, str) else list(metric)
-    if pareto.several(study):
+    if several(study):
         figures = [vis.plot_pareto_front(study, target_names=names)] if len(names) in (2, 3) else []
         if (point := pareto.reference_point(study)) is not None:
             with warnings.catch_warnings():
@@ -362,7 +349,7 @@ def constraint_notes(study: optuna.Study) -> list[str]:
     if not keys:
         return []
     broken = sum(not feasible(t) for t in complete)
-    best = "Pareto front" if pareto.several(study) else "best trial"
+    best = "Pareto front" if several(study) else "best trial"
     return [f"Constraints {', '.join(keys)}: the {best} comes from the feasible trials; {broken} of the "
             f"{len(complete)} complete trials break one (their runs are tagged feasible=false)."]
 
@@ -385,7 +372,7 @@ def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str,
     lines = [f"# Sweep of study `{study.study_name}`", "", *(f"**Note:** {n}\n" for n in notes),
              "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
              f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
-    if pareto.several(study):
+    if several(study):
         return "\n".join(lines + pareto.markdown(study, names, functools.partial(reproduce_command, uri)))
     if best is None:
         lines += [no_best(study), ""]
@@ -430,7 +417,7 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
               f"{counts['fail']} failed\n")
     for note in [*caveats(cfg), *constraint_notes(study)]:
         out.write(f"Note: {note}\n")
-    if pareto.several(study):
+    if several(study):
         out.write(pareto.terminal(study, names, functools.partial(reproduce_command, cfg.tracking.uri)))
     elif best is None:
         out.write(no_best(study) + "\n")

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeps.config.objectives import feasible
+from sweeps.study.best import best_trial, several
 from sweeps.study.stopping import recorded
 
 
@@ -34,14 +35,12 @@ class Progress:
         trials = self.study.get_trials(deepcopy=False)
         by = {s: sum(t.state == s for t in trials) for s in TrialState}
         done = by[TrialState.COMPLETE] + by[TrialState.PRUNED]
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and feasible(t)]
         best = ""
-        if len(self.study.directions) > 1:
-            n = len(self.study.best_trials) if complete else 0
+        if several(self.study):
+            feasible_complete = any(t.state == TrialState.COMPLETE and feasible(t) for t in trials)
+            n = len(self.study.best_trials) if feasible_complete else 0
             best = f" | Pareto front: {n} trial{'s' if n != 1 else ''}" if n else ""
-        elif complete:
-            pick = min if self.study.direction == optuna.study.StudyDirection.MINIMIZE else max
-            b = pick(complete, key=lambda t: t.value)
+        elif (b := best_trial(self.study)) is not None:
             best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"
         elapsed = int(time.monotonic() - self._start)
         stop = recorded(self.study)

@@ -41,6 +41,7 @@ from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.progress import Progress
 from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
+from sweeps.study.best import best_trial
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
 from sweeps.study.factory import open_study
 from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
@@ -56,8 +57,8 @@ from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
-MAX_RESTARTS = 10
-NO_STOP = {"patience": None, "target": None}  # sweep.stop that decides nothing (obeys a recorded stop)  # times the worker pool is started again after a worker died
+MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
+NO_STOP = {"patience": None, "target": None}  # sweep.stop that decides nothing (obeys a recorded stop)
 
 
 @dataclass(frozen=True)
@@ -336,7 +337,7 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
     tracking.register_model, also a new version of that registered model. A failure costs the model
     only, with one line: the trials and the summary are recorded, and the next run of the same
     command logs it."""
-    best = summary.best_trial(study)  # None for several objectives: a Pareto front, no one network to log
+    best = best_trial(study)  # None for several objectives: a Pareto front, no one network to log
     run_id = best.user_attrs.get("run_id", "") if best is not None else ""
     if not tracker.enabled or not run_id:
         return

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from sweeps.config.objectives import WARM_FROM, feasible, metric_names
 from sweeps.errors import ConfigError
+from sweeps.study.best import several
 
 STOPPED_ATTR = "nnsweeps.stopped"  # study user attr: {reason, trial, settings}, or None once cleared
 
@@ -70,7 +71,7 @@ class Stop:
 def decide(study: optuna.Study, stop: StopRule) -> Stop | None:
     """Whether the study's complete trials, in the order they finished, meet `stop`; None for a
     study of several objectives (check() refuses those)."""
-    if len(study.directions) > 1:
+    if several(study):
         return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
     # this study's own feasible trials: an infeasible one is never the best, and the copies a warm

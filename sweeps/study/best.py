@@ -1,0 +1,30 @@
+"""A study's answer: its best trial, or with several objectives a Pareto front instead
+(sweeps.report.pareto). One definition for the summary, the status line, the stop rule, the API
+and the value Hydra is given back."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeps.config.objectives import feasible
+
+
+def several(study: optuna.Study) -> bool:
+    """Whether the study has several objectives (then no one trial is best)."""
+    return len(study.directions) > 1
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best COMPLETE feasible trial (pruned and diverged trials never count, nor those that
+    break a constraint), the earliest of equals; None if there is none, or for several objectives."""
+    if several(study):
+        return None
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value) and feasible(t)]
+    if not complete:
+        return None
+    pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+    return pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
