@@ -30,6 +30,16 @@ from sweeps.tracking.tracker import Tracker
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 
 
+def top_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The best trials, at most TOP, best first: their cost curves are overlaid on the parent run
+    and their decision boundaries drawn. The Pareto front's for several objectives; else the
+    feasible complete trials, or all of them if none is."""
+    if several(study):
+        return pareto.front(study)[:TOP]
+    complete = ranked(study)
+    return ([t for t in complete if feasible(t)] or complete)[:TOP]
+
+
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """The complete trials, best first: feasible ones before those that break a constraint (for
     several objectives, the Pareto front first: sweeps.report.pareto.ranked)."""
@@ -120,8 +130,7 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     files = {"trials.csv": lambda p: write_trials(p, study),
              "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, [*caveats(cfg), *notes]))}
     complete = ranked(study)
-    # the trials whose curves are overlaid: the feasible ones first, and the others only if none is
-    top = pareto.front(study) if multi else [t for t in complete if feasible(t)] or complete
+    top = top_trials(study)
     if optuna_figures:
         files.update(optuna_artifacts(study, names))
     if multi and len(names) in (2, 3) and complete:
@@ -135,7 +144,7 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
             minimize=minimize, title=f"{len(complete)} complete trials; {red}",
-            red=None if best is None else complete.index(best))
+            red=None if best is None else [t.number for t in complete].index(best.number))
     if len(complete) >= 2 and importlib.util.find_spec("plotly") is not None:
         files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, names))
     table = one_parameter_table(study)
@@ -144,7 +153,7 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     if top and tracker.enabled:
         def top_curves(path: Path) -> None:
             curves = []
-            for t in top[:TOP]:
+            for t in top:
                 curve = read_curve(tracker, t.user_attrs.get("run_id", ""))
                 if curve is not None:
                     shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, t.values)) if multi \

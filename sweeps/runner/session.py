@@ -321,7 +321,7 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
     extra = []
     if tracker.enabled and cfg.tracking.decision_boundary == "top":
         top = [(t.number, t.user_attrs.get("run_id", ""), t.user_attrs.get("metrics"))
-               for t in summary.ranked(study)[:summary.TOP]]
+               for t in summary.top_trials(study)]
         extra.append(functools.partial(draw_boundaries, top, tracker))
     extra.append(functools.partial(model_of_best, study, tracker, cfg))
     figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep), tracker)
