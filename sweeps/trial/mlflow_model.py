@@ -33,7 +33,7 @@ import numpy as np
 import nncore
 from nncore import Network
 from sweeps.processes import alive, here
-from sweeps.tracking.store import store_lock
+from sweeps.tracking.store import sqlite_path, store_lock
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial import nnsweeps_pyfunc
 from sweeps.trial.artifacts import read_config
@@ -70,7 +70,8 @@ def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[st
     run = client.get_run(run_id)
     # a second invocation of the sweep may publish the same best while this one does
     with store_lock(tracker.uri):
-        model_id = existing(tracker, run)
+        # under the lock no other publisher is writing: a PENDING model is debris, not waited for
+        model_id = existing(tracker, run, wait=0 if sqlite_path(tracker.uri) else WAIT)
         logged = model_id is None
         if model_id is None:
             model_id = log_network(tracker, run, {**tags, **here()}, params)
@@ -108,9 +109,13 @@ def being_logged(model) -> bool:
     """Whether a PENDING model's process may still be logging it: alive on this host (not this
     process: its own would have been finished or deleted), or on another host and made less than
     WAIT s ago. A model without the tags (logged by other code) is not."""
-    host, pid = model.tags.get("host"), int(model.tags.get("pid", 0) or 0)
+    host = model.tags.get("host")
+    try:
+        pid = int(model.tags.get("pid", 0) or 0)
+    except ValueError:
+        return False  # a tag of other code's
     if host == socket.gethostname():
-        return pid != os.getpid() and alive(pid)
+        return 0 < pid < 2**22 and pid != os.getpid() and alive(pid)  # 2**22: Linux's largest pid
     return host is not None and time.time() * 1000 - model.creation_timestamp < WAIT * 1000
 
 

@@ -178,6 +178,19 @@ def test_a_model_another_live_process_is_logging_is_waited_for_not_deleted(trial
         owner.kill()
 
 
+@pytest.mark.parametrize("pid", ["x", str(2**64), "1"])  # not a number, no process's, this host's init
+def test_a_pending_model_of_a_pid_that_is_not_a_publishers_is_debris_at_once(trial, pid):
+    """On a SQLite store the lock keeps other publishers out: whatever its tags say, a PENDING
+    model is replaced at once (pid 1 lives, but it is not publishing)."""
+    tracker, run_id, _ = trial
+    tracker.client.create_logged_model(tracker.experiment_id, name=NAME, source_run_id=run_id,
+                                       tags={"host": socket.gethostname(), "pid": pid})
+    t0 = time.monotonic()
+    out = publish(tracker, run_id, TAGS, {})
+    assert out.logged and time.monotonic() - t0 < 30
+    assert [m.model_id for m in models_of(tracker.client, tracker, run_id)] == [out.model_id]
+
+
 def test_a_run_without_a_network_raises_and_leaves_no_model(trial):
     tracker, _, _ = trial
     with pytest.raises(FileNotFoundError):
