@@ -1,6 +1,6 @@
 """A study's answer: its best trial, or with several objectives a Pareto front instead
-(sweeps.report.pareto). One definition for the summary, the status line, the stop rule, the API
-and the value Hydra is given back."""
+(sweeps.report.pareto). One definition for the summary, the status line, the API and the model
+logged (the stop rule, sweeps.study.stopping, counts this study's own trials only)."""
 
 from __future__ import annotations
 
