@@ -69,8 +69,10 @@ import sys, time
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 client = MlflowClient(tracking_uri=sys.argv[1])
-e = client.create_experiment("floor")
-for n in range(int(sys.argv[2])):
+client.search_experiments(max_results=1)  # the store opened; nothing written
+runs = int(sys.argv[2])
+e = client.create_experiment("floor") if runs else None
+for n in range(runs):
     run = client.create_run(e, run_name=f"trial-{n:04d}", tags={f"tag{i}": "x" for i in range(14)}).info.run_id
     client.log_batch(run, params=[Param(f"param.{i}", str(i)) for i in range(44)])
     now = int(time.time() * 1000)
@@ -82,6 +84,10 @@ for n in range(int(sys.argv[2])):
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class BesideFailed(RuntimeError):
+    """The process beside a sweep failed (section 4's floors): its row is dropped, the bench goes on."""
 
 
 @dataclass
@@ -199,12 +205,20 @@ class Bench:
         beside: a command started with it, in a process of its own; the wall time is until both
         have ended, and the CPU time counts both."""
         self.wait_quiet()
-        launched, t0, b0, c0 = time.time(), time.perf_counter(), busy_seconds(), children_seconds()
-        other = subprocess.Popen(beside, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 text=True) if beside else None
-        proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
-        if other is not None and other.wait(timeout=600) != 0:
-            raise RuntimeError(f"{label}: beside it, exit {other.returncode}: {other.stderr.read().strip()[-2000:]}")
+        with tempfile.TemporaryFile("w+") as errors:
+            launched, t0, b0, c0 = time.time(), time.perf_counter(), busy_seconds(), children_seconds()
+            other = subprocess.Popen(beside, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors) if beside else None
+            try:
+                proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
+                                      timeout=1800)
+                if other is not None and other.wait(timeout=600) != 0:
+                    errors.seek(0)
+                    raise BesideFailed(f"{label}: the process beside it: exit {other.returncode}: "
+                                       f"{errors.read().strip()[-2000:]}")
+            finally:
+                if other is not None and other.poll() is None:
+                    other.kill()
+                    other.wait()
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"{label}: exit {proc.returncode}: {proc.stderr.strip()[-2000:]}")
@@ -238,6 +252,8 @@ class Bench:
         log(f"ours: {label} ({n_trials} trials)")
         try:
             run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)}, beside)
+        except BesideFailed:
+            raise  # rounds() drops the row
         except RuntimeError as err:
             sys.exit(f"`python -m sweeps` failed: {err}")  # it is what this measures: no point going on
         backend = optuna.storages.journal.JournalFileBackend(str(d / "optuna.journal"))
@@ -428,8 +444,8 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
     runs, errors = bench.rounds(contenders)
     out["default_sweep"] = {m: [r.summary() for r in rs] for m, rs in runs.items()}
     lines = [f"4. The default sweep (`make sweep`: {n} trials of conf/search_space/default.yaml on flower, TPE, "
-             "median pruner, n_jobs 2),", f"  tracking off, on (a store that exists) and on with a new store, "
-             f"interleaved, {'/'.join(str(len(v)) for v in runs.values())} runs each",
+             "median pruner, n_jobs 2),", f"  tracking off, on (a store that exists), on with a new store, and the "
+             f"floors, interleaved, {'/'.join(str(len(v)) for v in runs.values())} runs each",
              *(f"  {e}" for e in errors),
              f"  {'':27}{'wall s':>8}{'median':>8}{'CPU s':>7}{'median':>8}{'sum fit s':>10}{'start-up':>9}"
              f"{'shut-down':>10}{'others':>7}"]
