@@ -139,11 +139,14 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     best = best_trial(study)
     if not multi and len(complete) >= 2:
         minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-        red = f"red: the best, trial {best.number}" if best is not None else "none feasible, so no best"
+        broken = sum(not feasible(t) for t in complete)
+        red = f"red: the best{' feasible' if broken else ''}, trial {best.number}" if best is not None \
+            else "none feasible, so no best"
         # ours: Optuna's squeezes the default space's 7 axes until their labels overlap
         files["parallel_coordinate.png"] = lambda p: plots.parallel_coordinates(
             p, [(t.value, t.params) for t in complete], parameter_axes(complete), metric=metric,
-            minimize=minimize, title=f"{len(complete)} complete trials; {red}",
+            minimize=minimize, title=f"{len(complete)} complete trials"
+            + (f", {broken} breaking a constraint" if broken else "") + f"; {red}",
             red=None if best is None else [t.number for t in complete].index(best.number))
     if len(complete) >= 2 and importlib.util.find_spec("plotly") is not None:
         files["study_plots.html"] = lambda p: p.write_text(interactive_html(study, names))
@@ -159,9 +162,13 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
                     shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, t.values)) if multi \
                         else f"{metric} {t.value:.4f}"
                     curves.append((f"trial {t.number}: {shown}", curve[:, 0], curve[:, 1]))
-            title = f"{len(curves)} trials of the Pareto front by {metric}" if multi else \
-                f"the {len(curves)} best trials by {metric}" if best is not None else \
-                f"{len(curves)} trials by {metric}, none feasible"
+            if multi:
+                title = f"{len(curves)} trials of the Pareto front by {metric}"
+            elif best is None:
+                title = f"{len(curves)} trials by {metric}, none feasible"
+            else:
+                kind = " feasible" if any(t.constraints for t in top) else ""
+                title = f"the {len(curves)} best{kind} trials by {metric}"
             plots.overlaid_curves(path, curves, title=title)
         files["top_cost_curves.png"] = top_curves
     return files

@@ -154,8 +154,9 @@ def test_the_parallel_coordinates_red_line_is_the_feasible_best_or_none(tmp_path
     reds = [line for line in trials if line.get_color() == "#d62728"]
     values = sorted(constraints)
     if red is None:
-        assert reds == [] and ax.get_title().endswith("none feasible, so no best")
+        assert reds == [] and ax.get_title() == "3 complete trials, 3 breaking a constraint; none feasible, so no best"
     else:
         (line,) = reds
         assert line.get_ydata()[0] == pytest.approx((red - values[0]) / (values[-1] - values[0]))
-        assert ax.get_title().endswith(f"red: the best, trial {list(constraints).index(red)}")
+        assert ax.get_title() == ("4 complete trials, 2 breaking a constraint; red: the best feasible, "
+                                  f"trial {list(constraints).index(red)}")
