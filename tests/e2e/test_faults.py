@@ -98,11 +98,19 @@ def test_kill_9_of_the_whole_sweep_then_the_same_command_resumes(sweep_dir):
 
 def test_kill_9_of_one_worker_while_the_sweep_goes_on(sweep_dir):
     proc = start(sweep_dir, "sweep.n_jobs=2", "sweep.n_trials=12", *STEADY)
-    victim = wait_for(lambda: [t for t in trials_in(sweep_dir, TrialState.RUNNING)
-                               if int(t.user_attrs.get("pid", proc.pid)) != proc.pid
-                               and len(trials_in(sweep_dir, *FINISHED)) >= 2])[0]
-    pid = victim.user_attrs["pid"]
-    os.kill(int(pid), signal.SIGKILL)
+    while True:
+        victim = wait_for(lambda: [t for t in trials_in(sweep_dir, TrialState.RUNNING)
+                                   if int(t.user_attrs.get("pid", proc.pid)) != proc.pid
+                                   and len(trials_in(sweep_dir, *FINISHED)) >= 2])[0]
+        pid = victim.user_attrs["pid"]
+        # stopped first, so that it cannot finish its trial between this look and the kill (it had
+        # moved on to its next trial, not yet marked with its pid, now and then): killed if it still
+        # runs a trial, else let go and picked again
+        os.kill(int(pid), signal.SIGSTOP)
+        if [t for t in trials_in(sweep_dir, TrialState.RUNNING) if t.user_attrs.get("pid") == pid]:
+            os.kill(int(pid), signal.SIGKILL)
+            break
+        os.kill(int(pid), signal.SIGCONT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "worker process died" in err
@@ -168,8 +176,9 @@ def test_a_failing_trial_is_recorded_and_too_many_in_a_row_stop_the_sweep(sweep_
 
 
 def test_two_launchers_at_once_share_the_study_exactly(sweep_dir):
-    args = ["sweep.n_jobs=2", "sweep.n_trials=10", "search_space.train.iterations.low=100",
-            "search_space.train.iterations.high=500", "search_space.train.iterations.step=100"]
+    # trials long enough that neither launcher finishes the budget before the other has started
+    args = ["sweep.n_jobs=2", "sweep.n_trials=10", "search_space.train.iterations.low=3000",
+            "search_space.train.iterations.high=6000", "search_space.train.iterations.step=1000"]
     procs = [start(sweep_dir, *args) for _ in range(2)]
     for p in procs:
         out, err = p.communicate(timeout=300)

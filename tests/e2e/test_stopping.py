@@ -14,10 +14,13 @@ from sweeps.study.stopping import STOPPED_ATTR
 pytestmark = pytest.mark.slow
 QUICK = ("search_space=none", "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}",
          "train.iterations=200", "sweep.n_trials=200")
+# trials long enough that the launcher cannot reach the stop alone before the worker process has
+# warmed up (both workers must have run trials)
+STEADY = (*QUICK[:2], "train.iterations=5000", "sweep.n_trials=200")
 
 
 def test_patience_stops_every_worker_records_why_and_a_rerun_runs_nothing_unless_the_settings_change(sweep_dir):
-    proc = sweep_dir.run(*QUICK, "sweep.stop.patience=5", "sweep.n_jobs=2")
+    proc = sweep_dir.run(*STEADY, "sweep.stop.patience=5", "sweep.n_jobs=2")
     study = sweep_dir.study()
     trials = study.get_trials(deepcopy=False)
     assert 5 < len(trials) < 200
@@ -40,12 +43,12 @@ def test_patience_stops_every_worker_records_why_and_a_rerun_runs_nothing_unless
     summary = sweep_dir.client().download_artifacts(parent.info.run_id, "summary.md", str(sweep_dir.path))
     assert record["reason"] in Path(summary).read_text()
 
-    again = sweep_dir.run(*QUICK, "sweep.stop.patience=5")
+    again = sweep_dir.run(*STEADY, "sweep.stop.patience=5")
     assert f"The study stopped: {record['reason']}." in again.stdout
     assert len(sweep_dir.study().trials) == len(trials)
     assert len(sweep_dir.runs("sweep")) == 1  # nothing ran: no new parent run
 
-    more = sweep_dir.run(*QUICK, "sweep.stop.patience=8")
+    more = sweep_dir.run(*STEADY, "sweep.stop.patience=8")
     assert "the study stopped under sweep.stop.patience=5 sweep.stop.min_delta=0.0" in more.stdout
     study = sweep_dir.study()
     assert len(study.trials) > len(trials)

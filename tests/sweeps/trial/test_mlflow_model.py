@@ -171,8 +171,8 @@ def test_a_model_another_live_process_is_logging_is_waited_for_not_deleted(trial
         theirs = tracker.client.create_logged_model(
             tracker.experiment_id, name=NAME, source_run_id=run_id,
             tags={"host": socket.gethostname(), "pid": str(owner.pid)})
-        threading.Timer(1.0, tracker.client.finalize_logged_model, (theirs.model_id, LoggedModelStatus.READY)).start()
         t0 = time.monotonic()
+        threading.Timer(1.0, tracker.client.finalize_logged_model, (theirs.model_id, LoggedModelStatus.READY)).start()
         assert existing(tracker, run) == theirs.model_id
         assert time.monotonic() - t0 >= 0.9
         owner.kill()
