@@ -250,10 +250,12 @@ def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_
 
 
 def test_a_worker_started_by_hand_joins_the_sweep_and_its_parent_run(sweep):
-    launcher = sweep.start("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY)
+    # trials long enough that the launcher cannot run all 16 while the worker starts (3-5 s here)
+    longer = [a if not a.startswith("train.iterations=") else "train.iterations=8000" for a in STEADY]
+    launcher = sweep.start("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *longer)
     try:
         wait_for(lambda: sweep.trials() and "nnsweeps.mlflow" in sweep.study().user_attrs, timeout=120)
-        code, out, err = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY,
+        code, out, err = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *longer,
                                    module="sweeps.worker")
         l_out, l_err = launcher.communicate(timeout=300)
     finally:
@@ -268,7 +270,7 @@ def test_a_worker_started_by_hand_joins_the_sweep_and_its_parent_run(sweep):
     assert {r.data.tags["mlflow.parentRunId"] for r in sweep.runs("trial")} == {parent.info.run_id}
 
     # once the sweep is done, a worker that joins finds nothing to do, under a parent of its own
-    _, out, _ = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *STEADY, module="sweeps.worker")
+    _, out, _ = sweep.run("sweep.n_jobs=1", "sweep.n_trials=16", *HEARTBEAT, *longer, module="sweeps.worker")
     assert "its own" in out and "holds 16 finished trials" in out
     assert len(sweep.study().trials) == 16
 
@@ -308,10 +310,11 @@ def test_the_budget_lock_is_a_postgresql_advisory_lock_across_processes(postgres
 
     url = postgres.url("optuna")
     name = f"lock{uuid.uuid4().hex[:6]}"
-    # another process holds the study's lock for 1.5 s
+    # another process holds the study's lock for 3 s: the check of pg_locks below may take a
+    # second of it on a loaded machine, and the wait measured after it must still exceed 0.8 s
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from sweeps.study.storages import storage_for\n"
-        f"with storage_for({url!r}).budget_lock({name!r}):\n    print('held', flush=True); time.sleep(1.5)")],
+        f"with storage_for({url!r}).budget_lock({name!r}):\n    print('held', flush=True); time.sleep(3)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     engine = sqlalchemy.create_engine(with_driver(url))
