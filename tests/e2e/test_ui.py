@@ -339,10 +339,16 @@ def save_screenshot(page, tmp_path: Path, name: str) -> Path:
 
 
 def close_assistant(page) -> None:
-    """MLflow 3 opens an assistant side panel on a first visit; it hides the table's columns."""
+    """MLflow 3 opens an assistant side panel on a first visit; it hides the table's columns. It
+    may be drawn after the page's content: waited for a few seconds, closed if it came."""
+    from playwright.sync_api import TimeoutError as NotThere
+
     close = page.get_by_role("button", name="Close")
-    if close.count():
-        close.first.click()
+    try:
+        close.first.wait_for(timeout=3000)
+    except NotThere:
+        return
+    close.first.click()
 
 
 def show_columns(page, names: list[str], hide: list[str]) -> None:
@@ -414,6 +420,7 @@ def test_ui_compares_two_trials_params_and_metrics(browser, server, tracked, tmp
     diff_only.click()
     page.get_by_role("switch", name="Metrics - Show diff only").click()
     page.get_by_role("switch", name="Tags - Show diff only").click()
+    page.get_by_role("switch", name="Parameters - Show diff only", checked=True).wait_for()  # React redrew it
     assert diff_only.get_attribute("aria-checked") == "true"
     page.get_by_text("Visualizations", exact=True).first.click()  # fold the charts: the tables show
     page.get_by_text("Parallel Coordinates Plot", exact=True).first.wait_for(state="hidden")
