@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,9 +46,32 @@ class ServiceError(RuntimeError):
 
 
 def free_port(host: str = LOCALHOST) -> int:
-    with socket.socket() as s:
+    """A port `host` can bind now, below the kernel's ephemeral range: the source ports of outgoing
+    connections come from that range, so none (a client polling the server, or retrying while it
+    restarts on the same port) can take this one before the server binds it. Picked at random, so
+    that two runs at once (two test suites) seldom try the same."""
+    low = ephemeral_ports()[0]
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:  # taken
+                continue
+            return port
+    with socket.socket() as s:  # the whole band taken: any port the kernel gives
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux's default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def pg_bin(name: str) -> str | None:

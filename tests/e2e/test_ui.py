@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 
 from sweeps import plots
 from sweeps.report import summary
+from sweeps.services import free_port
 from tests.conftest import ROOT, SweepDir
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -102,12 +102,6 @@ def swept(tmp_path_factory) -> SweepDir:
     sweep = SweepDir(tmp_path_factory.mktemp("ui-sweep"), study="ui", experiment="nnsweeps-ui")
     sweep.run(*SWEEP_ARGS)
     return sweep
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:

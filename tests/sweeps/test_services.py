@@ -5,13 +5,15 @@ import socket
 import subprocess
 import sys
 
-from sweeps.services import LOCALHOST, free_port, postgres_missing
+from sweeps.services import LOCALHOST, ephemeral_ports, free_port, postgres_missing
 
 
 def test_free_port_is_a_port_this_machine_can_bind_on_loopback():
     port = free_port()
     with socket.socket() as s:
         s.bind((LOCALHOST, port))
+    # below the source ports of outgoing connections: none can take it before a server binds it
+    assert 1024 <= port < ephemeral_ports()[0]
 
 
 def test_postgres_missing_says_what_to_install_or_nothing():
