@@ -470,6 +470,10 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
             said = (verdict(w <= DEFAULT_TARGET) if quiet else "NOT JUDGED: disturbed (*)")
             lines.append(f"  tracking {m} vs off: wall {w:+4.0%} (best), {wm:+4.0%} (median); CPU {c:+4.0%} (median)"
                          + (f"  {said} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
+    floors = {m: best(runs[m]).wall / best(runs["off"]).wall - 1 for m in FLOORS if m in runs and "off" in runs}
+    if "on" in runs and FLOORS[0] in floors and floors[FLOORS[0]] >= DEFAULT_TARGET:
+        lines.append(f"  the target is below its floor: importing mlflow and opening the store alone costs "
+                     f"{floors[FLOORS[0]]:+.0%} (best)")
     return lines + ["  CPU s: the sweep's processes (the launcher and its worker processes); sum fit s: the trials'",
                     "  fit_seconds from the study (a diverged trial: its duration); the samplers' draws are the same",
                     "  in every run (seed 0), the pruner's decisions may differ with timing.",
