@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -114,7 +113,7 @@ def being_logged(model) -> bool:
         pid = int(model.tags.get("pid", 0) or 0)
     except ValueError:
         return False  # a tag of other code's
-    if host == socket.gethostname():
+    if host == here()["host"]:
         return 0 < pid < 2**22 and pid != os.getpid() and alive(pid)  # 2**22: Linux's largest pid
     return host is not None and time.time() * 1000 - model.creation_timestamp < WAIT * 1000
 
