@@ -11,15 +11,20 @@ def here() -> dict[str, str]:
     return {"host": socket.gethostname(), "pid": str(os.getpid())}
 
 
-def alive(pid: int) -> bool:
+def alive(pid: int | str | None) -> bool:
     """Whether a process with this pid runs on this host (signal 0 tests without sending). A
     zombie does not: a worker killed with its launcher stays one until its new parent reaps it,
-    which an init that does not (a container's) never does."""
+    which an init that does not (a container's) never does. pid may be a tag's text: one that is
+    no pid (missing, not a number, out of range) is no live process."""
+    try:
+        pid = int(pid)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # it exists, under another user
         pass

@@ -16,6 +16,8 @@ import socket
 from pathlib import Path
 from typing import Iterable
 
+from sweeps.processes import alive
+
 SIZE = 1 << 18  # bytes per folder: several times what the records of a stop take (README, "Reliability")
 PREFIX = ".nnsweeps-reserve-"
 _folders: list[Path] = []  # where this process looks when it releases
@@ -32,13 +34,7 @@ def _alive(path: Path) -> bool:
     host, _, pid = path.name[len(PREFIX):].rpartition("-")
     if host != socket.gethostname() or not pid.isdigit():
         return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return alive(pid)
 
 
 def watch(folders: Iterable[Path]) -> None:

@@ -163,7 +163,7 @@ def reconcile(study: optuna.Study, storage: Storage) -> list[FrozenTrial]:
             if t.user_attrs.get("host", host) != host:
                 continue  # another machine's worker: its storage's heartbeat handles it
             pid = t.user_attrs.get("pid")
-            if pid is not None and alive(int(pid)):
+            if alive(pid):
                 continue
             tid = trial_id(storage, study, t.number)
             backend.set_trial_user_attr(tid, "error", f"its process (pid {pid}) died")

@@ -107,7 +107,7 @@ class Tracker:
             if tags.get("nnsweeps.role") == "trial":
                 dead = int(tags.get("optuna.trial", -1)) not in running_trials
             else:
-                dead = tags.get("host") == host and not alive(int(tags.get("pid", 0)))
+                dead = tags.get("host") == host and not alive(tags.get("pid"))
             if dead:
                 out.append(r.info.run_id)
         return out

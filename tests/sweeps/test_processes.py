@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sweeps.processes import alive, here
 from tests.conftest import wait_for
 
@@ -24,3 +26,13 @@ def test_a_zombie_is_not_alive():
     assert state and not alive(child.pid)
     child.wait()
     assert not alive(child.pid) and alive(os.getpid())
+
+
+@pytest.mark.parametrize("pid", [None, "", "x", "12.5", str(2**64), -3, 0])
+def test_a_tag_that_is_no_pid_is_no_live_process(pid):
+    """A run's or a trial's pid tag, read back: one that is not a pid never raises."""
+    assert alive(pid) is False
+
+
+def test_a_pid_as_a_tags_text_is_read():
+    assert alive(str(os.getpid())) and alive(os.getpid())
