@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeps.config.objectives import feasible
-from sweeps.study.best import best_trial, several
+from sweeps.study.best import best_of, several
 from sweeps.study.stopping import recorded
 
 
@@ -40,7 +40,7 @@ class Progress:
             feasible_complete = any(t.state == TrialState.COMPLETE and feasible(t) for t in trials)
             n = len(self.study.best_trials) if feasible_complete else 0
             best = f" | Pareto front: {n} trial{'s' if n != 1 else ''}" if n else ""
-        elif (b := best_trial(self.study)) is not None:
+        elif (b := best_of(trials, self.study.direction)) is not None:  # the trials read above
             best = f" | best {self.metric} {b.value:.4f} (trial {b.number})"
         elapsed = int(time.monotonic() - self._start)
         stop = recorded(self.study)

@@ -20,11 +20,14 @@ def several(study: optuna.Study) -> bool:
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best COMPLETE feasible trial (pruned and diverged trials never count, nor those that
     break a constraint), the earliest of equals; None if there is none, or for several objectives."""
-    if several(study):
-        return None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value) and feasible(t)]
+    return None if several(study) else best_of(study.get_trials(deepcopy=False), study.direction)
+
+
+def best_of(trials: list[FrozenTrial], direction: optuna.study.StudyDirection) -> FrozenTrial | None:
+    """best_trial among trials already read (one objective)."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE
+                and t.value is not None and math.isfinite(t.value) and feasible(t)]
     if not complete:
         return None
-    pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+    pick = min if direction == optuna.study.StudyDirection.MINIMIZE else max
     return pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
