@@ -97,9 +97,11 @@ def ask_within_budget(study: optuna.Study, storage: Storage, n_trials: int, dead
             storage.check_intact()
             if storage.heartbeats:
                 _fail_stale(study, storage)
-            if stop_requested(study) or count(study) >= n_trials or reached(study, stop) is not None:
+            trials = study.get_trials(deepcopy=False)  # once: each read is a query on an RDB storage
+            finished = sum(t.state in FINISHED for t in trials)
+            if stop_requested(study) or finished >= n_trials or reached(study, stop, trials) is not None:
                 return None
-            if count(study, (*FINISHED, TrialState.RUNNING)) < n_trials:
+            if finished + sum(t.state == TrialState.RUNNING for t in trials) < n_trials:
                 trial = study.ask()
                 if storage.heartbeats:  # at once: a trial without any heartbeat would never be seen as stale
                     storage.open().record_heartbeat(trial_id(storage, study, trial.number))

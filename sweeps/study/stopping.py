@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeps.config.objectives import WARM_FROM, feasible, metric_names
 from sweeps.errors import ConfigError
@@ -68,16 +68,17 @@ class Stop:
     trial: int  # the complete trial after which the stop was decided
 
 
-def decide(study: optuna.Study, stop: StopRule) -> Stop | None:
+def decide(study: optuna.Study, stop: StopRule, trials: list[FrozenTrial] | None = None) -> Stop | None:
     """Whether the study's complete trials, in the order they finished, meet `stop`; None for a
-    study of several objectives (check() refuses those)."""
+    study of several objectives (check() refuses those). trials: the study's, if read already."""
     if several(study):
         return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
     # this study's own feasible trials: an infeasible one is never the best, and the copies a warm
     # start made are another study's history
-    done = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                   if t.value is not None and feasible(t) and WARM_FROM not in t.user_attrs),
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE
+                   and t.value is not None and feasible(t) and WARM_FROM not in t.user_attrs),
                   key=lambda t: (t.datetime_complete or datetime.datetime.max, t.number))
     best, since = None, 0  # the best trial so far; complete trials since the last improvement
     for t in done:
@@ -100,15 +101,16 @@ def recorded(study: optuna.Study) -> dict | None:
     return study.user_attrs.get(STOPPED_ATTR) or None
 
 
-def reached(study: optuna.Study, stop: StopRule | None) -> str | None:
+def reached(study: optuna.Study, stop: StopRule | None, trials: list[FrozenTrial] | None = None) -> str | None:
     """A worker's check before each trial, under the budget lock: the reason the study stopped (a
-    recorded stop, whoever recorded it, or one decided now, which is recorded), or None."""
+    recorded stop, whoever recorded it, or one decided now, which is recorded), or None. trials:
+    the study's, if read already."""
     record = recorded(study)
     if record is not None:
         return record["reason"]
     if stop is None:
         return None
-    decided = decide(study, stop)
+    decided = decide(study, stop, trials)
     if decided is None:
         return None
     study.set_user_attr(STOPPED_ATTR, {"reason": decided.reason, "trial": decided.trial, "settings": stop.settings()})
