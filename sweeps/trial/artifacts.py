@@ -13,7 +13,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from nncore import Dataset, Network
-from sweeps import plots
+from sweeps import plots, reserve
 from sweeps.config.objectives import metric_names
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import fingerprint, load_data, splits
@@ -41,6 +41,7 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
                 iterations: np.ndarray, metrics: dict[str, float] | None = None,
                 val_points: list[tuple[int, float]] = (), data: Dataset | None = None) -> None:
     """The artifacts now; the metrics and the curve with the run's end (one store write less)."""
+    reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
     run.metrics = {k: v for k, v in (metrics or {}).items() if math.isfinite(v)}
     run.curve = (iterations, costs)
     files = {

@@ -45,14 +45,12 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
         try:
             result = train(net, cfg, data, pruning)
         except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
-            reserve.check()
             log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
         metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
         names = metric_names(cfg.sweep)
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
-        reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
         trial.set_user_attr("metrics", metrics)
