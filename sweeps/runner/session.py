@@ -47,7 +47,7 @@ from sweeps.study.factory import open_study
 from sweeps.study.question import QUESTION_ATTR, check_question, question, record_question
 from sweeps.study.samplers import grid_size
 from sweeps.study.seeding import enqueue, warm_start
-from sweeps.study.stopping import STOPPED_ATTR, reached, recorded, resume
+from sweeps.study.stopping import STOPPED_ATTR, reached, recorded, resume, shown
 from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
@@ -204,7 +204,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
               "trials", flush=True)
     if (record := recorded(study)) is not None:
         print(f"[{role.name}] the sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']} "
-              f"(sweep.stop: {', '.join(f'{k}={v}' for k, v in record['settings'].items() if v is not None)})",
+              f"({shown(record['settings'])})",
               flush=True)
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")

@@ -125,13 +125,14 @@ def resume(study: optuna.Study, stop: StopRule | None) -> tuple[str | None, str 
     if record is not None:
         if record.get("settings") == settings:
             return record["reason"], None
-        note = (f"the study stopped under {_shown(record.get('settings'))} ({record['reason']}); sweep.stop is now "
-                f"{_shown(settings)}: it goes on")
+        note = (f"the study stopped under {shown(record.get('settings'))} ({record['reason']}); sweep.stop is now "
+                f"{shown(settings)}: it goes on")
         study.set_user_attr(STOPPED_ATTR, None)
     return reached(study, stop), note
 
 
-def _shown(settings: dict | None) -> str:
+def shown(settings: dict | None) -> str:
+    """sweep.stop's settings as the overrides that give them."""
     if not settings or (settings.get("patience") is None and settings.get("target") is None):
         return "no stop settings"
     return " ".join(f"sweep.stop.{k}={v}" for k, v in settings.items() if v is not None)
