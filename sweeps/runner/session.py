@@ -58,7 +58,6 @@ from sweeps.trial.mlflow_model import publish
 from sweeps.urls import redact
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
-NO_STOP = {"patience": None, "target": None}  # sweep.stop that decides nothing (obeys a recorded stop)
 
 
 @dataclass(frozen=True)
@@ -163,9 +162,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
             with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
-                # the launcher's sweep.stop decides; a joined worker only obeys the stop it records
-                obeying = cfg if role.launcher else OmegaConf.merge(cfg, {"sweep": {"stop": NO_STOP}})
-                reports = drive(obeying, storage, study, tracker, n, client, salt, role, deadline)
+                reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
             if (record := recorded(study)) is not None and tracker.enabled:
                 tracker.log(tracker.parent_run_id, tags={STOPPED_ATTR: record["reason"]})
             if any(r.timed_out for r in reports):
@@ -437,7 +434,9 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
         try:
             if deadline is not None and time.time() >= deadline:
                 break
-            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt, deadline)
+            # the launcher's sweep.stop decides; a joined worker only obeys the stop it records
+            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt, deadline,
+                                   decides_stop=role.launcher)
             break
         except worker_died(cfg.sweep.backend) as err:
             # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
@@ -451,7 +450,7 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
 
 
 def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, done: int, client: Any = None,
-                salt: int = 0, deadline: float | None = None) -> list[Report]:
+                salt: int = 0, deadline: float | None = None, decides_stop: bool = True) -> list[Report]:
     container = OmegaConf.to_container(cfg, resolve=True)
     container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
     # n_jobs x BLAS threads <= cores (sweeps.runner.pool.blas_threads). A Dask worker runs one task
@@ -459,7 +458,7 @@ def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, don
     threads = 1 if client is not None else pool.blas_threads(n)
     # each job its own Tracker (tags): the first runs in this process, beside the launcher's
     jobs = [Job(container, storage.spec, replace(tracker, common_tags=dict(tracker.common_tags)), i,
-                sampler_seed(cfg.sweep.seed, i, done, salt), threads, deadline) for i in range(n)]
+                sampler_seed(cfg.sweep.seed, i, done, salt), threads, deadline, decides_stop) for i in range(n)]
     if client is not None:
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):

@@ -52,6 +52,7 @@ class Job:
     seed: int = 0  # this worker's sampler seed
     blas_threads: int = 1
     deadline: float | None = None  # time.time() at which sweep.timeout ends the sweep, in every process
+    decides_stop: bool = True  # sweep.stop decides here (the launcher's); else only a recorded stop is obeyed
 
 
 @dataclass
@@ -172,7 +173,7 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
     study = open_study(cfg, storage, space, job.seed)
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
-    stop = stop_rule(cfg.sweep)
+    stop = stop_rule(cfg.sweep) if job.decides_stop else None
     in_a_row = 0
     while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
         check_interrupt()

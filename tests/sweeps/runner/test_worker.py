@@ -5,6 +5,7 @@ are conf/ composed by real Hydra (compose_cfg, tests/sweeps/conftest.py)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -15,6 +16,7 @@ from sweeps.config.space import parse_space
 from sweeps.runner.pool import SIBLING_FAILED
 from sweeps.runner.worker import Job, Report, sampler_seed, work
 from sweeps.study.factory import open_study
+from sweeps.study.stopping import STOPPED_ATTR
 from sweeps.study.storages import storage_for
 from sweeps.tracking.tracker import Tracker
 
@@ -100,3 +102,16 @@ def test_work_goes_on_after_fewer_failures_than_max_failures(compose_cfg, tmp_pa
     assert (report.complete, report.failed) == (0, 2)
     assert "2 trials failed in a row (sweep.max_failures=2)" in report.stopped
     assert [t.state for t in load(tmp_path).trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_a_worker_that_does_not_decide_the_stop_runs_on_until_one_is_recorded(compose_cfg, tmp_path):
+    """A joined worker (decides_stop=False): sweep.stop's settings are the launcher's to apply, and
+    its config stays the sweep's (its runs log the same params); a stop the launcher recorded is obeyed."""
+    joined = replace(job_for(compose_cfg, tmp_path, "sweep.stop.target=10"), decides_stop=False)
+    assert work(joined).complete == 3 and STOPPED_ATTR not in load(tmp_path).user_attrs  # reached at once, not decided
+    assert joined.config["sweep"]["stop"]["target"] == 10
+
+    (tmp_path / "w.journal").unlink()
+    deciding = job_for(compose_cfg, tmp_path, "sweep.stop.target=10")
+    assert work(deciding).complete == 1 and STOPPED_ATTR in load(tmp_path).user_attrs
+    assert work(joined).complete == 0  # the recorded stop, obeyed
