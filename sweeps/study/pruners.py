@@ -18,3 +18,11 @@ PRUNERS: dict[str, Callable[[Any], optuna.pruners.BasePruner]] = {
     "successive_halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, s.warmup_steps)),
     "none": lambda s: optuna.pruners.NopPruner(),
 }
+
+
+def asks_from(sweep: Any) -> int:
+    """The first step at which sweep.pruner may prune. Below it the median pruner (its warm-up)
+    and successive halving (its first rung, min_resource) answer no without writing anything, so
+    a trial does not ask: each question is a read of the study's trials. Hyperband sets its
+    brackets up at its first question, from the trials complete by then: always asked."""
+    return {"median": sweep.warmup_steps, "successive_halving": max(1, sweep.warmup_steps)}.get(sweep.pruner, 0)

@@ -24,6 +24,7 @@ from sweeps.config.objectives import Constraint, constraints, metric_names, prun
 from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
+from sweeps.study.pruners import asks_from
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
@@ -89,6 +90,7 @@ class Pruning:
         # with no pruner (or several metrics, which Optuna does not prune) reporting would only add
         # a store write per report
         self.prunes = pruning(cfg.sweep)
+        self.asks_from = asks_from(cfg.sweep)  # before this step the pruner's answer is no
         self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
         self.start = time.perf_counter()
 
@@ -106,7 +108,7 @@ class Pruning:
         if not self.prunes:
             return False
         self.trial.report(value, step=iteration)
-        return self.trial.should_prune()
+        return iteration >= self.asks_from and self.trial.should_prune()
 
 
 def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
@@ -130,7 +132,7 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
     trial.set_user_attr("run_id", run.id)
 
     def end(status: str, tags: dict[str, str]) -> None:
-        tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve)
+        tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve, steps=run.steps, step=run.iterations)
 
     try:
         yield run

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from sweeps.config.schema import SweepConfig
-from sweeps.study.pruners import PRUNERS
+from sweeps.study.pruners import PRUNERS, asks_from
 
 
 def sweep(**overrides):
@@ -66,3 +66,36 @@ def test_the_median_pruner_prunes_a_bad_trial_after_warmup_only():
     fine = study.ask()
     fine.report(0.9, 300)
     assert not fine.should_prune()  # better than the median: runs on
+
+
+@pytest.mark.parametrize("name", ["median", "successive_halving", "hyperband"])
+def test_not_asking_below_asks_from_changes_no_decision(name):
+    """The same trials, their reports and decisions, in two studies: one asks the pruner at every
+    report, the other only from asks_from on. Every trial's fate is the same, and the pruner did
+    prune (so the comparison can fail); no yes is ever lost below asks_from."""
+    s = sweep(pruner=name, n_startup_trials=2, warmup_steps=300)
+    first = asks_from(s)
+    assert first == {"median": 300, "successive_halving": 300, "hyperband": 0}[name]
+    fates = []
+    for skip in (False, True):
+        study = optuna.create_study(study_name="s", pruner=PRUNERS[name](s),  # hyperband hashes the name
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        fate = []
+        for _ in range(12):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            for step in range(100, 1100, 100):
+                trial.report(x + 1.0 / step, step)
+                if skip and step < first:
+                    continue
+                if trial.should_prune():
+                    assert step >= first, "the pruner said yes below asks_from"
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    fate.append(("pruned", step))
+                    break
+            else:
+                study.tell(trial, x)
+                fate.append(("complete", x))
+        fates.append(fate)
+    assert fates[0] == fates[1]
+    assert any(f == "pruned" for f, _ in fates[0])
