@@ -102,7 +102,7 @@ class TrackingConfig:
     experiment: str = "${sweep.study_name}"  # one MLflow experiment per study unless named
     enabled: bool = True
     curve_points: int = 200
-    trial_figures: bool = True
+    trial_figures: bool = False  # each trial's cost_curve.png; the run page draws cost and val_* itself
     decision_boundary: str = "top"  # one of sweeps.config.checks.DECISION_BOUNDARIES
     # a name: the best trial's MLflow model is also registered under it, a new version on each new best
     register_model: Optional[str] = None

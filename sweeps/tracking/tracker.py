@@ -192,11 +192,12 @@ class Tracker:
 
     def log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {},
             tags: Mapping[str, Any] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
-            curve_key: str = "cost") -> None:
+            steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0) -> None:
         """One log_batch, which MLflow's client splits where its limits require (100 params or
-        tags, 1,000 entities a call). curve: (iterations, costs), logged as the step metric
-        `curve_key`, downsampled to at most curve_points points (first and last kept; non-finite
-        points left out)."""
+        tags, 1,000 entities a call). metrics at `step`; curve: (iterations, costs), logged as the
+        step metric `cost`, downsampled to at most curve_points points (first and last kept;
+        non-finite points left out); steps: more step metrics, name -> [(step, value)], each point
+        kept (the validation metric at each pruning report: a few dozen)."""
         if not self.enabled or not run_id:
             return
         from mlflow.entities import Metric, Param, RunTag
@@ -204,11 +205,12 @@ class Tracker:
         now = int(time.time() * 1000)
         ps = [Param(k, str(v)[:6000]) for k, v in params.items()]
         ts = [RunTag(k, str(v)[:8000]) for k, v in tags.items()]  # MLflow's limits: 6,000 and 8,000
-        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        ms = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         if curve is not None and curve[1].size:
             iterations, costs = curve
             keep = np.unique(np.linspace(0, costs.size - 1, min(costs.size, self.curve_points)).round().astype(int))
-            ms += [Metric(curve_key, float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
+            ms += [Metric("cost", float(costs[i]), now, int(iterations[i])) for i in keep if np.isfinite(costs[i])]
+        ms += [Metric(k, float(v), now, int(i)) for k, points in steps.items() for i, v in points if np.isfinite(v)]
         if ps or ts or ms:
             self.client.log_batch(run_id, metrics=ms, params=ps, tags=ts)
 
@@ -260,8 +262,9 @@ class Tracker:
                 part.unlink(missing_ok=True)  # a writer that failed (or a Ctrl-C) leaves nothing
 
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
-            metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """The run's last metrics, curve and tags in one log_batch (see log), then its status,
+            metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
+            steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0) -> None:
+        """The run's last metrics, curves and tags in one log_batch (see log), then its status,
         whatever became of the batch: a run whose batch was lost (a full disk) ends FAILED rather
         than FINISHED, since its record is not whole."""
         if not self.enabled or not run_id:
@@ -270,7 +273,7 @@ class Tracker:
 
         whole = False
         try:
-            self.log(run_id, metrics=metrics, tags=tags, curve=curve)
+            self.log(run_id, metrics=metrics, tags=tags, curve=curve, steps=steps, step=step)
             whole = True
         finally:
             status = status if whole or status != "FINISHED" else "FAILED"

@@ -24,8 +24,10 @@ class TrialRun:
     """A trial's MLflow run, and what log_outcome leaves for its end."""
 
     id: str
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # logged at step `iterations`, after the curves
     curve: tuple[np.ndarray, np.ndarray] | None = None
+    steps: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # the val metric at each report
+    iterations: int = 0
     tags: dict[str, str] = field(default_factory=dict)  # what the trial's outcome adds (feasible, pareto)
 
 
@@ -44,8 +46,13 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
     reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
     run.metrics = {k: v for k, v in (metrics or {}).items() if math.isfinite(v)}
     run.curve = (iterations, costs)
+    # the final metrics are logged at the step training stopped, after the metric's points at each
+    # pruning report: the run page draws them beside `cost` (what cost_curve.png showed), and the
+    # run's value of the metric is the last point, its final one
+    run.iterations = int(run.metrics.get("iterations_run", 0))
+    run.steps = {metric_names(cfg.sweep)[0]: [(i, v) for i, v in val_points if not run.iterations or i < run.iterations]}
     files = {
-        "config.yaml": lambda p: p.write_text(OmegaConf.to_yaml(cfg)),
+        "config.yaml": lambda p: write_config(p, cfg),
         "weights.npz": net.save,
         "cost_curve.csv": lambda p: write_curve(p, iterations, costs),
     }
@@ -79,6 +86,13 @@ def boundary(net: Network, cfg: DictConfig, data: Dataset, metrics: dict[str, fl
     return lambda p: plots.decision_boundary(
         p, net.predict, data.X_train, data.y_train, data.X_val, data.y_val, title=run_title(cfg) + acc,
         class_names=data.class_names, feature_names=data.feature_names)
+
+
+def write_config(path, cfg: DictConfig) -> None:
+    """The resolved config as YAML, by libyaml's emitter: OmegaConf.to_yaml's is pure Python, several
+    times slower; read_config reads it back the same."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(yaml.dump(OmegaConf.to_container(cfg, resolve=True), Dumper=dumper, sort_keys=False))
 
 
 def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:

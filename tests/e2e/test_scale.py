@@ -176,7 +176,7 @@ def test_a_dask_sweep_over_postgresql_and_an_mlflow_server(sweep, dask_cluster, 
     cluster, client = dask_cluster
     worker_pids = set(client.run(os.getpid).values())
     _, out, _ = sweep.run("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=-1",
-                          "sweep.n_trials=20", *HEARTBEAT, *QUICK)
+                          "sweep.n_trials=20", "tracking.trial_figures=true", *HEARTBEAT, *QUICK)
     assert "2 Dask task(s) on the 2 worker thread(s)" in out and "Best trial" in out
 
     study = assert_consistent(sweep, 20)

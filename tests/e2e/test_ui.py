@@ -36,6 +36,7 @@ SWEEP_FIGURES = {"optimization_history.png", "param_importances.png", "parallel_
 TRIAL_METRICS = {"val_accuracy", "val_cost", "train_cost", "fit_seconds", "iterations_run"}
 N_TRIALS = 8
 SWEEP_ARGS = ["sweep.n_jobs=1", f"sweep.n_trials={N_TRIALS}", "sweep.sampler=random", "sweep.seed=3",
+              "tracking.trial_figures=true",
               "search_space.train.iterations.low=200", "search_space.train.iterations.high=1000",
               "search_space.train.iterations.step=200",
               "search_space.train.learning_rate.low=0.05", "search_space.train.learning_rate.high=1.5"]

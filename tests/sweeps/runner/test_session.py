@@ -24,7 +24,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch):
-    proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=12", *FAST)
+    proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=12", "tracking.trial_figures=true", *FAST)
     assert "Best trial" in proc.stdout
 
     study = sweep_dir.study()
@@ -52,6 +52,11 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
         assert {"train_cost", "val_cost", "train_accuracy", "val_accuracy", "fit_seconds"} <= set(run.data.metrics)
         curve = client.get_metric_history(run.info.run_id, "cost")
         assert 2 <= len(curve) <= 200 and curve[0].step == 0
+        # the validation metric at each pruning report, a step metric the run page draws beside cost;
+        # its last point is the trial's final value, which is what the run's metric shows
+        val = sorted(client.get_metric_history(run.info.run_id, "val_cost"), key=lambda m: m.step)
+        assert [m.step for m in val[:-1]] == sorted(t.intermediate_values) and len(val) >= 2
+        assert val[-1].value == run.data.metrics["val_cost"] == t.user_attrs["metrics"]["val_cost"]
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
             "config.yaml", "weights.npz", "cost_curve.csv", "cost_curve.png"}
         for tag in ("host", "pid", "seed", "optuna.study", "mlflow.source.git.commit"):

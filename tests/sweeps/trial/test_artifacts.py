@@ -25,7 +25,7 @@ def test_the_curve_file_reads_back_as_the_same_float64s(tmp_path):
 
 def test_a_trial_writes_its_files_and_the_best_get_a_boundary_at_the_end(compose_cfg, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}")  # tracking.decision_boundary=top: none per trial
+    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "tracking.trial_figures=true")  # decision_boundary=top: none per trial
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
     study = optuna.create_study()
     trial = study.ask()
