@@ -20,9 +20,15 @@ per_layer is a distribution, any other mapping a level of nesting. Each entry is
    | range(500, 3000, step=500)      | IntDistribution(500, 3000, step=500)        |
    | range(0.1, 1.0, step=0.1)       | FloatDistribution(0.1, 1.0, step=0.1)       |
    | choice(tanh, relu) / tanh,relu  | CategoricalDistribution(("tanh", "relu"))   |
+   | shuffle(range(0, 1, step=0.25)) | CategoricalDistribution((0.0, 0.25, 0.5, 0.75)) |
+   | shuffle(choice(tanh, relu))     | CategoricalDistribution(("tanh", "relu"))   |
 
-   As in the plugin (and unlike Hydra's basic sweeper), range's stop is INCLUDED.
-   Choice values are typed as in Hydra overrides: 1 -> int, 1.5 -> float, true -> bool.
+   range follows the plugin both ways: sampled, it is the distribution above, whose high is the
+   stop; in a grid it is Hydra's range, start, start + step, ... < stop (range(0, 1, step=0.25):
+   4 points), as the plugin's grid is. shuffle(...) is a choice among the values Hydra would
+   sweep (a range's without its stop), as in the plugin, in the order written: a distribution
+   has no order to shuffle. Choice values are typed as in Hydra overrides: 1 -> int, 1.5 ->
+   float, true -> bool.
 
 Optuna parameter names are the full dotted paths (`train.learning_rate`, `model.depth`),
 so fields of different sections never clash. `model.units` may carry `per_layer: true`
@@ -59,7 +65,7 @@ from sweeps.errors import ConfigError
 DEPTH, UNITS, HIDDEN = "model.depth", "model.units", "model.hidden_units"
 LAYER_PARAM = re.compile(r"model\.units_l[1-9][0-9]*")  # per-layer widths: model.units_l1, ...
 GRAMMAR = ("interval(lo, hi), tag(log, interval(lo, hi)), int(interval(lo, hi)), int(tag(log, interval(lo, hi))), "
-           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b")
+           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b, the last three optionally in shuffle(...)")
 STRUCTURED_KEYS = {"float": {"low", "high", "step", "log"}, "int": {"low", "high", "step", "log"},
                    "categorical": {"choices"}}
 DISTRIBUTION_KEYS = {"type", "per_layer", "when"}.union(*STRUCTURED_KEYS.values())
@@ -168,7 +174,9 @@ FROM_SWEEP: dict[type, tuple[set[str], Callable[[str, Any], BaseDistribution]]] 
 _parser = OverridesParser.create()
 
 
-def _from_string(path: str, text: str) -> BaseDistribution:
+def _from_string(path: str, text: str) -> tuple[BaseDistribution, list | None]:
+    """The distribution `text` stands for and, for range(...), the points a grid takes (as the
+    plugin's grid does: Hydra's range, without its stop; sampling takes the distribution)."""
     where = f"search_space entry {path!r} is {text!r}"
     try:
         override = _parser.parse_override(f"entry={text}")
@@ -184,9 +192,18 @@ def _from_string(path: str, text: str) -> BaseDistribution:
     if unknown:
         raise ConfigError(f"{where}, whose tag {', '.join(unknown)} has no meaning here; "
                           "only interval(...) takes a tag, and only the tag log.")
-    if getattr(sweep, "shuffle", False):
-        raise ConfigError(f"{where}, whose shuffle(...) has no meaning for a distribution; drop it.")
-    return build(path, sweep)
+    dist = build(path, sweep)  # checks the bounds and the step
+    if not isinstance(sweep, RangeSweep):
+        return dist, None  # shuffle(choice(...)) is the choice: a distribution has no order to shuffle
+    points = _range_points(sweep)
+    return (make_categorical(path, points), None) if sweep.shuffle else (dist, points)
+
+
+def _range_points(sweep: RangeSweep) -> list:
+    """Hydra's range: start, start + step, ... < stop (decimal steps: 0.3, not 0.30000000000000004)."""
+    if all(is_integer(x) for x in (sweep.start, sweep.stop, sweep.step)):
+        return list(range(sweep.start, sweep.stop, sweep.step))
+    return _decimal_steps(sweep.start, sweep.stop, sweep.step, high_included=False)
 
 
 # ---- the space -------------------------------------------------------------------------------
@@ -197,9 +214,11 @@ SUGGEST: dict[type, Callable[[optuna.Trial, str, Any], Any]] = {
 }
 
 
-def _decimal_steps(low: float, high: float, step: float) -> list[float]:
-    lo, st = Decimal(repr(low)), Decimal(repr(step))
-    n = int((Decimal(repr(high)) - lo) / st)
+def _decimal_steps(low: float, high: float, step: float, high_included: bool = True) -> list[float]:
+    lo, hi, st = (Decimal(repr(float(x))) for x in (low, high, step))
+    n = int((hi - lo) / st)
+    if not high_included and lo + n * st >= hi:
+        n -= 1
     return [float(lo + i * st) for i in range(n + 1)]
 
 
@@ -210,11 +229,13 @@ class SearchSpace:
     `conditional`: the entries that carry `when`, path -> [(condition, distribution), ...] in the
     order given; a trial samples a path from its first variant whose condition holds (on the values
     sampled before it, or the config's), and leaves it at the config's value when none does.
+    `ranges`: the entries written range(start, stop, step=s) -> the points a grid takes.
     """
 
     entries: dict[str, BaseDistribution] = field(default_factory=dict)
     per_layer: bool = False
     conditional: dict[str, list[tuple[Condition, BaseDistribution]]] = field(default_factory=dict)
+    ranges: dict[str, list] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.entries) + len(self.conditional)
@@ -288,7 +309,9 @@ class SearchSpace:
                               "depth, so a grid cannot enumerate them; set per_layer: false or pick another sampler.")
         out = {}
         for path, d in self.entries.items():
-            if isinstance(d, CategoricalDistribution):
+            if path in self.ranges:
+                out[path] = self.ranges[path]
+            elif isinstance(d, CategoricalDistribution):
                 out[path] = list(d.choices)
             elif isinstance(d, IntDistribution):
                 out[path] = list(range(d.low, d.high + 1, d.step))
@@ -330,7 +353,9 @@ def parse_space(space: Mapping[str, Any] | None) -> SearchSpace:
             raise ConfigError(f"search_space entry {path!r} cannot be sampled directly; sample {DEPTH} and "
                               f"{UNITS} (with per_layer: true for one width per layer) instead.")
         if isinstance(spec, str):
-            result.entries[path] = _from_string(path, spec)
+            result.entries[path], points = _from_string(path, spec)
+            if points is not None:
+                result.ranges[path] = points
         elif isinstance(spec, Mapping) and "when" not in spec:
             result.entries[path], per_layer = _from_mapping(path, spec)
             result.per_layer = result.per_layer or per_layer

@@ -99,7 +99,7 @@ BAD = [
     ("normal(0, 1)", ["'normal(0, 1)'", "does not parse"]),
     ("tanh", ["'tanh'", "single value", "range(start, stop, step=s)"]),
     ("tag(log, range(1, 10))", ["tag log"]),
-    ("shuffle(choice(1, 2))", ["shuffle"]),
+    ("shuffle(interval(0, 1))", ["does not parse"]),  # Hydra shuffles only a choice or a range
     (0.5, ["0.5", "mapping"]),
 ]
 
@@ -192,8 +192,8 @@ def test_apply_sets_values_on_a_resolved_copy_and_leaves_the_input_alone(cfg, mo
 # ---- grid -----------------------------------------------------------------------------------
 def test_grid_expands_discrete_entries_and_drives_a_grid_sampler():
     space = parse_space({
-        "train.learning_rate": "range(0.1, 0.5, step=0.1)",
-        "train.iterations": "range(1000, 3000, step=1000)",
+        "train.learning_rate": "range(0.1, 0.6, step=0.1)",  # a grid stops before the stop, as Hydra's range
+        "train.iterations": "range(1000, 4000, step=1000)",
         "model.activation": "tanh,relu",
     })
     grid = space.grid()
@@ -203,6 +203,32 @@ def test_grid_expands_discrete_entries_and_drives_a_grid_sampler():
     seen = set()
     study.optimize(lambda t: seen.add(tuple(space.sample(t).values())) or 0.0, n_trials=30)
     assert seen == set(itertools.product(*grid.values()))
+
+
+def test_a_grid_over_range_stops_before_its_stop_as_hydra_range_does():
+    """The plugin's grid and Hydra's range take start, start + step, ... < stop; sampled, the
+    range is the plugin's Optuna distribution, whose high is the stop."""
+    space = parse_space({"train.learning_rate": "range(0, 1, step=0.25)", "train.iterations": "range(1, 5)",
+                         "model.units": {"type": "int", "low": 1, "high": 5}, "model.depth": "int(interval(1, 4))",
+                         "train.l2": "range(0.1, 0.5, step=0.1)"})
+    assert space.grid() == {"train.learning_rate": [0.0, 0.25, 0.5, 0.75], "train.iterations": [1, 2, 3, 4],
+                            "model.units": [1, 2, 3, 4, 5], "model.depth": [1, 2, 3, 4],
+                            "train.l2": [0.1, 0.2, 0.3, 0.4]}
+    assert space.entries["train.learning_rate"] == FloatDistribution(0.0, 1.0, step=0.25)
+    assert space.entries["train.iterations"] == IntDistribution(1, 5)
+
+
+@pytest.mark.parametrize("text, choices", [
+    ("shuffle(range(0, 1, step=0.25))", [0.0, 0.25, 0.5, 0.75]),
+    ("shuffle(range(1, 5))", [1, 2, 3, 4]),
+    ("shuffle(range(0.1, 0.5, step=0.1))", [0.1, 0.2, 0.3, 0.4]),
+    ("shuffle(choice(tanh, relu))", ["tanh", "relu"]),
+    ("shuffle(tanh, relu)", ["tanh", "relu"]),
+])
+def test_shuffle_is_a_choice_of_the_values_hydra_would_sweep(text, choices):
+    """As in the plugin: a categorical over the sweep's values (a range's without its stop); a
+    distribution has no order to shuffle, so the values keep the order written."""
+    assert entry(text) == CategoricalDistribution(choices)
 
 
 def test_grid_refuses_continuous_and_per_layer_entries():
