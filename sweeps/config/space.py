@@ -65,7 +65,7 @@ from sweeps.errors import ConfigError
 DEPTH, UNITS, HIDDEN = "model.depth", "model.units", "model.hidden_units"
 LAYER_PARAM = re.compile(r"model\.units_l[1-9][0-9]*")  # per-layer widths: model.units_l1, ...
 GRAMMAR = ("interval(lo, hi), tag(log, interval(lo, hi)), int(interval(lo, hi)), int(tag(log, interval(lo, hi))), "
-           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b, the last three optionally in shuffle(...)")
+           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b (these three also in shuffle(...))")
 STRUCTURED_KEYS = {"float": {"low", "high", "step", "log"}, "int": {"low", "high", "step", "log"},
                    "categorical": {"choices"}}
 DISTRIBUTION_KEYS = {"type", "per_layer", "when"}.union(*STRUCTURED_KEYS.values())
@@ -324,6 +324,24 @@ class SearchSpace:
         return out
 
 
+def describe(d: BaseDistribution) -> str:
+    """A distribution in a few words: 'float in [0.1, 2.0], log', 'one of [tanh, relu]'."""
+    if isinstance(d, CategoricalDistribution):
+        return f"one of {list(d.choices)}"
+    kind = "int" if isinstance(d, IntDistribution) else "float"
+    extra = ", log" if d.log else (f", step {d.step}" if d.step not in (None, 1) else "")
+    return f"{kind} in [{d.low}, {d.high}]{extra}"
+
+
+def inside(d: BaseDistribution, value: Any) -> bool:
+    """Whether `value` is one a distribution can give (its bounds, its step, its choices)."""
+    if isinstance(d, CategoricalDistribution):
+        return value in d.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not d.low <= value <= d.high:
+        return False
+    return d.step is None or abs((value - d.low) / d.step - round((value - d.low) / d.step)) < 1e-9
+
+
 def candidate_values(d: BaseDistribution) -> list[Any]:
     """The values to check a distribution with: its bounds, or every choice."""
     return list(d.choices) if isinstance(d, CategoricalDistribution) else [d.low, d.high]
@@ -418,23 +436,37 @@ def check_space(cfg: DictConfig) -> SearchSpace:
 
 
 def _check_condition(cfg: DictConfig, space: SearchSpace, path: str, when: Condition) -> None:
-    """Each path of a condition is a field of the config or an entry sampled before this one, and
-    each of its values one that path can take."""
+    """Each path of a condition is a single value of a trial (a config field or an entry sampled
+    before this one) that can take one of the condition's values, or the condition never holds
+    and the entry would silently never be sampled."""
     where = f"search_space entry {path!r}"
     for key, values in when.items():
-        sampled = space.entries.get(key)
-        if sampled is None and key in space.conditional:
-            if list(space.conditional).index(key) >= list(space.conditional).index(path):
-                raise ConfigError(f"{where} has when.{key}, but {key!r} is sampled after it; list it before.")
-            sampled = space.conditional[key][0][1]
-        if sampled is None and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+        if key == HIDDEN or LAYER_PARAM.fullmatch(key) or (key == UNITS and space.per_layer):
+            raise ConfigError(f"{where} has a condition on {key!r}, but the layer widths are no single value (a "
+                              "list, or one value per layer with per_layer: true); what can be conditioned on is a "
+                              "config field or an entry sampled before this one, for the layers model.depth, or "
+                              "model.units when one width is shared (per_layer: false).")
+        sampled = [space.entries[key]] if key in space.entries else [d for _, d in space.conditional.get(key, [])]
+        if key in space.conditional and list(space.conditional).index(key) >= list(space.conditional).index(path):
+            raise ConfigError(f"{where} has when.{key}, but {key!r} is sampled after it; list it before.")
+        if not sampled and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
             raise ConfigError(f"{where} has a condition on {key!r}, which is not a path of the config; give the "
                               "dotted path of a config field, such as train.optimizer.")
         check = CHECKS.get(key) or TYPE_CHECKS.get(FIELD_TYPES.get(key))
         for value in values:
-            if isinstance(sampled, CategoricalDistribution) and value not in sampled.choices:
-                raise ConfigError(f"{where} has the condition {key}={value!r}, but the space samples {key!r} from "
-                                  f"{list(sampled.choices)}, so it can never hold.")
+            said = f"{where} has the condition {key}={value!r}, but {key!r} is sampled as " + \
+                " or ".join(map(describe, sampled))
+            if sampled and not any(inside(d, value) for d in sampled):
+                raise ConfigError(f"{said}, so it can never hold.")
+            if sampled and all(isinstance(d, FloatDistribution) and d.step is None for d in sampled):
+                raise ConfigError(f"{said}, which almost never gives one exact value, so it would almost never "
+                                  "hold; condition on a categorical entry or one with a step.")
             if check is not None and not check[0](value):
                 raise ConfigError(f"{where} has the condition {key}={value!r}, but {key} is never {value!r}: "
                                   f"it must be {check[1]}.")
+        fixed = OmegaConf.select(cfg, key, default=_ABSENT)
+        if not sampled and fixed not in values:  # SearchSpace.holds reads the config's value
+            shown = f"{key}={values[0]!r}" if len(values) == 1 else f"{key} in {values}"
+            raise ConfigError(f"{where} has the condition {shown}, but {key} is not sampled and the config fixes it "
+                              f"at {'null' if fixed is None else repr(fixed)}, so it can never hold; sample {key} in "
+                              "the search space, or drop the condition.")

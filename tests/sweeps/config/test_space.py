@@ -295,6 +295,57 @@ def test_a_condition_on_an_unknown_path_or_an_impossible_value_is_refused(cfg, s
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
+PER_LAYER = {"model.depth": {"type": "int", "low": 1, "high": 3},
+             "model.units": {"type": "int", "low": 2, "high": 8, "per_layer": True}}
+
+
+def lr_when(condition):
+    return {"train.learning_rate": {"type": "float", "low": 0.1, "high": 1.0, "when": condition}}
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"model.depth": {"type": "int", "low": 1, "high": 3}, **lr_when({"model.depth": 7})},
+     ["'train.learning_rate'", "model.depth=7", "'model.depth'", "int in [1, 3]", "can never hold"]),
+    ({"train.iterations": "range(1000, 3000, step=1000)", **lr_when({"train.iterations": 1500})},
+     ["'train.learning_rate'", "train.iterations=1500", "int in [1000, 3000], step 1000", "can never hold"]),
+    ({"train.l2": {"type": "float", "low": 0.0, "high": 0.1}, **lr_when({"train.l2": 0.05})},
+     ["'train.learning_rate'", "train.l2=0.05", "float in [0.0, 0.1]", "exact value"]),
+    (lr_when({"train.optimizer": "momentum"}),
+     ["'train.learning_rate'", "train.optimizer='momentum'", "not sampled", "fixes it at 'gd'", "can never hold"]),
+    (lr_when({"train.optimizer": ["momentum", "adam"]}),
+     ["'train.learning_rate'", "train.optimizer in ['momentum', 'adam']", "fixes it at 'gd'"]),
+    ({**PER_LAYER, **lr_when({"model.units": 4})},
+     ["'train.learning_rate'", "'model.units'", "per layer", "model.depth", "can be conditioned on"]),
+    ({**PER_LAYER, **lr_when({"model.units_l1": 4})}, ["'model.units_l1'", "per layer", "model.depth"]),
+    (lr_when({"model.hidden_units": 4}), ["'model.hidden_units'", "model.depth"]),
+])
+def test_a_condition_that_can_never_hold_is_refused_naming_what_its_parameter_takes(cfg, spec, words):
+    """Accepted, each left its entry unsampled in every trial, silently."""
+    from sweeps.config.space import check_space
+
+    cfg.search_space = spec
+    with pytest.raises(ConfigError) as err:
+        check_space(cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_condition_that_can_hold_is_accepted_whichever_variant_gives_the_value(cfg):
+    """A conditional parameter takes the values of all its variants, not only of its first."""
+    from sweeps.config.space import check_space
+
+    cfg.search_space = {
+        "train.optimizer": {"type": "categorical", "choices": ["gd", "adam"]},
+        "model.activation": [{"type": "categorical", "choices": ["tanh"], "when": {"train.optimizer": "gd"}},
+                             {"type": "categorical", "choices": ["relu"], "when": {"train.optimizer": "adam"}}],
+        "train.l2": {"type": "float", "low": 0.0, "high": 0.1, "when": {"model.activation": "relu"}},
+        "model.depth": "range(1, 4)",
+        "train.iterations": {"type": "int", "low": 100, "high": 300, "step": 100, "when": {"model.depth": 3}},
+        "train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
+    }
+    space = check_space(cfg)
+    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", "train.beta"]
+
+
 def test_a_grid_cannot_enumerate_conditional_entries():
     with pytest.raises(ConfigError, match="has `when`"):
         parse_space(OPTIMIZERS).grid()
