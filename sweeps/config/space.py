@@ -20,9 +20,15 @@ per_layer is a distribution, any other mapping a level of nesting. Each entry is
    | range(500, 3000, step=500)      | IntDistribution(500, 3000, step=500)        |
    | range(0.1, 1.0, step=0.1)       | FloatDistribution(0.1, 1.0, step=0.1)       |
    | choice(tanh, relu) / tanh,relu  | CategoricalDistribution(("tanh", "relu"))   |
+   | shuffle(range(0, 1, step=0.25)) | CategoricalDistribution((0.0, 0.25, 0.5, 0.75)) |
+   | shuffle(choice(tanh, relu))     | CategoricalDistribution(("tanh", "relu"))   |
 
-   As in the plugin (and unlike Hydra's basic sweeper), range's stop is INCLUDED.
-   Choice values are typed as in Hydra overrides: 1 -> int, 1.5 -> float, true -> bool.
+   range follows the plugin both ways: sampled, it is the distribution above, whose high is the
+   stop; in a grid it is Hydra's range, start, start + step, ... < stop (range(0, 1, step=0.25):
+   4 points), as the plugin's grid is. shuffle(...) is a choice among the values Hydra would
+   sweep (a range's without its stop), as in the plugin, in the order written: a distribution
+   has no order to shuffle. Choice values are typed as in Hydra overrides: 1 -> int, 1.5 ->
+   float, true -> bool.
 
 Optuna parameter names are the full dotted paths (`train.learning_rate`, `model.depth`),
 so fields of different sections never clash. `model.units` may carry `per_layer: true`
@@ -59,7 +65,7 @@ from sweeps.errors import ConfigError
 DEPTH, UNITS, HIDDEN = "model.depth", "model.units", "model.hidden_units"
 LAYER_PARAM = re.compile(r"model\.units_l[1-9][0-9]*")  # per-layer widths: model.units_l1, ...
 GRAMMAR = ("interval(lo, hi), tag(log, interval(lo, hi)), int(interval(lo, hi)), int(tag(log, interval(lo, hi))), "
-           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b")
+           "range(start, stop, step=s), choice(a, b, ...) or a comma list a,b (these three also in shuffle(...))")
 STRUCTURED_KEYS = {"float": {"low", "high", "step", "log"}, "int": {"low", "high", "step", "log"},
                    "categorical": {"choices"}}
 DISTRIBUTION_KEYS = {"type", "per_layer", "when"}.union(*STRUCTURED_KEYS.values())
@@ -168,7 +174,9 @@ FROM_SWEEP: dict[type, tuple[set[str], Callable[[str, Any], BaseDistribution]]] 
 _parser = OverridesParser.create()
 
 
-def _from_string(path: str, text: str) -> BaseDistribution:
+def _from_string(path: str, text: str) -> tuple[BaseDistribution, list | None]:
+    """The distribution `text` stands for and, for range(...), the points a grid takes (as the
+    plugin's grid does: Hydra's range, without its stop; sampling takes the distribution)."""
     where = f"search_space entry {path!r} is {text!r}"
     try:
         override = _parser.parse_override(f"entry={text}")
@@ -184,9 +192,18 @@ def _from_string(path: str, text: str) -> BaseDistribution:
     if unknown:
         raise ConfigError(f"{where}, whose tag {', '.join(unknown)} has no meaning here; "
                           "only interval(...) takes a tag, and only the tag log.")
-    if getattr(sweep, "shuffle", False):
-        raise ConfigError(f"{where}, whose shuffle(...) has no meaning for a distribution; drop it.")
-    return build(path, sweep)
+    dist = build(path, sweep)  # checks the bounds and the step
+    if not isinstance(sweep, RangeSweep):
+        return dist, None  # shuffle(choice(...)) is the choice: a distribution has no order to shuffle
+    points = _range_points(sweep)
+    return (make_categorical(path, points), None) if sweep.shuffle else (dist, points)
+
+
+def _range_points(sweep: RangeSweep) -> list:
+    """Hydra's range: start, start + step, ... < stop (decimal steps: 0.3, not 0.30000000000000004)."""
+    if all(is_integer(x) for x in (sweep.start, sweep.stop, sweep.step)):
+        return list(range(sweep.start, sweep.stop, sweep.step))
+    return _decimal_steps(sweep.start, sweep.stop, sweep.step, high_included=False)
 
 
 # ---- the space -------------------------------------------------------------------------------
@@ -197,9 +214,11 @@ SUGGEST: dict[type, Callable[[optuna.Trial, str, Any], Any]] = {
 }
 
 
-def _decimal_steps(low: float, high: float, step: float) -> list[float]:
-    lo, st = Decimal(repr(low)), Decimal(repr(step))
-    n = int((Decimal(repr(high)) - lo) / st)
+def _decimal_steps(low: float, high: float, step: float, high_included: bool = True) -> list[float]:
+    lo, hi, st = (Decimal(repr(float(x))) for x in (low, high, step))
+    n = int((hi - lo) / st)
+    if not high_included and lo + n * st >= hi:
+        n -= 1
     return [float(lo + i * st) for i in range(n + 1)]
 
 
@@ -210,11 +229,13 @@ class SearchSpace:
     `conditional`: the entries that carry `when`, path -> [(condition, distribution), ...] in the
     order given; a trial samples a path from its first variant whose condition holds (on the values
     sampled before it, or the config's), and leaves it at the config's value when none does.
+    `ranges`: the entries written range(start, stop, step=s) -> the points a grid takes.
     """
 
     entries: dict[str, BaseDistribution] = field(default_factory=dict)
     per_layer: bool = False
     conditional: dict[str, list[tuple[Condition, BaseDistribution]]] = field(default_factory=dict)
+    ranges: dict[str, list] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.entries) + len(self.conditional)
@@ -288,7 +309,9 @@ class SearchSpace:
                               "depth, so a grid cannot enumerate them; set per_layer: false or pick another sampler.")
         out = {}
         for path, d in self.entries.items():
-            if isinstance(d, CategoricalDistribution):
+            if path in self.ranges:
+                out[path] = self.ranges[path]
+            elif isinstance(d, CategoricalDistribution):
                 out[path] = list(d.choices)
             elif isinstance(d, IntDistribution):
                 out[path] = list(range(d.low, d.high + 1, d.step))
@@ -299,6 +322,24 @@ class SearchSpace:
                                   "step, which a grid cannot enumerate; give it a step (range(lo, hi, step=s)) "
                                   "or list values with choice(...).")
         return out
+
+
+def describe(d: BaseDistribution) -> str:
+    """A distribution in a few words: 'float in [0.1, 2.0], log', 'one of [tanh, relu]'."""
+    if isinstance(d, CategoricalDistribution):
+        return f"one of {list(d.choices)}"
+    kind = "int" if isinstance(d, IntDistribution) else "float"
+    extra = ", log" if d.log else (f", step {d.step}" if d.step not in (None, 1) else "")
+    return f"{kind} in [{d.low}, {d.high}]{extra}"
+
+
+def inside(d: BaseDistribution, value: Any) -> bool:
+    """Whether `value` is one a distribution can give (its bounds, its step, its choices)."""
+    if isinstance(d, CategoricalDistribution):
+        return value in d.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not d.low <= value <= d.high:
+        return False
+    return d.step is None or abs((value - d.low) / d.step - round((value - d.low) / d.step)) < 1e-9
 
 
 def candidate_values(d: BaseDistribution) -> list[Any]:
@@ -330,7 +371,9 @@ def parse_space(space: Mapping[str, Any] | None) -> SearchSpace:
             raise ConfigError(f"search_space entry {path!r} cannot be sampled directly; sample {DEPTH} and "
                               f"{UNITS} (with per_layer: true for one width per layer) instead.")
         if isinstance(spec, str):
-            result.entries[path] = _from_string(path, spec)
+            result.entries[path], points = _from_string(path, spec)
+            if points is not None:
+                result.ranges[path] = points
         elif isinstance(spec, Mapping) and "when" not in spec:
             result.entries[path], per_layer = _from_mapping(path, spec)
             result.per_layer = result.per_layer or per_layer
@@ -393,23 +436,37 @@ def check_space(cfg: DictConfig) -> SearchSpace:
 
 
 def _check_condition(cfg: DictConfig, space: SearchSpace, path: str, when: Condition) -> None:
-    """Each path of a condition is a field of the config or an entry sampled before this one, and
-    each of its values one that path can take."""
+    """Each path of a condition is a single value of a trial (a config field or an entry sampled
+    before this one) that can take one of the condition's values, or the condition never holds
+    and the entry would silently never be sampled."""
     where = f"search_space entry {path!r}"
     for key, values in when.items():
-        sampled = space.entries.get(key)
-        if sampled is None and key in space.conditional:
-            if list(space.conditional).index(key) >= list(space.conditional).index(path):
-                raise ConfigError(f"{where} has when.{key}, but {key!r} is sampled after it; list it before.")
-            sampled = space.conditional[key][0][1]
-        if sampled is None and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+        if key == HIDDEN or LAYER_PARAM.fullmatch(key) or (key == UNITS and space.per_layer):
+            raise ConfigError(f"{where} has a condition on {key!r}, but the layer widths are no single value (a "
+                              "list, or one value per layer with per_layer: true); what can be conditioned on is a "
+                              "config field or an entry sampled before this one, for the layers model.depth, or "
+                              "model.units when one width is shared (per_layer: false).")
+        sampled = [space.entries[key]] if key in space.entries else [d for _, d in space.conditional.get(key, [])]
+        if key in space.conditional and list(space.conditional).index(key) >= list(space.conditional).index(path):
+            raise ConfigError(f"{where} has when.{key}, but {key!r} is sampled after it; list it before.")
+        if not sampled and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
             raise ConfigError(f"{where} has a condition on {key!r}, which is not a path of the config; give the "
                               "dotted path of a config field, such as train.optimizer.")
         check = CHECKS.get(key) or TYPE_CHECKS.get(FIELD_TYPES.get(key))
         for value in values:
-            if isinstance(sampled, CategoricalDistribution) and value not in sampled.choices:
-                raise ConfigError(f"{where} has the condition {key}={value!r}, but the space samples {key!r} from "
-                                  f"{list(sampled.choices)}, so it can never hold.")
+            said = f"{where} has the condition {key}={value!r}, but {key!r} is sampled as " + \
+                " or ".join(map(describe, sampled))
+            if sampled and not any(inside(d, value) for d in sampled):
+                raise ConfigError(f"{said}, so it can never hold.")
+            if sampled and all(isinstance(d, FloatDistribution) and d.step is None for d in sampled):
+                raise ConfigError(f"{said}, which almost never gives one exact value, so it would almost never "
+                                  "hold; condition on a categorical entry or one with a step.")
             if check is not None and not check[0](value):
                 raise ConfigError(f"{where} has the condition {key}={value!r}, but {key} is never {value!r}: "
                                   f"it must be {check[1]}.")
+        fixed = OmegaConf.select(cfg, key, default=_ABSENT)
+        if not sampled and fixed not in values:  # SearchSpace.holds reads the config's value
+            shown = f"{key}={values[0]!r}" if len(values) == 1 else f"{key} in {values}"
+            raise ConfigError(f"{where} has the condition {shown}, but {key} is not sampled and the config fixes it "
+                              f"at {'null' if fixed is None else repr(fixed)}, so it can never hold; sample {key} in "
+                              "the search space, or drop the condition.")

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution, IntDistribution
 
 import nncore
 from sweeps.config.checks import flatten, resolve_direction
 from sweeps.config.objectives import constraints, metric_names, spelled
-from sweeps.config.space import DEPTH, HIDDEN, UNITS, SearchSpace
+from sweeps.config.space import DEPTH, HIDDEN, UNITS, SearchSpace, describe
 from sweeps.errors import ConfigError
 
 QUESTION_ATTR = "nnsweeps.question"  # study user attr: the question, as question() gives it
@@ -28,15 +27,6 @@ WATCHED = ("train.cost_every", "train.report_every", "train.learning_rate_range"
 DIGEST = "dataset.digest"  # what the data's arrays hash to (sweeps.trial.build.Fingerprint): a changed CSV
 # keys a question gained after studies were recorded without them: not a difference while missing there
 LATER = (DIGEST,)
-
-
-def describe(d: optuna.distributions.BaseDistribution) -> str:
-    """A distribution in a few words: 'float in [0.1, 2.0], log', 'one of [tanh, relu]'."""
-    if isinstance(d, CategoricalDistribution):
-        return f"one of {list(d.choices)}"
-    kind = "int" if isinstance(d, IntDistribution) else "float"
-    extra = ", log" if d.log else (f", step {d.step}" if d.step not in (None, 1) else "")
-    return f"{kind} in [{d.low}, {d.high}]{extra}"
 
 
 def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[str, str]:

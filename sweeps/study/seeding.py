@@ -10,24 +10,15 @@ from typing import Any, Mapping
 import optuna
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from sweeps.config.objectives import WARM_FROM, spelled
-from sweeps.config.space import DEPTH, UNITS, SearchSpace
+from sweeps.config.space import DEPTH, UNITS, SearchSpace, inside
 from sweeps.errors import ConfigError
 from sweeps.study.budget import ENQUEUED
 from sweeps.study.question import QUESTION_ATTR, differences
 from sweeps.study.storages import Storage, storage_for, storage_spec
-
-
-def inside(d: BaseDistribution, value: Any) -> bool:
-    """Whether `value` is one a distribution can give (its bounds, its step, its choices)."""
-    if isinstance(d, CategoricalDistribution):
-        return value in d.choices
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not d.low <= value <= d.high:
-        return False
-    return d.step is None or abs((value - d.low) / d.step - round((value - d.low) / d.step)) < 1e-9
 
 
 def _layers(space: SearchSpace, params: Mapping[str, Any]) -> list[str]:

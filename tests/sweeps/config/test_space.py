@@ -99,7 +99,7 @@ BAD = [
     ("normal(0, 1)", ["'normal(0, 1)'", "does not parse"]),
     ("tanh", ["'tanh'", "single value", "range(start, stop, step=s)"]),
     ("tag(log, range(1, 10))", ["tag log"]),
-    ("shuffle(choice(1, 2))", ["shuffle"]),
+    ("shuffle(interval(0, 1))", ["does not parse"]),  # Hydra shuffles only a choice or a range
     (0.5, ["0.5", "mapping"]),
 ]
 
@@ -192,8 +192,8 @@ def test_apply_sets_values_on_a_resolved_copy_and_leaves_the_input_alone(cfg, mo
 # ---- grid -----------------------------------------------------------------------------------
 def test_grid_expands_discrete_entries_and_drives_a_grid_sampler():
     space = parse_space({
-        "train.learning_rate": "range(0.1, 0.5, step=0.1)",
-        "train.iterations": "range(1000, 3000, step=1000)",
+        "train.learning_rate": "range(0.1, 0.6, step=0.1)",  # a grid stops before the stop, as Hydra's range
+        "train.iterations": "range(1000, 4000, step=1000)",
         "model.activation": "tanh,relu",
     })
     grid = space.grid()
@@ -203,6 +203,32 @@ def test_grid_expands_discrete_entries_and_drives_a_grid_sampler():
     seen = set()
     study.optimize(lambda t: seen.add(tuple(space.sample(t).values())) or 0.0, n_trials=30)
     assert seen == set(itertools.product(*grid.values()))
+
+
+def test_a_grid_over_range_stops_before_its_stop_as_hydra_range_does():
+    """The plugin's grid and Hydra's range take start, start + step, ... < stop; sampled, the
+    range is the plugin's Optuna distribution, whose high is the stop."""
+    space = parse_space({"train.learning_rate": "range(0, 1, step=0.25)", "train.iterations": "range(1, 5)",
+                         "model.units": {"type": "int", "low": 1, "high": 5}, "model.depth": "int(interval(1, 4))",
+                         "train.l2": "range(0.1, 0.5, step=0.1)"})
+    assert space.grid() == {"train.learning_rate": [0.0, 0.25, 0.5, 0.75], "train.iterations": [1, 2, 3, 4],
+                            "model.units": [1, 2, 3, 4, 5], "model.depth": [1, 2, 3, 4],
+                            "train.l2": [0.1, 0.2, 0.3, 0.4]}
+    assert space.entries["train.learning_rate"] == FloatDistribution(0.0, 1.0, step=0.25)
+    assert space.entries["train.iterations"] == IntDistribution(1, 5)
+
+
+@pytest.mark.parametrize("text, choices", [
+    ("shuffle(range(0, 1, step=0.25))", [0.0, 0.25, 0.5, 0.75]),
+    ("shuffle(range(1, 5))", [1, 2, 3, 4]),
+    ("shuffle(range(0.1, 0.5, step=0.1))", [0.1, 0.2, 0.3, 0.4]),
+    ("shuffle(choice(tanh, relu))", ["tanh", "relu"]),
+    ("shuffle(tanh, relu)", ["tanh", "relu"]),
+])
+def test_shuffle_is_a_choice_of_the_values_hydra_would_sweep(text, choices):
+    """As in the plugin: a categorical over the sweep's values (a range's without its stop); a
+    distribution has no order to shuffle, so the values keep the order written."""
+    assert entry(text) == CategoricalDistribution(choices)
 
 
 def test_grid_refuses_continuous_and_per_layer_entries():
@@ -267,6 +293,57 @@ def test_a_condition_on_an_unknown_path_or_an_impossible_value_is_refused(cfg, s
     with pytest.raises(ConfigError) as err:
         check_space(cfg)
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+PER_LAYER = {"model.depth": {"type": "int", "low": 1, "high": 3},
+             "model.units": {"type": "int", "low": 2, "high": 8, "per_layer": True}}
+
+
+def lr_when(condition):
+    return {"train.learning_rate": {"type": "float", "low": 0.1, "high": 1.0, "when": condition}}
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"model.depth": {"type": "int", "low": 1, "high": 3}, **lr_when({"model.depth": 7})},
+     ["'train.learning_rate'", "model.depth=7", "'model.depth'", "int in [1, 3]", "can never hold"]),
+    ({"train.iterations": "range(1000, 3000, step=1000)", **lr_when({"train.iterations": 1500})},
+     ["'train.learning_rate'", "train.iterations=1500", "int in [1000, 3000], step 1000", "can never hold"]),
+    ({"train.l2": {"type": "float", "low": 0.0, "high": 0.1}, **lr_when({"train.l2": 0.05})},
+     ["'train.learning_rate'", "train.l2=0.05", "float in [0.0, 0.1]", "exact value"]),
+    (lr_when({"train.optimizer": "momentum"}),
+     ["'train.learning_rate'", "train.optimizer='momentum'", "not sampled", "fixes it at 'gd'", "can never hold"]),
+    (lr_when({"train.optimizer": ["momentum", "adam"]}),
+     ["'train.learning_rate'", "train.optimizer in ['momentum', 'adam']", "fixes it at 'gd'"]),
+    ({**PER_LAYER, **lr_when({"model.units": 4})},
+     ["'train.learning_rate'", "'model.units'", "per layer", "model.depth", "can be conditioned on"]),
+    ({**PER_LAYER, **lr_when({"model.units_l1": 4})}, ["'model.units_l1'", "per layer", "model.depth"]),
+    (lr_when({"model.hidden_units": 4}), ["'model.hidden_units'", "model.depth"]),
+])
+def test_a_condition_that_can_never_hold_is_refused_naming_what_its_parameter_takes(cfg, spec, words):
+    """Accepted, each left its entry unsampled in every trial, silently."""
+    from sweeps.config.space import check_space
+
+    cfg.search_space = spec
+    with pytest.raises(ConfigError) as err:
+        check_space(cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_condition_that_can_hold_is_accepted_whichever_variant_gives_the_value(cfg):
+    """A conditional parameter takes the values of all its variants, not only of its first."""
+    from sweeps.config.space import check_space
+
+    cfg.search_space = {
+        "train.optimizer": {"type": "categorical", "choices": ["gd", "adam"]},
+        "model.activation": [{"type": "categorical", "choices": ["tanh"], "when": {"train.optimizer": "gd"}},
+                             {"type": "categorical", "choices": ["relu"], "when": {"train.optimizer": "adam"}}],
+        "train.l2": {"type": "float", "low": 0.0, "high": 0.1, "when": {"model.activation": "relu"}},
+        "model.depth": "range(1, 4)",
+        "train.iterations": {"type": "int", "low": 100, "high": 300, "step": 100, "when": {"model.depth": 3}},
+        "train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
+    }
+    space = check_space(cfg)
+    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", "train.beta"]
 
 
 def test_a_grid_cannot_enumerate_conditional_entries():

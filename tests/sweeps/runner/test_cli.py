@@ -84,3 +84,18 @@ def test_a_read_only_folder_is_one_sentence_and_nothing_written(sweep_dir, read_
     assert not list(read_only_folder.iterdir())
     if not override.startswith("sweep.storage"):
         assert not sweep_dir.journal.exists()
+
+
+def test_a_condition_that_can_never_hold_exits_2_with_a_sentence_and_writes_nothing(sweep_dir):
+    """The default space samples model.depth in [1, 3]: a learning rate sampled only at depth 7 was
+    accepted and then never sampled, in every trial."""
+    proc = sweep_dir.run("sweep.n_trials=2", "~search_space.train.learning_rate",
+                         "+search_space.train.learning_rate={type:float,low:0.1,high:1.0,when:{model.depth:7}}",
+                         check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    words = ("'train.learning_rate'", "model.depth=7", "int in [1, 3]", "never hold")
+    assert all(w in lines[0] for w in words), lines[0]
+    assert not sweep_dir.journal.exists() and not (sweep_dir.path / "mlflow.db").exists()
+    assert not list(sweep_dir.path.glob("*.journal*")) and not list(sweep_dir.path.glob("*.db"))
