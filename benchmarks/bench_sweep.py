@@ -1,6 +1,6 @@
 """Benchmark `python -m sweeps`: parallel throughput, tracking overhead, Hydra's Optuna sweeper plugin.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3,4]
+    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3,4,5]
                                                   [--trial-seconds S]
 
 All numbers come from this one run; sweeps of different settings are interleaved, best of --repeat
@@ -21,6 +21,10 @@ come from the Optuna journal.
      and the trials' summed fit_seconds. Target: tracking on (a store that exists) <= +20% wall.
      Its floors: an untracked sweep beside one process that imports mlflow and opens the store,
      or that also writes the trials' runs (WRITER): what tracking costs whatever its design.
+  5. Tracking's marginal cost per trial: the same seeded sweep of 10 and of 50 trials, one process
+     (sweep.sampler=random sweep.seed=0 sweep.pruner=none sweep.n_jobs=1), tracking on (a store
+     that exists) and off; (slope on - slope off) / slope off, against <= 0.10. Its floor, measured
+     in the same run: WRITER alone writing 10 and 50 runs' bare records, its slope / slope off.
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
 """
 
@@ -55,14 +59,16 @@ sys.path.insert(0, str(APP))
 from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's own virtual environment)
 
 SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
-SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET = 0.90, 0.10, 0.20
+SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET, MARGINAL_TARGET = 0.90, 0.10, 0.20, 0.10
+MARGINAL = ["sweep.sampler=random", "sweep.seed=0", "sweep.pruner=none"]  # section 5's sweep (issue 21's)
 FLOORS = ("off + mlflow opened", "off + 1 writer")  # section 4's rows of WRITER beside an untracked sweep
 QUIET = 0.3  # cores: other processes using more than this disturb a run
 
 # Section 4's floors: what tracking would cost if one process did all of it and did nothing else,
 # beside an untracked sweep. It imports mlflow and opens the store (argv[1]), then writes argv[2]
 # trial runs as a tracked sweep's trials' own records are written: the run with its tags, its 44
-# params, the end batch of 8 metrics and a 200-point curve, the status; no dataset inputs, files,
+# params, the end batch of 8 metrics, a 200-point curve and the 20 points of the validation metric
+# at each report, the status; no dataset inputs, files,
 # figures or summary, which a real sweep adds.
 WRITER = """
 import sys, time
@@ -77,7 +83,8 @@ for n in range(runs):
     client.log_batch(run, params=[Param(f"param.{i}", str(i)) for i in range(44)])
     now = int(time.time() * 1000)
     client.log_batch(run, metrics=[Metric(f"metric{i}", 0.5, now, 0) for i in range(8)]
-                     + [Metric("cost", 1 / (s + 1), now, 40 * s) for s in range(200)])
+                     + [Metric("cost", 1 / (s + 1), now, 40 * s) for s in range(200)]
+                     + [Metric("val_cost", 1 / (s + 1), now, 100 * s) for s in range(1, 21)])
     client.set_terminated(run)
 """
 
@@ -265,6 +272,16 @@ class Bench:
                 # a diverged trial has no metrics: its whole duration stands in for its fit time
                 run.fits.append(t.user_attrs.get("metrics", {}).get("fit_seconds", run.ends[-1] - run.starts[-1]))
                 run.pids.append(int(t.user_attrs.get("pid", 0)))
+        shutil.rmtree(d, ignore_errors=True)
+        return run
+
+    def writer(self, runs: int) -> Run:
+        """WRITER alone, writing `runs` trial runs into a copy of store(): section 5's floor."""
+        d = Path(tempfile.mkdtemp(prefix="writer-", dir=self.tmp))
+        shutil.copyfile(self.store(), d / "mlflow.db")
+        log(f"floor: WRITER ({runs} runs)")
+        run = self.timed(f"writer {runs}", [sys.executable, "-c", WRITER, f"sqlite:///{d / 'mlflow.db'}", str(runs)],
+                         d, {})
         shutil.rmtree(d, ignore_errors=True)
         return run
 
@@ -483,6 +500,36 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
                     "  in the same invocation pays at least, whichever process pays it."]
 
 
+def marginal_cost(bench: Bench, quick: bool, out: dict) -> list[str]:
+    """Section 5: tracking's own cost per trial, as the difference of two slopes (10 and 50 trials)
+    over the untracked slope, beside the same ratio for WRITER alone (its floor)."""
+    small, large = (4, 12) if quick else (10, 50)
+    contenders = {(on, n): (lambda on=on, n=n: bench.ours(f"marginal, tracking {'on' if on else 'off'}", n, 1, on,
+                                                           MARGINAL)) for on in (False, True) for n in (small, large)}
+    writer = {("floor", n): (lambda n=n: bench.writer(n)) for n in (small, large)}
+    runs, errors = bench.rounds({**contenders, **writer})
+    slope = {k: (best(runs[(k, large)]).wall - best(runs[(k, small)]).wall) / (large - small)
+             for k in (False, True, "floor") if (k, small) in runs and (k, large) in runs}
+    lines = [f"5. Tracking's marginal cost per trial: {small} and {large} trials, n_jobs 1, {' '.join(MARGINAL)}",
+             *(f"  {e}" for e in errors)]
+    if False not in slope:
+        return lines + ["  no untracked slope: nothing to compare"]
+    ratio = {k: (v - slope[False]) / slope[False] if k is True else v / slope[False] for k, v in slope.items() if k}
+    out["marginal"] = {"slope_s": {str(k): v for k, v in slope.items()}, "ratio": {str(k): v for k, v in ratio.items()}}
+    lines.append(f"  untracked: {slope[False] * 1000:.0f} ms a trial")
+    floor = ratio.get("floor")
+    target = max(MARGINAL_TARGET, 1.2 * floor) if floor is not None else MARGINAL_TARGET
+    if floor is not None:
+        lines.append(f"  floor (MLflow's client writing the bare records, one process): {slope['floor'] * 1000:.0f} ms a "
+                     f"run = {floor:.2f} of an untracked trial")
+    if True in ratio:
+        quiet = all(best(rs).others <= QUIET for rs in runs.values())
+        said = verdict(ratio[True] <= target) if quiet else "NOT JUDGED: disturbed"
+        lines.append(f"  tracked: +{(slope[True] - slope[False]) * 1000:.0f} ms a trial = {ratio[True]:.2f} of an "
+                     f"untracked trial  {said} (target <= {target:.2f}: {MARGINAL_TARGET:.2f}, or 1.2 x the floor)")
+    return lines
+
+
 def fixed_costs(tmp: Path, out: dict) -> list[str]:
     """Import times, and a process's first MLflow query on a new SQLite store (creates the schema), then again."""
     log("fixed costs")
@@ -508,8 +555,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every number here")
     parser.add_argument("--trial-seconds", type=float, help="sections 1-2's trial length (default 1, quick 0.5): "
                         "how the tracking overhead, mostly a fixed cost per trial and per sweep, shrinks with it")
-    parser.add_argument("--sections", default="1,2,3,4", help="which to run: 1,2 = throughput and tracking "
-                        "overhead (one set of sweeps), 3 = Hydra's sweeper, 4 = the default sweep (default: all)")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="which to run: 1,2 = throughput and tracking "
+                        "overhead (one set of sweeps), 3 = Hydra's sweeper, 4 = the default sweep, 5 = tracking's "
+                        "marginal cost per trial (default: all)")
     args = parser.parse_args()
     if args.trial_seconds is not None and args.trial_seconds <= 0:
         parser.error(f"--trial-seconds must be > 0, not {args.trial_seconds}")
@@ -531,6 +579,8 @@ def main() -> None:
         if "4" in args.sections.split(","):
             rounds = args.repeat or (1 if args.quick else 4)  # a short sweep: noisier, more rounds
             lines += ["", *default_sweep(Bench(tmp, rounds, bench.budget), args.quick, out)]
+        if "5" in args.sections.split(","):
+            lines += ["", *marginal_cost(bench, args.quick, out)]
         lines += ["", *fixed_costs(tmp, out)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
