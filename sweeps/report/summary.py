@@ -10,6 +10,7 @@ import functools
 import html
 import importlib.util
 import io
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -83,7 +84,12 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
             for task in extra:
                 task()
 
-        run_tasks([here, *([optuna_task] if optuna_task is not None else [])])
+        out = run_tasks([here, *([optuna_task] if optuna_task is not None else [])])
+        for folder in out[1:]:  # the figures the optuna task drew into a folder of its own
+            try:
+                tracker.log_folder(tracker.parent_run_id, Path(folder))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
     print_best(study, cfg)
     table = one_parameter_table(study)
     if table is not None:

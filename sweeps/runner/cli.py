@@ -39,8 +39,8 @@ def start_workers(cfg, local: bool = True) -> None:
     session: a config that fails starts no process."""
     validate(cfg)
     if local:
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials),
-                   cfg.tracking.uri if cfg.tracking.enabled else None, WARM_UP)
+        # the workers never import mlflow: the session's writer records their trials
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP)
 
 
 def exit_now(code: int = 0) -> None:

@@ -17,9 +17,11 @@ import functools
 import json
 import os
 import sys
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -51,7 +53,10 @@ from sweeps.study.stopping import STOPPED_ATTR, reached, recorded, resume, shown
 from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
+from sweeps.tracking.outbox import Outbox
 from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.writer import Writer
+from sweeps.tracking.writer import report as writer_report
 from sweeps.trial.artifacts import draw_boundaries, use_data
 from sweeps.trial.build import fingerprint
 from sweeps.trial.mlflow_model import publish
@@ -144,8 +149,12 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
     else:
         tracker, own = joined_tracker(cfg, storage, study)
     pool.freeze_heap()  # the last heavy import was MLflow's store
+    # the trials' runs are written here, from the records the workers leave; Dask's workers share
+    # no folder with this process, and write their own
+    writer = Writer(tracker, storage, cfg.sweep.study_name) if tracker.enabled and cfg.sweep.backend == "loky" else None
+    if own or writer is not None:
+        use_data(tracker, cfg, data)  # the dataset each trial run links to
     if own:  # the parent run's dataset: in the experiment before any trial run links to it
-        use_data(tracker, cfg, data)
         tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
@@ -153,6 +162,8 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         tracker.log(tracker.parent_run_id, tags={QUESTION_ATTR: json.dumps(asked, sort_keys=True)})
     reports: list[Report] = []
     try:
+        for line in writer.start() if writer is not None else ():  # what a stopped sweep left: before tidy()
+            print(f"[{role.name}] {line}", flush=True)
         tidy(study, storage, tracker, role)
         done = count(study)
         with (dask_client(cfg) if role.launcher else contextlib.nullcontext()) as client:
@@ -162,7 +173,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
             salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
             deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
             with Progress(study, cfg.sweep.n_trials, metric_names(cfg.sweep)):
-                reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline)
+                reports = drive(cfg, storage, study, tracker, n, client, salt, role, deadline, writer)
+            if writer is not None:
+                writer.flush()  # every run ended before the stores are tidied and summarised
             if (record := recorded(study)) is not None and tracker.enabled:
                 tracker.log(tracker.parent_run_id, tags={STOPPED_ATTR: record["reason"]})
             if any(r.timed_out for r in reports):
@@ -172,6 +185,8 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         if role.launcher:
             summarise(study, tracker, cfg, storage)
     except KeyboardInterrupt:
+        if writer is not None:
+            writer.flush(timeout=10)  # the interrupted trials' ends (KILLED)
         _after_interrupt(study, storage, tracker, role, end_parent=own)
         raise
     except BaseException as err:
@@ -192,6 +207,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         raise
     finally:
         pool.stop()
+        if writer is not None:
+            writer.stop(timeout=30)
+            writer_report(writer, role.name)
     stopped = [r.stopped for r in reports if r.stopped]
     if own:
         tracker.end(tracker.parent_run_id, "FAILED" if stopped else "FINISHED")
@@ -321,11 +339,11 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
                for t in summary.top_trials(study)]
         extra.append(functools.partial(draw_boundaries, top, tracker))
     extra.append(functools.partial(model_of_best, study, tracker, cfg))
-    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep), tracker)
+    figures = functools.partial(draw_optuna_figures, storage.spec, study.study_name, metric_names(cfg.sweep))
     record = recorded(study)
     notes = [f"The sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']}."] if record else []
     summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures, notes=notes,
-                         run_tasks=lambda tasks: pool.at_once(tasks, tracker.uri if tracker.enabled else None))
+                         run_tasks=lambda tasks: pool.at_once(tasks, None))
 
 
 def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:
@@ -355,11 +373,15 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
         print(f"[sweep] trial {best.number}'s MLflow model {out.uri} is now {version}", flush=True)
 
 
-def draw_optuna_figures(spec: str, study_name: str, metric: str | list[str], tracker: Tracker) -> None:
-    """Optuna's figures of the study on the parent run, in whichever process runs it (an idle
-    worker's, by pool.at_once): the study is read again from its storage there."""
+def draw_optuna_figures(spec: str, study_name: str, metric: str | list[str]) -> str:
+    """Optuna's figures of the study, drawn into a new folder whose path is returned (the parent
+    run logs them), in whichever process runs it (an idle worker's, by pool.at_once, which never
+    imports mlflow): the study is read again from its storage there."""
     study = optuna.load_study(study_name=study_name, storage=storage_for(spec).open())
-    tracker.log_artifacts(tracker.parent_run_id, summary.optuna_artifacts(study, metric))
+    folder = tempfile.mkdtemp(prefix="nnsweeps-figures-")
+    for name, write in summary.optuna_artifacts(study, metric).items():
+        write(Path(folder) / name)
+    return folder
 
 
 def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
@@ -425,7 +447,7 @@ def planned_workers(cfg: DictConfig, client: Any, remaining: int) -> tuple[int, 
 
 
 def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Tracker, n: int, client: Any,
-          salt: int, role: Role, deadline: float | None = None) -> list[Report]:
+          salt: int, role: Role, deadline: float | None = None, writer: Writer | None = None) -> list[Report]:
     """Runs the workers until the budget is reached, starting them again when one died."""
     reports: list[Report] = []
     for _ in range(MAX_RESTARTS + 1):
@@ -436,13 +458,15 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
                 break
             # the launcher's sweep.stop decides; a joined worker only obeys the stop it records
             reports += run_workers(cfg, storage, tracker, n, count(study), client, salt, deadline,
-                                   decides_stop=role.launcher)
+                                   decides_stop=role.launcher, writer=writer)
             break
         except worker_died(cfg.sweep.backend) as err:
             # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
             # dying): fail the dead trials, start again
             print(f"\n[{role.name}] a worker process died ({str(err).splitlines()[0][:120]}); "
                   "its trial is failed and run again", file=sys.stderr, flush=True)
+            if writer is not None:
+                writer.flush()  # the other workers' ends, before their runs are judged
             tidy(study, storage, tracker, role)
     else:
         raise SweepStopped(f"worker processes died {MAX_RESTARTS + 1} times; see the messages above")
@@ -450,20 +474,27 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
 
 
 def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, done: int, client: Any = None,
-                salt: int = 0, deadline: float | None = None, decides_stop: bool = True) -> list[Report]:
+                salt: int = 0, deadline: float | None = None, decides_stop: bool = True,
+                writer: Writer | None = None) -> list[Report]:
     container = OmegaConf.to_container(cfg, resolve=True)
     container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
     # n_jobs x BLAS threads <= cores (sweeps.runner.pool.blas_threads). A Dask worker runs one task
     # per thread, and a cluster has about one thread per core: one BLAS thread each.
     threads = 1 if client is not None else pool.blas_threads(n)
-    # each job its own Tracker (tags): the first runs in this process, beside the launcher's
-    jobs = [Job(container, storage.spec, replace(tracker, common_tags=dict(tracker.common_tags)), i,
-                sampler_seed(cfg.sweep.seed, i, done, salt), threads, deadline, decides_stop) for i in range(n)]
+    # each job its own Outbox or Tracker (tags): the first runs in this process, beside the launcher's
+    def recorder() -> Tracker | Outbox:
+        if writer is not None:
+            return writer.outbox(cfg.tracking.curve_points, tracker.common_tags)
+        return replace(tracker, common_tags=dict(tracker.common_tags))
+
+    jobs = [Job(container, storage.spec, recorder(), i, sampler_seed(cfg.sweep.seed, i, done, salt), threads,
+                deadline, decides_stop) for i in range(n)]
     if client is not None:
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):
             return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
-    return pool.map(work, jobs, n, tracker.uri if tracker.enabled else None, WARM_UP)
+    # worker processes never import mlflow when a writer records their trials
+    return pool.map(work, jobs, n, tracker.uri if tracker.enabled and writer is None else None, WARM_UP)
 
 
 def tidy(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role = LAUNCHER) -> None:
@@ -474,7 +505,10 @@ def tidy(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role = L
     for t in reconcile(study, storage):
         why = f"sent no heartbeat for {grace} s" if grace else "was left running by a process that is gone"
         print(f"[{role.name}] trial {t.number} {why}: failed, queued again", flush=True)
-    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    # a run whose trial Optuna was told the end of is its writer's to end: its record is on disk
+    # (sweeps.tracking.outbox), sent by that writer or by the next sweep on its host
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE,
+                                                                               TrialState.PRUNED))}
     for run_id in tracker.orphans(study.study_name, running):
         tracker.end(run_id, "KILLED", {"optuna.state": "FAIL", "reason": "its process died"})
     failed = [t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

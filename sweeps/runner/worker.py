@@ -35,6 +35,7 @@ from sweeps.study.factory import open_study
 from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for
 from sweeps.tracking.store import sqlite_path, store_busy
+from sweeps.tracking.outbox import Outbox, outbox_root
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import load_data
@@ -47,7 +48,7 @@ class Job:
 
     config: dict[str, Any]  # the resolved config as plain containers
     storage: str  # the storage's spec (sweeps.study.storage_spec)
-    tracker: Tracker
+    tracker: Tracker | Outbox  # an Outbox, whose records the invocation's writer sends; a Tracker on Dask
     index: int = 0
     seed: int = 0  # this worker's sampler seed
     blas_threads: int = 1
@@ -130,10 +131,11 @@ def _tell_finished(study: optuna.Study, trial: optuna.Trial, value: Any) -> None
 
 
 def store_folders(cfg: Any, storage: Storage) -> list[Path]:
-    """The folders of the sweep's local stores: the journal's (or SQLite file's) and mlflow.db's,
-    where its artifacts go too."""
+    """The folders of the sweep's local stores: the journal's (or SQLite file's), mlflow.db's,
+    where its artifacts go too, and the trials' records' (sweeps.tracking.writer.outbox_root)."""
     db = sqlite_path(cfg.tracking.uri) if cfg.tracking.enabled else None
-    return [p.parent for p in (db, storage.local_file) if p is not None]
+    records = outbox_root(storage.local_file, cfg.sweep.study_name) if cfg.tracking.enabled else None
+    return [p.parent for p in (db, storage.local_file) if p is not None] + ([records.parents[1]] if records else [])
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:

@@ -1,9 +1,10 @@
 """The MLflow side: one parent run per sweep invocation, one nested child run per trial.
 
 Runs, params, metrics and tags go through `MlflowClient` with explicit run ids (no fluent global
-state), so the same code logs from the launcher and from worker processes (a Tracker is
-picklable), and batches its writes (Tracker.log). Artifacts of a local store are written straight
-into the run's folder (Tracker.log_artifacts).
+state) and batched writes (Tracker.log). The trials' runs are written by their invocation's writer
+thread (sweeps.tracking.writer) from the records its workers leave (sweeps.tracking.outbox); a
+Tracker is picklable, so the workers of a Dask cluster, which share no folder with it, are given
+one and write their runs themselves.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 BATCH = 100  # runs asked for by id in one search (finished_among)
-# An artifact being written into a local store: the prefix MLflow's own local artifact repository
-# gives its uploads, which its listings (and so the UI) leave out. Only a killed process leaves one.
-PART = ".artifact.uploading."
 # MLflow 3's UI opens an experiment of this kind in its model-training view, not the GenAI one
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
@@ -36,6 +34,8 @@ EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 @dataclass
 class Tracker:
     """What a worker needs to log into the sweep's parent run; picklable."""
+
+    deferred = False  # whether trials' runs are made elsewhere (sweeps.tracking.outbox.Outbox): not here
 
     uri: str
     experiment_id: str = ""
@@ -54,8 +54,8 @@ class Tracker:
             self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri))
         return self._client
 
-    def _create_run(self, run_name: str, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+    def _create_run(self, run_name: str, tags: Mapping[str, str], experiment_id: str = "") -> str:
+        run = self.client.create_run(experiment_id or self.experiment_id, run_name=run_name, tags=tags)
         # where its artifacts go, so that log_artifacts need not ask the store for it again
         self.__dict__.setdefault("_folders", {})[run.info.run_id] = local_folder(run.info.artifact_uri)
         return run.info.run_id
@@ -166,13 +166,16 @@ class Tracker:
                          tags=[InputTag("mlflow.data.context", context)])
             for context, (X, Y, digest) in splits.items()]
 
-    def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any],
+                    experiment_id: str = "", parent_run_id: str = "") -> str:
+        """The trial's run, under this tracker's parent run and experiment unless told others (a
+        record a stopped writer left). host and pid are the tags' if they have them: the worker's."""
         if not self.enabled:
             return ""
         run_id = self._create_run(
             f"trial-{trial_number:04d}",
-            {**self.common_tags, **{k: str(v) for k, v in tags.items()}, PARENT_TAG: self.parent_run_id,
-             "nnsweeps.role": "trial", **here()})
+            {**self.common_tags, **here(), **{k: str(v) for k, v in tags.items()},
+             PARENT_TAG: parent_run_id or self.parent_run_id, "nnsweeps.role": "trial"}, experiment_id)
         self.log(run_id, params=params)
         self.log_dataset(run_id)
         return run_id
@@ -236,30 +239,28 @@ class Tracker:
             yield Path(self.client.download_artifacts(run_id, name, dst_path=tmp))
 
     def log_artifacts(self, run_id: str, files: Mapping[str, Any]) -> None:
-        """files: name -> writer(path); a writer may write nothing (a figure left out). Into a
-        local artifact folder (the default store's, beside mlflow.db) each is written in place,
-        under a name MLflow's UI hides until it is complete (far cheaper than a temporary folder
-        copied over by MLflow's client, which first looks the run up in the store). Elsewhere (a
-        server's proxied artifact store) they are written to a temporary folder and uploaded in one
-        call."""
+        """files: name -> writer(path); a writer may write nothing (a figure left out). Written to
+        a temporary folder and logged in one call (log_folder); a writer that fails leaves the
+        files written before it logged, and nothing of its own."""
         if not self.enabled or not run_id:
             return
-        folder = self.folder(run_id)
-        if folder is None:
-            with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
-                for name, write in files.items():
-                    write(Path(tmp) / name)
-                self.client.log_artifacts(run_id, tmp)
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, write in files.items():
-            part = folder / f"{PART}{name}"  # the same suffix: writers pick formats by it
+        with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
             try:
-                write(part)
-                if part.exists():
-                    os.replace(part, folder / name)
+                for name, write in files.items():
+                    part = Path(tmp) / f".{name}.part{Path(name).suffix}"  # the same suffix: writers pick formats by it
+                    write(part)
+                    if part.exists():
+                        os.replace(part, Path(tmp) / name)
             finally:
-                part.unlink(missing_ok=True)  # a writer that failed (or a Ctrl-C) leaves nothing
+                for part in Path(tmp).glob(".*.part*"):
+                    part.unlink()
+                if any(Path(tmp).iterdir()):
+                    self.log_folder(run_id, Path(tmp))
+
+    def log_folder(self, run_id: str, folder: Path) -> None:
+        """Every file of a folder as the run's artifacts, by MLflow's client."""
+        if self.enabled and run_id:
+            self.client.log_artifacts(run_id, str(folder))
 
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,

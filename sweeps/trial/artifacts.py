@@ -34,7 +34,7 @@ class TrialRun:
 def use_data(tracker: Tracker, cfg: DictConfig, data: Dataset) -> None:
     """The dataset every trial run of this process logs as its inputs (training, validation):
     its name, source, digests and split sizes, worked out once here."""
-    if tracker.enabled:
+    if tracker.enabled and not tracker.deferred:  # an Outbox's writer logs its own data
         fp = fingerprint(cfg, data)
         tracker.use_dataset(fp.name, fp.source, {c: (X, Y, fp.digests[c]) for c, (X, Y) in splits(data).items()})
 

@@ -25,6 +25,7 @@ from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
+from sweeps.tracking.outbox import Outbox
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
@@ -35,7 +36,7 @@ class TimedOut(Exception):
 
 
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
-              tracker: Tracker, deadline: float = math.inf) -> float | list[float]:
+              tracker: Tracker | Outbox, deadline: float = math.inf) -> float | list[float]:
     """The value of sweep.metric, or a list of one per metric when it names several.
     deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
@@ -117,7 +118,7 @@ def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
 
 
 @contextlib.contextmanager
-def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker) -> Iterator[TrialRun]:
+def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker | Outbox) -> Iterator[TrialRun]:
     """The trial's child run, ended by how the trial ends: complete and pruned FINISHED (the
     state tag tells them apart), an error FAILED with its message, an interrupt KILLED; with the
     metrics and curve logged, whichever way."""
@@ -129,7 +130,8 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         params={**{k: v for k, v in flatten(cfg).items() if not k.startswith("search_space.")},
                 **{k: v for k, v in values.items() if k != "model.hidden_units"}},
     ))
-    trial.set_user_attr("run_id", run.id)
+    if not tracker.deferred:  # else the writer sets it as it makes the run, before the trial ends
+        trial.set_user_attr("run_id", run.id)
 
     def end(status: str, tags: dict[str, str]) -> None:
         tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve, steps=run.steps, step=run.iterations)

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from sweeps.runner.session import tidy
 from sweeps.study.storages import storage_for
 from sweeps.tracking.store import local_folder
-from sweeps.tracking.tracker import PART, Tracker
+from sweeps.tracking.tracker import Tracker
 
 
 @pytest.fixture
@@ -23,25 +23,23 @@ def tracker(tmp_path):
                                tags={"optuna.study": "S"}, params={"seed": 0})
 
 
-def test_artifacts_of_a_local_store_are_written_in_place(tracker, monkeypatch):
-    def no_upload(*args, **kwargs):
-        raise AssertionError("a local store's artifacts are not uploaded")
+def test_artifacts_are_logged_in_one_call_of_mlflows_client(tracker, monkeypatch):
+    """No write straight into MLflow's folders: the files go through its public client, in one
+    call; a writer that writes nothing (a figure left out) leaves no file."""
+    calls = []
+    real = MlflowClient.log_artifacts
 
-    monkeypatch.setattr(MlflowClient, "log_artifacts", no_upload)
+    def counted(self, run_id, local_dir, artifact_path=None):
+        calls.append(sorted(p.name for p in Path(local_dir).iterdir()))
+        return real(self, run_id, local_dir, artifact_path)
+
+    monkeypatch.setattr(MlflowClient, "log_artifacts", counted)
     run_id = tracker.start_trial(0, tags={"optuna.trial": 0}, params={"train.learning_rate": 0.5})
-    folder = local_folder(MlflowClient(tracker.uri).get_run(run_id).info.artifact_uri)
-    written_to = []
-
-    def text(path):
-        written_to.append(path)
-        assert path.parent == folder and path.name.startswith(PART)  # invisible until complete
-        assert "a.txt" not in {a.path for a in MlflowClient(tracker.uri).list_artifacts(run_id)}
-        path.write_text("a")
-
-    tracker.log_artifacts(run_id, {"a.txt": text,
+    tracker.log_artifacts(run_id, {"a.txt": lambda p: p.write_text("a"),
                                    "w.npz": lambda p: np.savez(p, w=np.arange(3)),  # appends .npz unless there
                                    "left_out.png": lambda p: None})  # a figure a writer decided against
-    assert written_to == [folder / f"{PART}a.txt"]
+    assert calls == [["a.txt", "w.npz"]]
+    folder = local_folder(MlflowClient(tracker.uri).get_run(run_id).info.artifact_uri)
     assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "w.npz"]
     assert (folder / "a.txt").read_text() == "a" and np.load(folder / "w.npz")["w"].tolist() == [0, 1, 2]
     assert {a.path for a in MlflowClient(tracker.uri).list_artifacts(run_id)} == {"a.txt", "w.npz"}
