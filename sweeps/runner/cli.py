@@ -39,8 +39,10 @@ def start_workers(cfg, local: bool = True) -> None:
     session: a config that fails starts no process."""
     validate(cfg)
     if local:
-        # the workers never import mlflow: the session's writer records their trials
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP)
+        # the workers never import mlflow: the session's writer records their trials, from a thread
+        # of this process, which then runs no worker itself (sweeps.runner.session.run_workers)
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP,
+                   here=not cfg.tracking.enabled)
 
 
 def exit_now(code: int = 0) -> None:

@@ -65,17 +65,20 @@ def _database(tracking_uri: str | None) -> bool:
     return tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
 
 
-def _processes(n: int, tracking_uri: str | None, warm: str | None):
-    """The loky executor of n - 1 processes for n workers logging to tracking_uri (None: tracking
-    off), each started by _start(warm): the same arguments, the same (reused) processes."""
+def _processes(n: int, tracking_uri: str | None, warm: str | None, here: bool = True):
+    """The loky executor of the n - 1 processes of n workers (n processes unless `here`: one
+    worker runs in this process) logging to tracking_uri (None: tracking off, or recorded by this
+    process's writer), each started by _start(warm): the same arguments, the same (reused)
+    processes."""
     global _executor, _size
     database = _database(tracking_uri)
+    n = n - here
     if _size is not None and _size[1] == database and n <= _size[0]:
         n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
     _size = (n, database)
-    threads = str(blas_threads(n))  # the processes' start-up limit; each job sets its own as well
+    threads = str(blas_threads(n + here))  # the processes' start-up limit; each job sets its own as well
     with _quiet_resource_tracker():
-        _executor = get_reusable_executor(max_workers=n - 1, timeout=IDLE_TIMEOUT,
+        _executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT,
                                           env={v: threads for v in THREAD_VARS},
                                           initializer=_start, initargs=(warm, database, os.getpid()))
     return _executor
@@ -135,12 +138,13 @@ def freeze_heap() -> None:
         _paused = False
 
 
-def start(n: int, tracking_uri: str | None, warm: str | None = None) -> None:
-    """Starts the n - 1 worker processes of n workers; returns at once (they warm up meanwhile)."""
-    if n < 2:
+def start(n: int, tracking_uri: str | None, warm: str | None = None, here: bool = True) -> None:
+    """Starts the n - 1 worker processes of n workers (n unless `here`); returns at once (they
+    warm up meanwhile)."""
+    if n - here < 1:
         return
-    executor = _processes(n, tracking_uri, warm)
-    _warming[:] = [executor.submit(os.getpid) for _ in range(n - 1)]  # spawns them
+    executor = _processes(n, tracking_uri, warm, here)
+    _warming[:] = [executor.submit(os.getpid) for _ in range(n - here)]  # spawns them
     for f in _warming:
         f.add_done_callback(_finished)
 
@@ -151,22 +155,24 @@ def _finished(_: Future) -> None:
 
 
 def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None,
-        warm: str | None = None) -> list[Any]:
+        warm: str | None = None, here: bool = True) -> list[Any]:
     """[fn(item) for item in items], at the same time: the first item in this process, the others
-    in the n - 1 worker processes. A worker process that died raises loky's TerminatedWorkerError
-    (once this process's item is done); then, or on an exception or Ctrl-C, the processes are killed."""
+    in the n - 1 worker processes; unless `here` (a process whose own threads must not compete
+    with a trial for the interpreter: the MLflow writer's), every item in a worker process. A
+    worker process that died raises loky's TerminatedWorkerError (once this process's item is
+    done); then, or on an exception or Ctrl-C, the processes are killed."""
     items = list(items)
     SIBLING_FAILED.clear()  # an earlier map's (an earlier sweep of this interpreter) is not this one's
-    if n < 2 or len(items) < 2:
+    if here and (n < 2 or len(items) < 2):
         return [fn(item) for item in items]
-    executor = _processes(n, tracking_uri, warm)
-    futures = [executor.submit(fn, item) for item in items[1:]]
+    executor = _processes(n, tracking_uri, warm, here)
+    futures = [executor.submit(fn, item) for item in items[here:]]
     for f in futures:
         f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())
         f.add_done_callback(_finished)
     try:
-        first = fn(items[0])
-        return [first, *(f.result() for f in futures)]
+        first = [fn(items[0])] if here else []
+        return [*first, *(f.result() for f in futures)]
     except BaseException:
         # A Ctrl-C from the terminal reached the processes too: they end their trials as
         # interrupted (failed, runs KILLED) in a moment (a SIGTERM or SIGHUP to the launcher alone
@@ -188,7 +194,7 @@ def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[An
     the worker processes, if they are up, warm and idle (once a sweep's trials are done), else
     all here: never waits for a process to start. The tasks after the first are pickled; one
     whose process died, or took over a minute, runs here after all."""
-    warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 2
+    warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 1
             and all(f.done() for f in _warming) and time.monotonic() - _idle_since < IDLE_TIMEOUT - 10)
     if not warm or len(tasks) < 2:
         return [task() for task in tasks]

@@ -493,8 +493,10 @@ def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, don
         # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
         with parallel_config(backend="dask", client=client):
             return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
-    # worker processes never import mlflow when a writer records their trials
-    return pool.map(work, jobs, n, tracker.uri if tracker.enabled and writer is None else None, WARM_UP)
+    # worker processes never import mlflow when a writer records their trials; its thread here
+    # would compete with a trial for this interpreter, so every worker is a process of its own
+    return pool.map(work, jobs, n, tracker.uri if tracker.enabled and writer is None else None, WARM_UP,
+                    here=writer is None)
 
 
 def tidy(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role = LAUNCHER) -> None:
