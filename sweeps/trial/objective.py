@@ -24,7 +24,7 @@ from sweeps.config.objectives import Constraint, constraints, metric_names, prun
 from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import RUN_STORE, Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
 
@@ -128,6 +128,8 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
                 **{k: v for k, v in values.items() if k != "model.hidden_units"}},
     ))
     trial.set_user_attr("run_id", run.id)
+    if run.id:
+        trial.set_user_attr(RUN_STORE, tracker.uri)
 
     def end(status: str, tags: dict[str, str]) -> None:
         tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve)
