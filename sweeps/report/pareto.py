@@ -17,7 +17,7 @@ from sweeps import plots
 from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import WARM_FROM, feasible
 from sweeps.study.best import several
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import Tracker, run_store
 
 TAG = "pareto"  # a trial run's tag: "true" on the front, "false" off it (complete trials of several objectives)
 
@@ -45,9 +45,10 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 def retag(study: optuna.Study, tracker: Tracker, trials: list[FrozenTrial]) -> None:
     """pareto=true on the runs of the front's trials, false on those that were and left it (a
     resume's new trials can push earlier ones off); only the runs whose tag changes are written.
-    Warm-started copies are left alone: their runs belong to the study they came from."""
+    Warm-started copies are left alone: their runs belong to the study they came from; so are runs
+    in another store than the tracker's (a resume under another tracking.uri ran them)."""
     wanted = {t.user_attrs["run_id"] for t in trials if t.user_attrs.get("run_id") and
-              WARM_FROM not in t.user_attrs}
+              WARM_FROM not in t.user_attrs and run_store(t.user_attrs, tracker.uri) == tracker.uri}
     tracker.retag(study.study_name, TAG, wanted)
 
 
@@ -86,7 +87,7 @@ def _by(study: optuna.Study, names: list[str]) -> str:
 
 def markdown(study: optuna.Study, names: list[str], reproduce) -> list[str]:
     """summary.md's section: the front's trials, their values and runs, and how to reproduce each.
-    reproduce: run id -> the command."""
+    reproduce: trial -> the command."""
     trials = front(study)
     if not trials:
         return ["No feasible trial completed, so there is no Pareto front.", ""]
@@ -98,7 +99,7 @@ def markdown(study: optuna.Study, names: list[str], reproduce) -> list[str]:
         m = t.user_attrs.get("metrics", {})
         cells = [_value(n, v) for n, v in zip(names, t.values)] + [_value(n, m[n]) if n in m else "" for n in extra]
         lines.append(f"| {t.number} | " + " | ".join(cells) + f" | `{t.user_attrs.get('run_id', '')}` |")
-    commands = [f"{reproduce(t.user_attrs['run_id'])}  # trial {t.number}"
+    commands = [f"{reproduce(t)}  # trial {t.number}"
                 for t in trials if t.user_attrs.get("run_id")]
     if commands:
         lines += ["", "Reproduce each bit for bit:", "", "```sh", *commands, "```"]
@@ -119,5 +120,5 @@ def terminal(study: optuna.Study, names: list[str], reproduce) -> str:
         out.append(f"  trial {t.number}: {shown}")
         out.append("    " + ", ".join(f"{k} = {v}" for k, v in t.params.items()))
         if t.user_attrs.get("run_id"):
-            out.append(f"    reproduce: {reproduce(t.user_attrs['run_id'])}")
+            out.append(f"    reproduce: {reproduce(t)}")
     return "\n".join(out) + "\n"

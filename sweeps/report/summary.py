@@ -26,9 +26,12 @@ from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import feasible, metric_names, spelled
 from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import Tracker, run_store
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
+# A parent run's tag, set once its summary is whole: an invocation that finds the study complete
+# writes the summary of a last parent run without it (a kill, a signal or a lost store cut it short)
+WHOLE = "nnsweeps.summary"
 
 
 def top_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -90,6 +93,7 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
                 tracker.log_folder(tracker.parent_run_id, Path(folder))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+        tracker.log(tracker.parent_run_id, tags={WHOLE: "whole"})
     print_best(study, cfg)
     table = one_parameter_table(study)
     if table is not None:
@@ -103,6 +107,12 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
 
 def reproduce_command(uri: str, run_id: str) -> str:
     return f"MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {run_id}"
+
+
+def reproduce_trial(uri: str, t: FrozenTrial) -> str:
+    """The command that reproduces trial t, against the store its run is in: `uri`, the sweep's,
+    unless a resume under another tracking.uri ran it."""
+    return reproduce_command(run_store(t.user_attrs, uri), t.user_attrs["run_id"])
 
 
 def optuna_artifacts(study: optuna.Study, metric: str | Sequence[str]) -> dict:
@@ -395,7 +405,7 @@ def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str,
              "| complete | pruned | failed | total |", "|---:|---:|---:|---:|",
              f"| {counts['complete']} | {counts['pruned']} | {counts['fail']} | {len(study.trials)} |", ""]
     if several(study):
-        return "\n".join(lines + pareto.markdown(study, names, functools.partial(reproduce_command, uri)))
+        return "\n".join(lines + pareto.markdown(study, names, functools.partial(reproduce_trial, uri)))
     if best is None:
         lines += [no_best(study), ""]
         return "\n".join(lines)
@@ -406,8 +416,8 @@ def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str,
               + "".join(f", {k} = {m[k]:.4g}" for k in METRICS if k in m and k != metric), ""]
     lines += ["| param | value |", "|---|---|", *(f"| `{k}` | `{v}` |" for k, v in best.params.items()), ""]
     if run_id:
-        lines += [f"MLflow run `{run_id}`. Reproduce it bit for bit:", "", "```sh",
-                  reproduce_command(uri, run_id), "```", ""]
+        lines += [f"MLflow run `{run_id}` in {run_store(best.user_attrs, uri)}. Reproduce it bit for bit:", "",
+                  "```sh", reproduce_trial(uri, best), "```", ""]
     top = ranked(study)[:TOP]
     lines += [f"## Top {len(top)} trials by {metric}", "", f"| trial | {metric} | val_accuracy | run |",
               "|---:|---:|---:|---|"]
@@ -440,7 +450,7 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
     for note in [*caveats(cfg), *constraint_notes(study)]:
         out.write(f"Note: {note}\n")
     if several(study):
-        out.write(pareto.terminal(study, names, functools.partial(reproduce_command, cfg.tracking.uri)))
+        out.write(pareto.terminal(study, names, functools.partial(reproduce_trial, cfg.tracking.uri)))
     elif best is None:
         out.write(no_best(study) + "\n")
     else:
@@ -456,6 +466,6 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
             out.write(f"  (highest val_accuracy: {top.user_attrs['metrics']['val_accuracy']:.4f}, trial {top.number})\n")
         run_id = best.user_attrs.get("run_id")
         if run_id:
-            out.write(f"  MLflow run {run_id} (tracking URI {cfg.tracking.uri})\n"
-                      f"  reproduce: {reproduce_command(cfg.tracking.uri, run_id)}\n")
+            out.write(f"  MLflow run {run_id} (tracking URI {run_store(best.user_attrs, cfg.tracking.uri)})\n"
+                      f"  reproduce: {reproduce_trial(cfg.tracking.uri, best)}\n")
     print(out.getvalue(), end="", flush=True)

@@ -36,7 +36,7 @@ from sweeps.config.objectives import metric_names, pruning, several
 from sweeps.config.space import SearchSpace
 from sweeps.errors import ConfigError, DiskFull, SweepStopped, disk_full
 from sweeps.processes import here
-from sweeps.report import summary
+from sweeps.report import pareto, summary
 from sweeps.runner import pool
 from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
@@ -54,7 +54,7 @@ from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
 from sweeps.tracking.outbox import Outbox
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import Tracker, run_store
 from sweeps.tracking.writer import Writer
 from sweeps.tracking.writer import report as writer_report
 from sweeps.trial.artifacts import draw_boundaries, use_data
@@ -130,7 +130,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
               "(the runs say so in their tag val_set)", flush=True)
     if role.launcher and count(study) >= cfg.sweep.n_trials:
         pool.stop()  # started while the config was checked: nothing for them to do
-        return complete(study, cfg)
+        return complete(study, cfg, storage)
     # sweep.stop: a study that stopped under these settings runs nothing; under others it goes on
     # (a joined worker never clears a stop: the launcher's settings decide)
     reason, note = resume(study, stop_rule(cfg.sweep)) if role.launcher else (reached(study, None), None)
@@ -138,7 +138,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         print(f"[{role.name}] {note}", flush=True)
     if reason is not None:
         pool.stop()
-        return stopped_before(study, cfg, reason, role)
+        return stopped_before(study, cfg, storage, reason, role)
     if role.launcher:
         if stop_requested(study):  # left by an interrupted launcher: this one resumes
             study.set_user_attr(STOP_ATTR, False)
@@ -283,37 +283,63 @@ def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> 
                           f"emptied or replaced. {afresh}") from None
 
 
-def complete(study: optuna.Study, cfg: DictConfig) -> Outcome:
-    """A study that holds its budget already: no new run, its best trial, and how to extend it (and
-    its best network's MLflow model, if the run that found it could not log it)."""
-    summary.print_best(study, cfg)
+def complete(study: optuna.Study, cfg: DictConfig, storage: Storage) -> Outcome:
+    """A study that holds its budget already: no new run; what its last sweep left unsettled
+    (settle), its best trial, and how to extend it."""
+    parent = settle(study, cfg, storage, LAUNCHER)
     print(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
           f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
           flush=True)
-    record = study.user_attrs.get(MLFLOW_ATTR) or {}
-    _model_left_out(study, cfg, record)
-    return Outcome(study, record.get("parent_run_id", "") if record.get("uri") == cfg.tracking.uri else "")
+    return Outcome(study, parent)
 
 
-def _model_left_out(study: optuna.Study, cfg: DictConfig, record: dict) -> None:
-    """The best network's MLflow model, where the run that found it could not log it (a study that
-    runs nothing more still keeps the warning's promise: the same command logs it)."""
-    if cfg.tracking.enabled and record.get("uri") == cfg.tracking.uri:
-        model_of_best(study, Tracker(cfg.tracking.uri), cfg)
-
-
-def stopped_before(study: optuna.Study, cfg: DictConfig, reason: str, role: Role) -> Outcome:
-    """A study that stopped improving (sweep.stop) under the same settings: no new run, its best
-    trial, why it stopped and how to go on."""
-    summary.print_best(study, cfg)
+def stopped_before(study: optuna.Study, cfg: DictConfig, storage: Storage, reason: str, role: Role) -> Outcome:
+    """A study that stopped improving (sweep.stop) under the same settings: no new run; what its last
+    sweep left unsettled (settle), its best trial, why it stopped and how to go on."""
+    parent = settle(study, cfg, storage, role)
     print(f"The study stopped: {reason}. It runs nothing more under the same sweep.stop settings; to go on, "
           "change them (a larger sweep.stop.patience, another sweep.stop.target) or drop them "
           "(sweep.stop.patience=null sweep.stop.target=null).", flush=True)
+    return Outcome(study, parent)
+
+
+def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role) -> str:
+    """What a session that runs no trial still owes the stores, since the last sweep may have been
+    killed at its end (kill -9, a signal, a store away during its summary): runs its dead processes
+    left RUNNING end KILLED (tidy). For a launcher, the study's last parent run in this store gets
+    its summary if that was cut short (written into it; its status stays KILLED or FAILED), else
+    the Pareto tags follow the front and the best network is logged if its run is here without
+    one. Then the best trial on the terminal. Returns that parent run's id ("" if none is here)."""
+    tracker = store_tracker(cfg)
+    if tracker.enabled:  # the trial records a sweep killed at its end left, before tidy() judges their runs
+        writer = Writer(tracker, storage, cfg.sweep.study_name)
+        for line in writer.start():
+            print(f"[{role.name}] {line}", flush=True)
+        writer.stop()
+    tidy(study, storage, tracker, role)
     record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    mine = role.launcher and tracker.enabled and record.get("uri") == cfg.tracking.uri
+    parent = record.get("parent_run_id", "") if mine else ""
+    if parent and summary.WHOLE not in tracker.client.get_run(parent).data.tags:
+        print(f"[sweep] the summary of run {parent} was cut short: written now", flush=True)
+        summarise(study, replace(tracker, parent_run_id=parent), cfg, storage)  # which prints the best
+        return parent
+    summary.print_best(study, cfg)
     if role.launcher:
-        _model_left_out(study, cfg, record)
-    run = record.get("parent_run_id", "") if role.launcher and record.get("uri") == cfg.tracking.uri else ""
-    return Outcome(study, run)
+        if several(cfg.sweep):
+            pareto.retag(study, tracker, pareto.front(study))
+        model_of_best(study, tracker, cfg)
+    return parent
+
+
+def store_tracker(cfg: DictConfig) -> Tracker:
+    """A Tracker of the study's experiment, without a parent run; disabled with tracking off or when
+    the store or the experiment does not exist (nothing is made here)."""
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment) if client is not None else None
+    if exp is None:
+        return Tracker(cfg.tracking.uri, enabled=False)
+    return Tracker(cfg.tracking.uri, experiment_id=exp.experiment_id, curve_points=cfg.tracking.curve_points)
 
 
 def header(cfg: DictConfig, role: Role, storage: Storage, tracker: Tracker, own: bool, done: int, n: int,
@@ -355,6 +381,10 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
     best = best_trial(study)  # None for several objectives: a Pareto front, no one network to log
     run_id = best.user_attrs.get("run_id", "") if best is not None else ""
     if not tracker.enabled or not run_id:
+        return
+    if (where := run_store(best.user_attrs, tracker.uri)) != tracker.uri:  # a resume under another tracking.uri
+        print(f"[sweep] trial {best.number}'s run is in {where}, not in {tracker.uri}: its network is logged as an "
+              f"MLflow model there (by the same command with tracking.uri={where}, if it is not yet)", flush=True)
         return
     tags = {"optuna.study": study.study_name, "optuna.trial": str(best.number)}
     register = cfg.tracking.register_model

@@ -41,7 +41,8 @@ class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         trial = copy.copy(trial)
         trial.user_attrs = {**{k: v for k, v in trial.user_attrs.items()
-                               if k not in ("host", "pid", "run_id", "metrics", "error")},
+                               # "tracking_uri": sweeps.tracking.tracker.RUN_STORE, the store of that run
+                               if k not in ("host", "pid", "run_id", "tracking_uri", "metrics", "error")},
                             "retry_of": trial.number,
                             "nnsweeps.enqueued": json.dumps(trial.params, sort_keys=True)}  # budget.ENQUEUED
         super().__call__(study, trial)

@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # MLflow 3's UI opens an experiment of this kind in its model-training view, not the GenAI one
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+# A trial's user attribute beside its run_id: the tracking URI its run is in. A resume may track
+# into another store (tracking.uri), and so may a worker joined by hand: the run is only there.
+RUN_STORE = "tracking_uri"
+
+
+def run_store(user_attrs: Mapping[str, Any], uri: str) -> str:
+    """The tracking URI of the store that holds a trial's run, given its user attributes; `uri`
+    for a trial recorded before RUN_STORE was."""
+    return user_attrs.get(RUN_STORE, uri)
 
 
 @dataclass

@@ -26,7 +26,7 @@ import optuna
 from sweeps.processes import alive, here
 from sweeps.study.storages import Storage
 from sweeps.tracking.outbox import Outbox, outbox_root, remove
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import RUN_STORE, Tracker
 
 IDLE = 0.005  # s between looks at an empty folder: a trial waits for its run at most about this
 
@@ -146,6 +146,7 @@ class Writer:
                                                                    start["number"])
         try:
             storage.set_trial_user_attr(trial_id, "run_id", run_id)
+            storage.set_trial_user_attr(trial_id, RUN_STORE, self.tracker.uri)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # failed meanwhile by another worker (no heartbeat) or by tidy(): its run ends KILLED
         (folder / f"{key}.run").write_text(run_id)

@@ -26,7 +26,7 @@ from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
 from sweeps.tracking.outbox import Outbox
-from sweeps.tracking.tracker import Tracker
+from sweeps.tracking.tracker import RUN_STORE, Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
 
@@ -130,8 +130,10 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         params={**{k: v for k, v in flatten(cfg).items() if not k.startswith("search_space.")},
                 **{k: v for k, v in values.items() if k != "model.hidden_units"}},
     ))
-    if not tracker.deferred:  # else the writer sets it as it makes the run, before the trial ends
+    if not tracker.deferred:  # else the writer sets both as it makes the run, before the trial ends
         trial.set_user_attr("run_id", run.id)
+        if run.id:
+            trial.set_user_attr(RUN_STORE, tracker.uri)
 
     def end(status: str, tags: dict[str, str]) -> None:
         tracker.end(run.id, status, tags, metrics=run.metrics, curve=run.curve, steps=run.steps, step=run.iterations)
