@@ -13,7 +13,6 @@ leaves the interpreter's Ctrl-C handler as it found it, and stops its worker pro
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.config.objectives import feasible
+from sweeps.record import TrialRecord, rank
 from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
@@ -82,16 +82,15 @@ class SweepResult:
         metrics, the first k of the Pareto front."""
         if len(self.study.directions) > 1:
             return self.pareto[:k]
-        sign = -1 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
-        return sorted(done, key=lambda t: (not t.feasible, sign * t.value, t.number))[:k]
+        rows = {t.number: t for t in self.trials}
+        return [rows[t.number] for t in rank(self.study.get_trials(deepcopy=False), self.study.directions)[:k]]
 
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
-    one = t.values is None or len(t.values) == 1
-    return TrialRow(t.number, t.state.name, t.value if one else None, dict(t.params),
-                    dict(t.user_attrs.get("metrics", {})), t.user_attrs.get("run_id", ""),
-                    None if t.values is None else list(t.values), feasible(t))
+    r = TrialRecord.of(t)
+    one = r.values is None or len(r.values) == 1
+    return TrialRow(r.number, r.state, r.values[0] if one and r.values else None, r.params, r.metrics, r.run_id,
+                    None if r.values is None else list(r.values), r.feasible)
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeps import plots
 from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import feasible, metric_names, spelled
+from sweeps.record import rank
 from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker, run_store
@@ -49,10 +50,7 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     several objectives, the Pareto front first: sweeps.report.pareto.ranked)."""
     if several(study):
         return pareto.ranked(study)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    by_value = sorted(complete, key=lambda t: t.value, reverse=reverse)
-    return [t for t in by_value if feasible(t)] + [t for t in by_value if not feasible(t)]
+    return rank(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study.directions)
 
 
 def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: Sequence[Callable[[], Any]] = (),

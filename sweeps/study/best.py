@@ -4,12 +4,11 @@ logged (the stop rule, sweeps.study.stopping, counts this study's own trials onl
 
 from __future__ import annotations
 
-import math
-
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeps.config.objectives import feasible
+from sweeps.record import rank
 
 
 def several(study: optuna.Study) -> bool:
@@ -24,10 +23,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def best_of(trials: list[FrozenTrial], direction: optuna.study.StudyDirection) -> FrozenTrial | None:
-    """best_trial among trials already read (one objective)."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE
-                and t.value is not None and math.isfinite(t.value) and feasible(t)]
-    if not complete:
-        return None
-    pick = min if direction == optuna.study.StudyDirection.MINIMIZE else max
-    return pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
+    """best_trial among trials already read (one objective): the first of sweeps.record.rank, if
+    it is feasible."""
+    ranked = rank(trials, [direction])
+    return ranked[0] if ranked and feasible(ranked[0]) else None

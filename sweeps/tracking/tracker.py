@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import numpy as np
 
 from sweeps.processes import alive, here
+from sweeps.record import RUN_STORE
 from sweeps.tracking.store import PARENT_TAG, Patient, artifact_root, create_store, local_folder, store_lock
 
 if TYPE_CHECKING:
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 BATCH = 100  # runs asked for by id in one search (finished_among)
 # MLflow 3's UI opens an experiment of this kind in its model-training view, not the GenAI one
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
-# A trial's user attribute beside its run_id: the tracking URI its run is in. A resume may track
-# into another store (tracking.uri), and so may a worker joined by hand: the run is only there.
-RUN_STORE = "tracking_uri"
 
 
 def run_store(user_attrs: Mapping[str, Any], uri: str) -> str:

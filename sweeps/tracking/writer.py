@@ -26,7 +26,8 @@ import optuna
 from sweeps.processes import alive, here
 from sweeps.study.storages import Storage
 from sweeps.tracking.outbox import Outbox, outbox_root, remove
-from sweeps.tracking.tracker import RUN_STORE, Tracker
+from sweeps.record import RUN_ID, RUN_STORE
+from sweeps.tracking.tracker import Tracker
 
 IDLE = 0.005  # s between looks at an empty folder: a trial waits for its run at most about this
 
@@ -145,7 +146,7 @@ class Writer:
         trial_id = storage.get_trial_id_from_study_id_trial_number(self.storage.study_id(self.study_name),
                                                                    start["number"])
         try:
-            storage.set_trial_user_attr(trial_id, "run_id", run_id)
+            storage.set_trial_user_attr(trial_id, RUN_ID, run_id)
             storage.set_trial_user_attr(trial_id, RUN_STORE, self.tracker.uri)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # failed meanwhile by another worker (no heartbeat) or by tidy(): its run ends KILLED

@@ -26,7 +26,8 @@ from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
 from sweeps.tracking.outbox import Outbox
-from sweeps.tracking.tracker import RUN_STORE, Tracker
+from sweeps.record import DIVERGED, ERROR, METRICS, RUN_ID, RUN_STORE
+from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
 
@@ -55,7 +56,7 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
-        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr(METRICS, metrics)
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
         for name in names:
@@ -113,7 +114,7 @@ class Pruning:
 
 
 def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
-    trial.set_user_attr("diverged", reason)
+    trial.set_user_attr(DIVERGED, reason)
     return optuna.TrialPruned(reason)
 
 
@@ -131,7 +132,7 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
                 **{k: v for k, v in values.items() if k != "model.hidden_units"}},
     ))
     if not tracker.deferred:  # else the writer sets both as it makes the run, before the trial ends
-        trial.set_user_attr("run_id", run.id)
+        trial.set_user_attr(RUN_ID, run.id)
         if run.id:
             trial.set_user_attr(RUN_STORE, tracker.uri)
 
@@ -147,7 +148,7 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
         end("KILLED", {"optuna.state": "FAIL", "reason": "interrupted"})
         raise
     except TimedOut as err:
-        trial.set_user_attr("error", str(err))
+        trial.set_user_attr(ERROR, str(err))
         end("KILLED", {"optuna.state": "FAIL", "reason": "timeout"})
         raise
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -160,7 +161,7 @@ def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Track
             reserve.release()  # the space kept back: this run's end is recorded, the sweep then stops
             end("KILLED", {"optuna.state": "FAIL", "reason": "the disk is full"})
             raise
-        trial.set_user_attr("error", message)
+        trial.set_user_attr(ERROR, message)
         end("FAILED", {"optuna.state": "FAIL", "error": message})
         raise
     else:
