@@ -23,7 +23,6 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.config.objectives import feasible
 from sweeps.record import TrialRecord, rank
 from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
