@@ -20,7 +20,7 @@ from sweeps.config.objectives import feasible
 # the trial's user attributes
 RUN_ID = "run_id"  # its MLflow run, set as the run is made (sweeps.tracking.writer)
 RUN_STORE = "tracking_uri"  # the store that holds that run: a resume may track elsewhere
-METRICS = "metrics"  # every metric of sweeps.config.metrics.METRICS, as the trial ended
+METRICS_ATTR = "metrics"  # every metric of sweeps.config.metrics.METRICS, as the trial ended
 DIVERGED = "diverged"  # why a trial whose cost became NaN or inf was pruned
 ERROR = "error"  # a failed trial's error
 
@@ -48,7 +48,7 @@ class TrialRecord:
     def of(cls, t: FrozenTrial) -> "TrialRecord":
         a = t.user_attrs
         return cls(t.number, t.state.name, None if t.values is None else tuple(t.values), dict(t.params),
-                   dict(a.get(METRICS, {})), a.get(RUN_ID, ""), a.get(RUN_STORE),
+                   dict(a.get(METRICS_ATTR, {})), a.get(RUN_ID, ""), a.get(RUN_STORE),
                    a.get(DIVERGED) or a.get(ERROR, ""), feasible(t))
 
 

@@ -115,8 +115,10 @@ class Outbox:
     def end(self, key: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
             steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0) -> None:
-        """The run's end, on disk before it returns; then waits until the writer has made the run
-        (and so set the trial's run_id), which a trial must have before Optuna is told its end."""
+        """Waits until the writer has made the run (and so set the trial's run_id, which a trial
+        must have before Optuna is told its end), then writes the run's end, on disk before it
+        returns. In that order: once the end is there, the writer may send it and remove the rest."""
+        self.run_id(key)
         files = self.path / f"{key}.files"
         for f in files.glob("*") if files.exists() else ():  # the artifacts first: the record names them
             with open(f, "rb") as fh:
@@ -127,7 +129,6 @@ class Outbox:
             "curve": downsample(curve, self.curve_points) if curve is not None else [],
             "steps": {k: [(int(i), float(v)) for i, v in pts] for k, pts in steps.items()}, "step": int(step),
         }, durable=True)
-        self.run_id(key)
 
     def run_id(self, key: str, timeout: float = WAIT_SECONDS) -> str:
         """The run the writer made for the trial, waited for; SweepStopped if it never comes."""

@@ -26,7 +26,7 @@ from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
 from sweeps.tracking.outbox import Outbox
-from sweeps.record import DIVERGED, ERROR, METRICS, RUN_ID, RUN_STORE
+from sweeps.record import DIVERGED, ERROR, METRICS_ATTR, RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
 from sweeps.trial.build import build_network, train
@@ -56,7 +56,7 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
         log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
                     val_points=[*pruning.points, *final], data=data)
-        trial.set_user_attr(METRICS, metrics)
+        trial.set_user_attr(METRICS_ATTR, metrics)
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
         for name in names:

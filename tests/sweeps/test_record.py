@@ -7,7 +7,7 @@ import math
 import optuna
 from optuna.trial import TrialState
 
-from sweeps.record import METRICS, RUN_ID, RUN_STORE, TrialRecord, rank
+from sweeps.record import METRICS_ATTR, RUN_ID, RUN_STORE, TrialRecord, rank
 
 
 def study_of(values, direction="minimize", constraints=None):
@@ -35,7 +35,7 @@ def test_a_record_reads_the_trials_attributes_by_their_one_name():
     t.suggest_float("x", 0, 1)
     t.set_user_attr(RUN_ID, "abc")
     t.set_user_attr(RUN_STORE, "sqlite:///a.db")
-    t.set_user_attr(METRICS, {"val_cost": 0.5})
+    t.set_user_attr(METRICS_ATTR, {"val_cost": 0.5})
     study.tell(t, 0.5)
     r = TrialRecord.of(study.trials[0])
     assert (r.number, r.state, r.values, r.run_id, r.tracking_uri, r.metrics, r.feasible) == (
