@@ -50,6 +50,14 @@ CODE = [str(LOADER), str(Path(nncore.__file__).parent)]  # what the model's code
 WAIT = 120.0  # s: at most this long for another process's model of the same run (existing)
 
 
+class NotRegistered(Exception):
+    """The run's model is logged (now or before), but its version could not be made."""
+
+    def __init__(self, uri: str, cause: Exception):
+        super().__init__(f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}")
+        self.uri = uri  # runs:/<run id>/model
+
+
 @dataclass
 class Published:
     """A run's model, and its version in the registry."""
@@ -78,7 +86,10 @@ def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[st
             model_id = log_network(tracker, run, {**tags, **here()}, params)
         out = Published(f"runs:/{run_id}/{NAME}", model_id, logged)
         if register:
-            out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+            try:
+                out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+            except Exception as err:
+                raise NotRegistered(out.uri, err) from err
     return out
 
 
@@ -176,5 +187,8 @@ def register_version(tracker: Tracker, name: str, run_id: str, model_id: str, ta
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
+    # the source is the model's files, not models:/<model id>: MLflow's SQLite registry looks such a
+    # URI up in the process-wide store (MlflowClient()), which need not be this one
+    source = client.get_logged_model(model_id).artifact_location
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
     return str(version.version), True

@@ -24,7 +24,7 @@ from nncore import Network
 from sweeps.config.space import parse_space
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
-from sweeps.trial.mlflow_model import NAME, existing, publish
+from sweeps.trial.mlflow_model import NAME, NotRegistered, existing, publish
 from sweeps.trial.objective import objective
 from sweeps.trial.reproduction import load_network
 from tests.sweeps.conftest import SMALL
@@ -128,9 +128,20 @@ def test_publishing_again_logs_nothing_and_registers_one_version(trial):
     assert not registered.logged and (registered.version, registered.registered) == ("1", True)
     assert publish(tracker, run_id, TAGS, {}, register="best-net").registered is False
     (version,) = tracker.client.search_model_versions("name = 'best-net'")
-    assert (version.run_id, version.source, version.tags) == (run_id, f"models:/{first.model_id}", TAGS)
+    # the source is the model's files: a models:/ source is looked up in the process-wide store
+    source = tracker.client.get_logged_model(first.model_id).artifact_location
+    assert (version.run_id, version.source, version.tags) == (run_id, source, TAGS)
     assert len(models_of(tracker.client, tracker, run_id)) == 1
     assert mlflow.pyfunc.load_model("models:/best-net/1").metadata.model_id == first.model_id
+
+
+def test_a_failed_registration_says_the_model_is_logged(trial):
+    tracker, run_id, _ = trial
+    with pytest.raises(NotRegistered, match=r"MlflowException: Invalid model name 'a/b'") as err:
+        publish(tracker, run_id, TAGS, {}, register="a/b")
+    assert err.value.uri == f"runs:/{run_id}/{NAME}"
+    (model,) = models_of(tracker.client, tracker, run_id)
+    assert model.status == LoggedModelStatus.READY  # logged, whatever the registry said
 
 
 def test_a_model_left_pending_by_a_dead_launcher_is_replaced(trial):
