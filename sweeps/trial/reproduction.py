@@ -39,10 +39,13 @@ def _tracker(run_id: str, tracking_uri: str | None) -> tuple[Tracker, str]:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException:
         raise ConfigError(f"there is no run {run_id!r} in {uri}; pass the run id of a trial, as `python -m "
                           "sweeps` and `python -m sweeps.report` print it.") from None
+    if run.data.tags.get("nnsweeps.role") == "sweep":
+        raise ConfigError(f"run {run_id!r} in {uri} is a sweep's parent run, not a trial; `python -m sweeps.report "
+                          f"{run_id}` lists its trials with their run ids: pass one of those.")
     return tracker, uri
 
 

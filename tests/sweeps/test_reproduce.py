@@ -4,10 +4,12 @@ store is missing (never creating a store); and `sweeps.reproduce` callable once 
 import numpy as np
 import optuna
 import pytest
+from mlflow import MlflowClient
 
 import sweeps
 import sweeps.reproduce as command
 from sweeps.config.space import parse_space
+from sweeps.tracking.store import PARENT_TAG
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import fingerprint, load_data
@@ -74,3 +76,14 @@ def test_a_csv_changed_since_the_trial_is_named_with_both_digests(compose_cfg, t
     assert out.startswith(f"NOT reproduced exactly; the data changed since the trial ran: points.csv ({csv.as_uri()}) ")
     for context in ("training", "validation"):
         assert f"{context} split: recorded digest {before[context]}, now {after[context]}" in out
+
+
+def test_a_sweeps_parent_run_is_named_as_such_with_where_to_find_a_trial(tracked, monkeypatch, capsys):
+    """Before: `make reproduce RUN=<parent>` printed a raw "[Errno 2] ... config.yaml"."""
+    uri, run_id = tracked
+    parent = MlflowClient(tracking_uri=uri).get_run(run_id).data.tags[PARENT_TAG]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert command.main([parent]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: run {parent!r} in {uri} is a sweep's parent run, not a trial; `python -m sweeps.report "
+                   f"{parent}` lists its trials with their run ids: pass one of those.")
