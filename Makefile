@@ -53,7 +53,7 @@ ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over $(MLFLOW_TRACKING_
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host $(HOST) --port $(PORT) --workers 1
 
 reproduce: $(STAMP) ## Retrain a tracked trial and compare its cost curve bitwise: make reproduce RUN=<run id>
-	@test -n "$(RUN)" || { echo "make reproduce needs RUN=<MLflow run id of a trial>"; exit 2; }
+	@test -n "$(RUN)" || { echo "make reproduce needs RUN=<MLflow run id of a trial> (python -m sweeps.report lists a sweep's trials)"; exit 2; }
 	$(PY) -m sweeps.reproduce $(RUN)
 
 clean: ## Remove generated stores and outputs (keeps .venv)

@@ -34,6 +34,7 @@ from sweeps.runner.cli import quiet_libraries, start_workers
 from sweeps.study.best import best_trial
 from sweeps.study.stopping import recorded
 from sweeps.trial.reproduction import Reproduction, load_network, reproduce
+from sweeps.urls import redact
 
 __all__ = ["Best", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
 
@@ -110,8 +111,8 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     if run_dir:
         folder = Path(run_dir) / ".hydra"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(list(overrides)))
+        (folder / "config.yaml").write_text(redact(OmegaConf.to_yaml(cfg)))  # no URL's password (sweeps.urls)
+        (folder / "overrides.yaml").write_text(redact(OmegaConf.to_yaml(list(overrides))))
     return cfg
 
 

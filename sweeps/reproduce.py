@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{cfg.model.activation}, {r.costs.size} cost points (logged: {old.size})")
     print(f"largest difference from the logged cost curve: {r.max_abs_diff!r}"
           + ("" if r.costs.size == old.size else " (and the curves differ in length)"))
-    print("reproduced exactly" if r.exact else "NOT reproduced exactly")
+    changed = f"; the data changed since the trial ran: {'; '.join(r.data_changed)}" if r.data_changed else ""
+    print(("reproduced exactly" if r.exact else "NOT reproduced exactly") + changed)
     return 0 if r.exact else 1
 
 

@@ -27,7 +27,12 @@ def with_driver(url: str) -> str:
     return url
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs, tags and params."""
-    # the password runs to the '@' (SQLAlchemy takes a '/' in it unescaped)
-    return re.sub(r"^([a-z0-9+.-]+://[^:/@]+):[^@]*@", r"\1:***@", url, flags=re.IGNORECASE)
+# scheme://user:password@: the password runs to the '@' (SQLAlchemy takes a '/' in it unescaped),
+# and within the word (a URL inside a sentence, a YAML file)
+_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s'\"]+):[^@\s'\"]*@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """A URL, or text holding URLs (a message, a config file), without their passwords, for logs,
+    tags, params and output."""
+    return _PASSWORD.sub(r"\1:***@", text)

@@ -132,8 +132,9 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 
 def render(sweep: Sweep, uri: str, top: int) -> str:
-    """The sweep's top trials by its metric (feasible ones first); for several metrics, the trials of
-    its Pareto front (the runs tagged pareto=true), each with the command that reproduces it."""
+    """The sweep's top trials by its metric (feasible ones first, each marked, with constraints); for
+    several metrics, the trials of its Pareto front (the runs tagged pareto=true), each with the
+    command that reproduces it. Without a feasible trial there is no best to name."""
     runs = sweep.trials
     state = {r.info.run_id: r.data.tags.get("optuna.state", r.info.status) for r in runs}
     counts = {s: sum(v == s for v in state.values()) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
@@ -143,6 +144,7 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
         and (not several or r.data.tags.get("pareto") == "true")]
     complete.sort(key=lambda r: r.data.metrics[sweep.metric], reverse=sweep.direction == "maximize")
     complete.sort(key=lambda r: r.data.tags.get("feasible") == "false")  # stable: by the metric within each
+    constrained = any("feasible" in r.data.tags for r in runs)  # the tag is there only with sweep.constraints
     shown = complete[:top]
     sampled: list[str] = []  # the sampled params, in the order the trials sampled them
     for r in sorted(runs, key=lambda r: int(r.data.tags.get("optuna.trial", 0))):
@@ -151,7 +153,8 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
                 sampled.append(key)
     objectives = sweep.metrics or [sweep.metric]
     metrics = [*objectives, *(m for m in METRICS if m not in objectives)]
-    header = ["rank", "trial", *(METRICS[m].label if m in METRICS else m for m in metrics), *sampled, "run id"]
+    header = ["rank", "trial", *(METRICS[m].label if m in METRICS else m for m in metrics), *sampled,
+              *(["feasible"] if constrained else []), "run id"]
     rows = []
     for rank, r in enumerate(shown, 1):
         m = r.data.metrics
@@ -160,6 +163,7 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
             v = m.get(key)
             cells.append("" if v is None else format(v, METRICS[key].fmt if key in METRICS else ".4g"))
         cells += [_number(r.data.params[k]) if k in r.data.params else "-" for k in sampled]
+        cells += (["no" if r.data.tags.get("feasible") == "false" else "yes"] if constrained else [])
         cells.append(r.info.run_id)
         rows.append(cells)
     p = sweep.run
@@ -183,8 +187,11 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
         out.append("No trial completed, so there is nothing to rank.")
         return "\n".join(out) + "\n"
     out += [f"Top {len(shown)} by {sweep.metric} ({sweep.direction}):", "",
-            _table(header, rows, right=set(range(2 + len(metrics)))), "",
-            f"reproduce the best: MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {shown[0].info.run_id}"]
+            _table(header, rows, right=set(range(2 + len(metrics)))), ""]
+    if shown[0].data.tags.get("feasible") == "false":  # feasible ones rank first: then there is none
+        out.append("No trial meets the sweep's constraints (feasible: no), so there is no best.")
+    else:
+        out.append(f"reproduce the best: MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {shown[0].info.run_id}")
     return "\n".join(out) + "\n"
 
 

@@ -9,9 +9,11 @@ import errno
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
@@ -20,6 +22,7 @@ from sweeps.errors import ConfigError, SweepStopped
 from sweeps.interrupts import clear, exit_code, handle_interrupts, signal_name
 from sweeps.runner import pool
 from sweeps.runner.checks import validate
+from sweeps.urls import redact
 
 T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
@@ -78,9 +81,22 @@ def run_cli(main: Callable[[], Any]) -> None:
     exit_now(0)
 
 
+def hide_passwords() -> None:
+    """Hydra's copies of the config and the overrides (hydra.run.dir/.hydra/*.yaml), which it writes
+    before the command runs, without the passwords of their URLs (a PostgreSQL storage's, a tracking
+    server's)."""
+    if not HydraConfig.initialized() or HydraConfig.get().output_subdir is None:
+        return
+    for path in (Path(HydraConfig.get().runtime.output_dir) / HydraConfig.get().output_subdir).glob("*.yaml"):
+        text = path.read_text()
+        if redact(text) != text:
+            path.write_text(redact(text))
+
+
 def guarded(action: Callable[[], T], interrupted: str) -> T:
     """Runs action(); ConfigError exits 2, a stopped sweep 1, Ctrl-C, SIGTERM or SIGHUP 128 + its
     number with the sentence `interrupted` ({signal} names it)."""
+    hide_passwords()
     quiet_libraries()
     clear()  # a Ctrl-C of an earlier command in this process is not this one's
     handle_interrupts()

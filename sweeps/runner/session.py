@@ -59,7 +59,7 @@ from sweeps.tracking.writer import Writer
 from sweeps.tracking.writer import report as writer_report
 from sweeps.trial.artifacts import draw_boundaries, use_data
 from sweeps.trial.build import fingerprint
-from sweeps.trial.mlflow_model import publish
+from sweeps.trial.mlflow_model import NotRegistered, publish
 from sweeps.urls import redact
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
@@ -390,6 +390,11 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
     register = cfg.tracking.register_model
     try:
         out = publish(tracker, run_id, tags, {k: str(v) for k, v in best.params.items()}, register)
+    except NotRegistered as err:
+        print(f"[sweep] warning: trial {best.number}'s network is the MLflow model {err.uri}, but it was not "
+              f"registered as {register!r} ({err}); running the same command again registers it",
+              file=sys.stderr, flush=True)
+        return
     except Exception as err:
         print(f"[sweep] warning: trial {best.number}'s network was not logged as an MLflow model "
               f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); the sweep is recorded, "

@@ -271,8 +271,8 @@ class Postgres(RDB):
                 pass
         except sqlalchemy.exc.SQLAlchemyError as err:
             reason = str(getattr(err, "orig", err)).strip().splitlines()[0]
-            raise ConfigError(f"sweep.storage={self.spec!r} cannot be reached ({reason}); start PostgreSQL "
-                              "(`make postgres`) or fix the URL.") from None
+            raise ConfigError(redact(f"sweep.storage={self.spec!r} cannot be reached ({reason}); start PostgreSQL "
+                                     "(`make postgres`) or fix the URL.")) from None
         finally:
             engine.dispose()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sweeps.errors import ConfigError
+from sweeps.urls import redact
 
 # before mlflow is imported anywhere: no download bars for the artifacts the summary reads back
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -129,8 +130,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                 resp.read()
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise ConfigError(f"tracking.uri={uri!r} is not reachable ({reason}); start the MLflow "
-                              "server or set tracking.uri to a reachable server or sqlite:///PATH.") from None
+            raise ConfigError(redact(f"tracking.uri={uri!r} is not reachable ({reason}); start the MLflow "
+                                     "server or set tracking.uri to a reachable server or sqlite:///PATH.")) from None
     elif (db := sqlite_path(uri)) is not None:
         try:
             db.resolve().parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,8 @@ class Tracker:
         from mlflow import MlflowClient
 
         if not hasattr(self, "_client"):
-            self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri))
+            # the registry too is this store, whatever MLFLOW_REGISTRY_URI says (tracking.register_model)
+            self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri, registry_uri=self.uri))
         return self._client
 
     def _create_run(self, run_name: str, tags: Mapping[str, str], experiment_id: str = "") -> str:

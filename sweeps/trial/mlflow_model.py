@@ -20,7 +20,9 @@ MLflow model", for what each costs).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,7 +36,6 @@ from nncore import Network
 from sweeps.processes import alive, here
 from sweeps.tracking.store import sqlite_path, store_lock
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial import nnsweeps_pyfunc
 from sweeps.trial.artifacts import read_config
 from sweeps.trial.build import load_data
 
@@ -43,9 +44,18 @@ if TYPE_CHECKING:
 
 NAME = "model"  # the model's name, and so its artifact path under the run: runs:/<run id>/model
 EXAMPLE_ROWS = 5  # samples of the trial's data kept as the model's input example
-# what the model's code/ folder holds: its loader module, and nncore
-CODE = [nnsweeps_pyfunc.__file__, str(Path(nncore.__file__).parent)]
+# the model's loader module, by path: importing it here would import mlflow with every sweep
+LOADER = Path(__file__).with_name("nnsweeps_pyfunc.py")
+CODE = [str(LOADER), str(Path(nncore.__file__).parent)]  # what the model's code/ folder holds
 WAIT = 120.0  # s: at most this long for another process's model of the same run (existing)
+
+
+class NotRegistered(Exception):
+    """The run's model is logged (now or before), but its version could not be made."""
+
+    def __init__(self, uri: str, cause: Exception):
+        super().__init__(f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}")
+        self.uri = uri  # runs:/<run id>/model
 
 
 @dataclass
@@ -76,7 +86,10 @@ def publish(tracker: Tracker, run_id: str, tags: dict[str, str], params: dict[st
             model_id = log_network(tracker, run, {**tags, **here()}, params)
         out = Published(f"runs:/{run_id}/{NAME}", model_id, logged)
         if register:
-            out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+            try:
+                out.version, out.registered = register_version(tracker, register, run_id, model_id, tags)
+            except Exception as err:
+                raise NotRegistered(out.uri, err) from err
     return out
 
 
@@ -117,25 +130,34 @@ def being_logged(model) -> bool:
 def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[str, str]) -> str:
     """Logs the run's weights.npz as the pyfunc model `model` of the run; returns its model id. Its
     input example is the first rows of the trial's validation set (its training set if it has none),
-    as the network takes them: standardised features, one sample per row."""
+    as the network takes them: standardised features, one sample per row, a column per feature by
+    its name. Its signature names the output only: the model reads columns by name itself
+    (sweeps.trial.nnsweeps_pyfunc says why)."""
     import mlflow.pyfunc  # deferred: the pyfunc and models modules are needed once a sweep, at its end
+    import pandas as pd
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus
     from mlflow.models import Model, infer_signature
+
+    from sweeps.trial.nnsweeps_pyfunc import FEATURES, WEIGHTS  # deferred with mlflow, which it imports
 
     client, run_id = tracker.client, run.info.run_id
     data = load_data(read_config(tracker, run_id))
     X = data.X_val if data.X_val.shape[1] else data.X_train  # (n_x, m)
-    example = np.ascontiguousarray(X[:, :EXAMPLE_ROWS].T)  # (5, n_x): samples as rows
+    example = pd.DataFrame(X[:, :EXAMPLE_ROWS].T, columns=data.feature_names)  # (5, n_x): samples as rows
     with tracker.artifact_file(run_id, "weights.npz") as weights, \
             tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
-        signature = infer_signature(example, Network.load(weights).predict(example.T))  # (-1, n_x) -> (-1,)
+        folder = Path(tmp) / "network"  # the model's data folder: what the loader reads
+        folder.mkdir()
+        shutil.copyfile(weights, folder / WEIGHTS)
+        (folder / FEATURES).write_text(json.dumps(data.feature_names))
+        signature = infer_signature(None, Network.load(weights).predict(X[:, :EXAMPLE_ROWS]))  # -> (-1,)
         model = client.create_logged_model(run.info.experiment_id, name=NAME, source_run_id=run_id, tags=tags,
                                            params=params, model_type="nncore")
         try:
             path = str(Path(tmp) / NAME)
             # the MLmodel file names its logged model and run, as MLflow's own Model.log fills it
             mlflow.pyfunc.save_model(
-                path, loader_module=nnsweeps_pyfunc.__name__.rpartition(".")[2], data_path=str(weights),
+                path, loader_module=LOADER.stem, data_path=str(folder),
                 code_paths=CODE, signature=signature, input_example=example,
                 pip_requirements=[f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"],
                 mlflow_model=Model(artifact_path=model.artifact_location, model_uuid=model.model_id, run_id=run_id,
@@ -165,5 +187,8 @@ def register_version(tracker: Tracker, name: str, run_id: str, model_id: str, ta
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id)
+    # the source is the model's files, not models:/<model id>: MLflow's SQLite registry looks such a
+    # URI up in the process-wide store (MlflowClient()), which need not be this one
+    source = client.get_logged_model(model_id).artifact_location
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
     return str(version.version), True

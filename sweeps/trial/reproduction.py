@@ -3,7 +3,7 @@ from its logged config and seed, compared bit for bit with its logged cost curve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -13,7 +13,7 @@ from nncore import Diverged, Network
 from sweeps.errors import ConfigError
 from sweeps.tracking.store import default_uri, open_existing
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.build import build_network, load_data, train
+from sweeps.trial.build import Fingerprint, build_network, fingerprint, load_data, train
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Reproduction:
     costs: np.ndarray  # (k,) its cost curve
     logged: np.ndarray  # (k', 2) iterations and costs of the logged curve
     max_abs_diff: float  # 0.0 when the curves are bitwise equal; inf when nothing can be compared
+    data_changed: list[str] = field(default_factory=list)  # each split whose digest is not the run's
 
     @property
     def exact(self) -> bool:
@@ -38,10 +39,13 @@ def _tracker(run_id: str, tracking_uri: str | None) -> tuple[Tracker, str]:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException:
         raise ConfigError(f"there is no run {run_id!r} in {uri}; pass the run id of a trial, as `python -m "
                           "sweeps` and `python -m sweeps.report` print it.") from None
+    if run.data.tags.get("nnsweeps.role") == "sweep":
+        raise ConfigError(f"run {run_id!r} in {uri} is a sweep's parent run, not a trial; `python -m sweeps.report "
+                          f"{run_id}` lists its trials with their run ids: pass one of those.")
     return tracker, uri
 
 
@@ -70,9 +74,11 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
     cfg = _artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load)
     logged = _artifact(tracker, uri, run_id, "cost_curve.csv",
                        lambda p: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2))  # (k, 2) iteration, cost
-    tags = tracker.client.get_run(run_id).data.tags
+    run = tracker.client.get_run(run_id)
+    tags = run.data.tags
     threads = int(tags.get("blas_threads", "1"))  # the same BLAS split as its worker had
     data = load_data(cfg)
+    changed = data_changes(run, fingerprint(cfg, data))
     net = build_network(cfg, data)
     # A pruner stopped its trial at its last logged cost, before that iteration's update: stop there
     # too. Any other trial ran on (a diverged one until its cost was not finite, as again here),
@@ -93,4 +99,13 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
     largest = 0.0 if same else (float(np.nanmax(diff)) if n and np.isfinite(diff).any() else float("inf"))
     if not same and largest == 0.0:
         largest = float("inf")  # equal where both have points, but of different lengths
-    return Reproduction(run_id, cfg, net, costs, logged, largest)
+    return Reproduction(run_id, cfg, net, costs, logged, largest, changed)
+
+
+def data_changes(run, now: Fingerprint) -> list[str]:
+    """Each split of the trial's data whose digest now is not the one its run recorded (its MLflow
+    dataset inputs): a CSV edited since, say, named with both digests."""
+    recorded = {tag.value: i.dataset.digest for i in run.inputs.dataset_inputs
+                for tag in i.tags if tag.key == "mlflow.data.context"}
+    return [f"{now.name} ({now.source}) {context} split: recorded digest {recorded[context]}, now {d}"
+            for context, d in now.digests.items() if recorded.get(context, d) != d]

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import mlflow.pyfunc
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 
 from nncore import load_dataset
 from sweeps.report.summary import best_trial
@@ -88,6 +89,16 @@ def post(url: str, body: dict) -> dict:
         return json.load(resp)
 
 
+def answer(url: str, body: bytes, content_type: str) -> tuple[int, dict]:
+    """The HTTP status and the JSON a POST gets, an error's too."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
 def pings(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -96,8 +107,10 @@ def pings(url: str) -> bool:
         return False
 
 
-def test_mlflow_models_serve_answers_like_the_network(swept, tmp_path):
-    run_id, port = swept.best[1], free_port()
+@pytest.fixture(scope="module")
+def served(swept, tmp_path_factory):
+    """`mlflow models serve` of the second best run's model, on a free port: its URL and run id."""
+    run_id, port, tmp_path = swept.best[1], free_port(), tmp_path_factory.mktemp("serve")
     bin_dir = Path(sys.executable).parent  # the venv's: its mlflow, and the uvicorn that mlflow runs by name
     env = {**os.environ, "MLFLOW_TRACKING_URI": swept.sd.uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     log = tmp_path / "serve.log"
@@ -110,9 +123,65 @@ def test_mlflow_models_serve_answers_like_the_network(swept, tmp_path):
         url = f"http://{LOCALHOST}:{port}"
         wait_for(lambda: server.poll() is not None or pings(url + "/ping"), timeout=180, every=0.5)
         assert server.poll() is None, log.read_text()
-        rows = swept.X.T[:16]  # (16, 2): JSON floats are written and read back exactly
-        answer = post(url + "/invocations", {"inputs": rows.tolist()})
-        assert answer == {"predictions": load_network(run_id, swept.sd.uri).predict(rows.T).tolist()}
+        yield SimpleNamespace(url=url, run_id=run_id)
     finally:
         stop_group(server.pid, timeout=10, leader=server)
         server.wait(timeout=10)
+
+
+def test_mlflow_models_serve_answers_like_the_network(swept, served):
+    url, run_id = served.url, served.run_id
+    rows = swept.X.T[:16]  # (16, 2): JSON floats are written and read back exactly
+    answer = post(url + "/invocations", {"inputs": rows.tolist()})
+    assert answer == {"predictions": load_network(run_id, swept.sd.uri).predict(rows.T).tolist()}
+
+
+def test_the_served_model_reads_columns_by_name_and_refuses_wrong_ones_with_a_sentence(swept, served):
+    """Before, dataframe_split with the named columns in another order changed 33 of 80 predictions,
+    and a text/csv body was answered with a stack trace."""
+    url = served.url + "/invocations"
+    rows = swept.X.T[:80]  # (80, 2)
+    expected = load_network(served.run_id, swept.sd.uri).predict(rows.T).tolist()
+    names = load_dataset("flower", seed=0).feature_names  # the names the model was trained with
+    assert post(url, {"dataframe_split": {"columns": names, "data": rows.tolist()}}) == {"predictions": expected}
+    reordered = {"columns": names[::-1], "data": rows[:, ::-1].tolist()}
+    assert post(url, {"dataframe_split": reordered}) == {"predictions": expected}
+    assert expected != post(url, {"inputs": rows[:, ::-1].tolist()})["predictions"]  # the order matters
+    sentence = f"are not this model's features: it takes the columns {names} (in any order)"
+    status, body = answer(url, json.dumps({"dataframe_split": {"columns": ["a", names[1]], "data": rows.tolist()}}
+                                          ).encode(), "application/json")
+    assert status == 400 and f"the input's columns ['a', '{names[1]}'] {sentence}" in body["message"]
+    # text/csv: pandas reads the first line as the column names
+    short = np.round(rows, 3)  # few digits, which any float parser reads exactly
+    csv = "".join(f"{b},{a}\n" for a, b in short.tolist())
+    by_name = load_network(served.run_id, swept.sd.uri).predict(np.ascontiguousarray(short.T)).tolist()
+    assert answer(url, f"{names[1]},{names[0]}\n{csv}".encode(), "text/csv") == (200, {"predictions": by_name})
+    status, body = answer(url, csv.encode(), "text/csv")  # no header: its first row is taken for names
+    first = [str(v) for v in short[0, ::-1]]
+    assert status == 400 and f"the input's columns {first} {sentence}" in body["message"]
+    assert "stack_trace" not in body and "Traceback" not in body["message"]
+
+
+@pytest.mark.parametrize("global_uri", ["unset", "elsewhere"])
+def test_register_model_goes_to_the_sweeps_own_store_whatever_the_process_wide_uri(tmp_path, global_uri):
+    """tracking.uri is not MLFLOW_TRACKING_URI (unset, or another store): before, MLflow's SQLite
+    registry looked the version's source up in the process-wide store, so no version was made, a
+    stray mlflow.db appeared in the working folder and the warning said the model was not logged."""
+    sd = SweepDir(tmp_path)
+    sd.uri = f"sqlite:///{tmp_path / 'other.db'}"
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere.db"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    if global_uri == "elsewhere":
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{elsewhere}"
+    proc = subprocess.run([sys.executable, "-m", "sweeps", *sd.args(*QUICK[:3], "sweep.n_trials=2", "sweep.n_jobs=1",
+                                                                    "tracking.register_model=nnsweeps-best")],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr and "registered model 'nnsweeps-best'" in proc.stdout, proc.stderr
+    client = MlflowClient(tracking_uri=sd.uri, registry_uri=sd.uri)
+    (version,) = client.search_model_versions("name = 'nnsweeps-best'")
+    assert version.run_id == best_trial(sd.study()).user_attrs["run_id"]
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("nnsweeps-best", version.version))
+    assert np.array_equal(model.predict(np.zeros((1, 2))), load_network(version.run_id, sd.uri).predict(np.zeros((2, 1))))
+    assert not (work / "mlflow.db").exists() and not elsewhere.exists()

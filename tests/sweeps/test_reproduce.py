@@ -1,14 +1,18 @@
 """`python -m sweeps.reproduce`: exit 0 when bit for bit, 2 with a sentence when the run or the
 store is missing (never creating a store); and `sweeps.reproduce` callable once the module is in."""
 
+import numpy as np
 import optuna
 import pytest
+from mlflow import MlflowClient
 
 import sweeps
 import sweeps.reproduce as command
 from sweeps.config.space import parse_space
+from sweeps.tracking.store import PARENT_TAG
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.build import load_data
+from sweeps.trial.artifacts import use_data
+from sweeps.trial.build import fingerprint, load_data
 from sweeps.trial.objective import objective
 from tests.sweeps.conftest import SMALL
 
@@ -46,3 +50,40 @@ def test_the_module_answers_a_call_as_the_api_function_does(tracked):
     uri, run_id = tracked
     assert sweeps.reproduce is command  # the module, since it was imported above
     assert sweeps.reproduce(run_id, uri).max_abs_diff == 0.0
+
+
+def test_a_csv_changed_since_the_trial_is_named_with_both_digests(compose_cfg, tmp_path, monkeypatch, capsys):
+    """Before, it said only "NOT reproduced exactly"."""
+    csv = tmp_path / "points.csv"
+    rows = np.random.default_rng(0).normal(size=(60, 2))
+    lines = [f"{a},{b},{int(a + b > 0)}" for a, b in rows]
+    csv.write_text("a,b,y\n" + "\n".join(lines) + "\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "dataset=csv", f"dataset.kwargs.path={csv}", "dataset.kwargs.label=y")
+    tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
+    data = load_data(cfg)
+    use_data(tracker, cfg, data)  # the dataset inputs every trial run logs, with their digests
+    study = optuna.create_study()
+    trial = study.ask()
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), data, tracker))
+    run_id, before = study.trials[0].user_attrs["run_id"], fingerprint(cfg, data).digests
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert command.main([run_id]) == 0
+    csv.write_text("a,b,y\n" + "\n".join(f"{a},{b},{int(a > 0)}" for a, b in rows) + "\n")  # labels edited
+    after = fingerprint(cfg, load_data(cfg)).digests
+    assert command.main([run_id]) == 1
+    out = capsys.readouterr().out.splitlines()[-1]
+    assert out.startswith(f"NOT reproduced exactly; the data changed since the trial ran: points.csv ({csv.as_uri()}) ")
+    for context in ("training", "validation"):
+        assert f"{context} split: recorded digest {before[context]}, now {after[context]}" in out
+
+
+def test_a_sweeps_parent_run_is_named_as_such_with_where_to_find_a_trial(tracked, monkeypatch, capsys):
+    """Before: `make reproduce RUN=<parent>` printed a raw "[Errno 2] ... config.yaml"."""
+    uri, run_id = tracked
+    parent = MlflowClient(tracking_uri=uri).get_run(run_id).data.tags[PARENT_TAG]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert command.main([parent]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: run {parent!r} in {uri} is a sweep's parent run, not a trial; `python -m sweeps.report "
+                   f"{parent}` lists its trials with their run ids: pass one of those.")

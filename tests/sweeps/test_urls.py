@@ -24,3 +24,8 @@ def test_redact_hides_the_password_only():
     assert redact("postgresql://bob:s3cr:et@h:5432/db") == "postgresql://bob:***@h:5432/db"
     assert redact("postgresql://bob@h/db") == "postgresql://bob@h/db"
     assert redact("/outputs/x.journal") == "/outputs/x.journal"
+
+
+def test_redact_hides_every_password_in_a_text():
+    text = "- sweep.storage=postgresql://u:p/w@h/db\n  uri: 'http://bob:x@127.0.0.1:1' and http://h:5000/x"
+    assert redact(text) == "- sweep.storage=postgresql://u:***@h/db\n  uri: 'http://bob:***@127.0.0.1:1' and http://h:5000/x"

@@ -61,3 +61,24 @@ def test_report_without_a_store_says_so_and_exits_2(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: there is no MLflow store at") and len(err.splitlines()) == 1
     assert not (tmp_path / "missing.db").exists()  # reporting never creates a store
+
+
+def test_without_a_feasible_trial_the_table_marks_them_and_names_no_best(compose_cfg, tmp_path):
+    """Before, it printed "reproduce the best: <an infeasible trial>"."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "sweep.constraints=['n_params <= 1']")
+    tracker = Tracker.start_sweep(uri, "e", run_name="sweep-c", tags={}, params={"sweep.metric": "val_cost"})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space, data = parse_space(cfg.search_space), load_data(cfg)
+    for _ in range(2):
+        trial = study.ask()
+        study.tell(trial, objective(trial, cfg, space, data, tracker))
+    tracker.end(tracker.parent_run_id)
+    text = render(find_sweep(open_client(uri), uri, None), uri, top=5)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("rank"))
+    assert header.split()[-3:] == ["feasible", "run", "id"]
+    rows = lines[lines.index(header) + 2:][:2]
+    assert [row.split()[-2] for row in rows] == ["no", "no"]
+    assert "reproduce the best" not in text
+    assert "No trial meets the sweep's constraints (feasible: no), so there is no best." in text

@@ -99,3 +99,17 @@ def test_a_condition_that_can_never_hold_exits_2_with_a_sentence_and_writes_noth
     assert all(w in lines[0] for w in words), lines[0]
     assert not sweep_dir.journal.exists() and not (sweep_dir.path / "mlflow.db").exists()
     assert not list(sweep_dir.path.glob("*.journal*")) and not list(sweep_dir.path.glob("*.db"))
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("tracking.uri=http://user:secret@127.0.0.1:1", "tracking.uri='http://user:***@127.0.0.1:1' is not reachable"),
+    ("sweep.storage=postgresql://u:secret@127.0.0.1:1/db", "sweep.storage='postgresql://u:***@127.0.0.1:1/db' cannot be"),
+])
+def test_a_urls_password_is_neither_printed_nor_left_in_hydras_output(sweep_dir, override, shown):
+    """Before, the error printed the tracking server's password, and .hydra/*.yaml kept both."""
+    proc = sweep_dir.run(override, check=False, timeout=120)
+    assert proc.returncode == 2 and shown in proc.stderr, proc.stderr
+    assert "secret" not in proc.stdout + proc.stderr
+    written = [p for p in (sweep_dir.path / "hydra").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"config.yaml", "overrides.yaml", "hydra.yaml"}
+    assert [p.name for p in written if b"secret" in p.read_bytes()] == []

@@ -8,6 +8,7 @@ import sys
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 import sweeps.reproduce as reproduce
@@ -150,6 +151,22 @@ def test_a_model_that_could_not_be_logged_costs_one_line_and_the_same_command_lo
     proc = sweep_dir.run(*small)
     assert f"[sweep] trial {best.number}'s network is the MLflow model runs:/{run_id}/model" in proc.stdout
     assert [m.source_run_id for m in client.search_logged_models([exp.experiment_id])] == [run_id]
+
+
+def test_a_failed_registration_says_the_model_is_logged_and_registers_next_time(sweep_dir, capsys):
+    """Before, it said the model was not logged, and that running again would log it."""
+    sweep_dir.run("sweep.n_trials=1", "sweep.n_jobs=1", "search_space=none", "train.iterations=100")
+    study = sweep_dir.study()
+    tracker = Tracker(sweep_dir.uri, experiment_id=sweep_dir.client().get_experiment_by_name(
+        sweep_dir.experiment).experiment_id)
+    session.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "a/b"}}))
+    run_id = study.best_trial.user_attrs["run_id"]
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"[sweep] warning: trial 0's network is the MLflow model runs:/{run_id}/model, but it was "
+                           "not registered as 'a/b' (MlflowException: Invalid model name 'a/b'")
+    assert line.endswith("running the same command again registers it")
+    session.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "ab"}}))
+    assert f"model runs:/{run_id}/model is now version 1 of registered model 'ab'" in capsys.readouterr().out
 
 
 def test_a_study_of_several_objectives_logs_no_single_model(compose_cfg, tmp_path):

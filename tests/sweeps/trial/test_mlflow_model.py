@@ -3,6 +3,7 @@ MLflow store, loaded back by MLflow's own pyfunc loader (in this process and in 
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,12 +18,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
+from mlflow.exceptions import MlflowException
 
 from nncore import Network
 from sweeps.config.space import parse_space
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import load_data
-from sweeps.trial.mlflow_model import NAME, existing, publish
+from sweeps.trial.mlflow_model import NAME, NotRegistered, existing, publish
 from sweeps.trial.objective import objective
 from sweeps.trial.reproduction import load_network
 from tests.sweeps.conftest import SMALL
@@ -62,14 +64,35 @@ def test_the_network_loads_back_as_a_pyfunc_model_that_predicts_bit_for_bit(tria
     expected = load_network(run_id, tracker.uri).predict(X)
     assert np.array_equal(model.predict(X.T), expected)
     assert np.array_equal(model.predict(pd.DataFrame(X.T)), expected)
-    inputs, outputs = model.metadata.signature.inputs.to_dict(), model.metadata.signature.outputs.to_dict()
-    assert inputs == [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": (-1, 2)}}]
+    # no input schema: MLflow's would take a DataFrame's values in column order (a tensor) or refuse
+    # arrays (named columns); the model reads names itself
+    assert model.metadata.signature.inputs is None
+    outputs = model.metadata.signature.outputs.to_dict()
     assert outputs == [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": (-1,)}}]
     assert np.array_equal(model.input_example, data.X_val[:, :5].T)  # the first validation samples, as rows
+    assert list(model.input_example.columns) == data.feature_names  # named as the model reads them
     (logged,) = models_of(tracker.client, tracker, run_id)
     assert logged.model_id == out.model_id and logged.tags["optuna.trial"] == "0"
     assert logged.params == {"train.learning_rate": "0.5"}
     assert [o.model_id for o in tracker.client.get_run(run_id).outputs.model_outputs] == [out.model_id]
+
+
+def test_the_model_reads_a_dataframe_by_its_column_names_and_refuses_wrong_ones(trial):
+    """Before, a DataFrame's columns in another order silently swapped the features."""
+    tracker, run_id, data = trial
+    model = mlflow.pyfunc.load_model(publish(tracker, run_id, TAGS, {}).uri)
+    X = np.concatenate([data.X_train, data.X_val], axis=1)  # (2, m) samples as columns
+    expected = load_network(run_id, tracker.uri).predict(X)
+    named = pd.DataFrame(X.T, columns=data.feature_names)
+    assert np.array_equal(model.predict(named), expected)
+    swapped = named[data.feature_names[::-1]]
+    assert np.array_equal(model.predict(swapped), expected)
+    assert not np.array_equal(model.predict(swapped.to_numpy()), expected)  # the order matters to the network
+    names = data.feature_names
+    with pytest.raises(MlflowException, match=re.escape(f"the input's columns ['a', '{names[1]}'] are not this "
+                                                        f"model's features: it takes the columns {names} (in any order)")) as err:
+        model.predict(named.rename(columns={data.feature_names[0]: "a"}))
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"  # what `mlflow models serve` answers with HTTP 400
 
 
 def test_the_model_carries_its_code_and_loads_without_hydra_optuna_or_sweeps(trial, tmp_path):
@@ -105,9 +128,20 @@ def test_publishing_again_logs_nothing_and_registers_one_version(trial):
     assert not registered.logged and (registered.version, registered.registered) == ("1", True)
     assert publish(tracker, run_id, TAGS, {}, register="best-net").registered is False
     (version,) = tracker.client.search_model_versions("name = 'best-net'")
-    assert (version.run_id, version.source, version.tags) == (run_id, f"models:/{first.model_id}", TAGS)
+    # the source is the model's files: a models:/ source is looked up in the process-wide store
+    source = tracker.client.get_logged_model(first.model_id).artifact_location
+    assert (version.run_id, version.source, version.tags) == (run_id, source, TAGS)
     assert len(models_of(tracker.client, tracker, run_id)) == 1
     assert mlflow.pyfunc.load_model("models:/best-net/1").metadata.model_id == first.model_id
+
+
+def test_a_failed_registration_says_the_model_is_logged(trial):
+    tracker, run_id, _ = trial
+    with pytest.raises(NotRegistered, match=r"MlflowException: Invalid model name 'a/b'") as err:
+        publish(tracker, run_id, TAGS, {}, register="a/b")
+    assert err.value.uri == f"runs:/{run_id}/{NAME}"
+    (model,) = models_of(tracker.client, tracker, run_id)
+    assert model.status == LoggedModelStatus.READY  # logged, whatever the registry said
 
 
 def test_a_model_left_pending_by_a_dead_launcher_is_replaced(trial):
