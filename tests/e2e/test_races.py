@@ -36,8 +36,8 @@ pytestmark = pytest.mark.slow
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 N_TRIALS = 4
-ASKED = ["search_space=none", "model.hidden_units=[8]", "train.iterations=200", "sweep.pruner=none",
-         "sweep.sampler=random", "sweep.n_jobs=1", f"sweep.n_trials={N_TRIALS}"]
+QUICK = ["search_space=none", "model.hidden_units=[8]", "sweep.pruner=none", "sweep.sampler=random"]
+RACE = [*QUICK, "train.iterations=200", "sweep.n_jobs=1", f"sweep.n_trials={N_TRIALS}"]
 NARROW = "+search_space.train.learning_rate={type:float,low:0.5,high:1.5}"
 WIDE = "+search_space.train.learning_rate={type:float,low:0.5,high:3.0}"
 HOOKS = Path(__file__).with_name("hooks")
@@ -62,7 +62,7 @@ class Launchers:
         tracking = [f"tracking.uri={self.uri}", f"tracking.experiment={study}"] if self.tracking else [
             "tracking.enabled=false"]
         args = [f"sweep.study_name={study}", f"sweep.storage={self.storage}", *tracking,
-                f"hydra.run.dir={self.folder / f'hydra-{self.started}'}", *ASKED, *overrides]
+                f"hydra.run.dir={self.folder / f'hydra-{self.started}'}", *overrides]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HOOKS), os.environ.get("PYTHONPATH", "")])}
         if pause:
             env["NNSWEEPS_TEST_PAUSE"] = f"sweeps.runner.session:{pause}"
@@ -70,10 +70,18 @@ class Launchers:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def study(self, name: str) -> optuna.Study:
-        if "://" in self.storage:
-            return optuna.load_study(study_name=name, storage=with_driver(self.storage))
-        return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(self.storage)))
+        if "://" not in self.storage:
+            return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(
+                optuna.storages.journal.JournalFileBackend(self.storage)))
+        if not hasattr(self, "_rdb"):  # one engine for all the polling; a restarted server's connections renewed
+            self._rdb = optuna.storages.RDBStorage(with_driver(self.storage), engine_kwargs={"pool_pre_ping": True})
+        return optuna.load_study(study_name=name, storage=self._rdb)
+
+    def finished(self, name: str) -> int:
+        try:
+            return len(self.study(name).get_trials(deepcopy=False, states=FINISHED))
+        except KeyError:  # not created yet
+            return 0
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str, str]]:
@@ -138,11 +146,11 @@ def test_two_questions_raced_on_one_new_postgresql_study_run_one_launcher(postgr
     launchers = Launchers(tmp_path, postgres.url("optuna"))
     names = [f"race{uuid.uuid4().hex[:8]}" for _ in range(4)]
     procs = behind_postgres_barrier(postgres.url("optuna"), lambda: [
-        launchers.start(name, space) for name in names for space in (NARROW, WIDE)])
+        launchers.start(name, *RACE, space) for name in names for space in (NARROW, WIDE)])
     outcomes = finish(procs)
     # and two races as they come, without a barrier
     unbarred = [f"race{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    outcomes += finish([launchers.start(name, space) for name in unbarred for space in (NARROW, WIDE)])
+    outcomes += finish([launchers.start(name, *RACE, space) for name in unbarred for space in (NARROW, WIDE)])
     for i, name in enumerate(names + unbarred):
         assert_one_ran(launchers, name, outcomes[2 * i:2 * i + 2])
 
@@ -153,7 +161,7 @@ def test_two_questions_raced_on_one_new_journal_study_run_one_launcher(tmp_path)
         folder = tmp_path / f"race{i}"
         folder.mkdir()
         launchers = Launchers(folder, str(folder / "optuna.journal"))
-        races.append((launchers, [launchers.start("S", space, pause=pause) for space in (NARROW, WIDE)]))
+        races.append((launchers, [launchers.start("S", *RACE, space, pause=pause) for space in (NARROW, WIDE)]))
     for launchers, procs in races:
         assert_one_ran(launchers, "S", finish(procs))
 
@@ -164,8 +172,8 @@ def test_two_launchers_asking_the_same_of_a_new_postgresql_study_share_it(postgr
     names = [f"same{uuid.uuid4().hex[:8]}" for _ in range(4)]
     # two behind the barrier, two where the second launcher is slow to look for runs of the study
     procs = behind_postgres_barrier(postgres.url("optuna"), lambda: [
-        launchers.start(name, NARROW) for name in names[:2] for _ in range(2)])
-    procs += [launchers.start(name, NARROW, pause=pause) for name in names[2:] for pause in (FIRST, SECOND)]
+        launchers.start(name, *RACE, NARROW) for name in names[:2] for _ in range(2)])
+    procs += [launchers.start(name, *RACE, NARROW, pause=pause) for name in names[2:] for pause in (FIRST, SECOND)]
     outcomes = finish(procs)
     for i, name in enumerate(names):
         assert_both_ran(launchers, name, outcomes[2 * i:2 * i + 2])
@@ -177,6 +185,36 @@ def test_two_launchers_asking_the_same_of_a_new_journal_study_share_it(tmp_path)
         folder = tmp_path / f"same{i}"
         folder.mkdir()
         launchers = Launchers(folder, str(folder / "optuna.journal"), tracking=True)
-        races.append((launchers, [launchers.start("S", NARROW, pause=p) for p in pauses]))
+        races.append((launchers, [launchers.start("S", *RACE, NARROW, pause=p) for p in pauses]))
     for launchers, procs in races:
         assert_both_ran(launchers, "S", finish(procs))
+
+
+# ---- the PostgreSQL server away mid-sweep: waited out ---------------------------------------------
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of the test's own, to stop and start again."""
+    with throwaway_postgres() as server:
+        yield server
+
+
+def test_a_postgresql_server_away_for_20_s_mid_sweep_is_waited_out(own_postgres, tmp_path):
+    launchers = Launchers(tmp_path, own_postgres.url("optuna"), tracking=True)
+    proc = launchers.start("away", *QUICK, NARROW, "train.iterations=3000", "sweep.n_jobs=2", "sweep.n_trials=30")
+    try:
+        wait_for(lambda: launchers.finished("away") >= 4, timeout=300)
+        own_postgres.stop()  # pg_ctl stop -m fast: the sweep's connections are cut mid-query
+        time.sleep(20)
+        own_postgres.start()
+    finally:
+        (code, out, err), = finish([proc])
+    assert code == 0 and "Traceback" not in err, f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
+    study = launchers.study("away")
+    assert len(study.get_trials(states=FINISHED)) == 30
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    client = MlflowClient(launchers.uri)
+    runs = client.search_runs([client.get_experiment_by_name("away").experiment_id], max_results=1000)
+    assert all(r.info.status != "RUNNING" for r in runs)
+    finished = {r.data.tags["optuna.trial"] for r in runs if r.info.status == "FINISHED"
+                and r.data.tags.get("nnsweeps.role") == "trial"}
+    assert finished == {str(t.number) for t in study.get_trials(states=FINISHED)}
