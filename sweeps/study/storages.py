@@ -263,9 +263,6 @@ class Postgres(RDB):
         # a server restarted or a connection dropped by a firewall: test pooled connections first
         return {"pool_pre_ping": True}
 
-    def _make(self) -> optuna.storages.BaseStorage:
-        return patiently(super()._make, connection_lost, LOST_SECONDS)  # it connects at once
-
     def check(self, timeout: int = 5) -> None:
         """The server must answer, in seconds rather than after SQLAlchemy's retries."""
         import sqlalchemy  # deferred: the SQL toolkit is imported only for an RDB storage
@@ -285,17 +282,26 @@ class Postgres(RDB):
         finally:
             engine.dispose()
 
-    @contextlib.contextmanager
-    def budget_lock(self, study_name: str) -> Iterator[None]:
+    def _make(self) -> optuna.storages.BaseStorage:
+        # Optuna creates its tables on its first connection to a new database, and two processes
+        # doing it at once fail on each other's types: one at a time, the later ones find them
+        with self._advisory_lock(advisory_key("tables", what="schema")):
+            return patiently(super()._make, connection_lost, LOST_SECONDS)  # it connects at once
+
+    def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager:
         """The server's transaction-level advisory lock on the study's name: it serialises workers
         on every machine, and the server releases it when a worker's connection dies (a restart
         too: taking it waits the server out, and a holder whose connection was cut goes on)."""
+        return self._advisory_lock(advisory_key(study_name))
+
+    @contextlib.contextmanager
+    def _advisory_lock(self, key: int) -> Iterator[None]:
         import sqlalchemy  # deferred, as in check()
 
         def locked() -> sqlalchemy.Connection:
             conn = self._lock_engine().connect()
             try:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(study_name)})
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             except BaseException:
                 conn.close()
                 raise
@@ -326,9 +332,9 @@ class Postgres(RDB):
         return {k: v for k, v in super().__getstate__().items() if k not in ("_engine", "_engine_pid")}
 
 
-def advisory_key(study_name: str) -> int:
-    """The study's PostgreSQL advisory lock: a signed 64-bit number from its name."""
-    digest = hashlib.blake2b(f"nnsweeps.budget:{study_name}".encode(), digest_size=8).digest()
+def advisory_key(name: str, what: str = "budget") -> int:
+    """A PostgreSQL advisory lock (by default a study's budget lock): a signed 64-bit number from its name."""
+    digest = hashlib.blake2b(f"nnsweeps.{what}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

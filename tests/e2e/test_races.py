@@ -143,15 +143,16 @@ def assert_both_ran(launchers: Launchers, name: str, outcomes: list[tuple[int, s
 
 # ---- two questions, one new study: one launcher runs --------------------------------------------
 def test_two_questions_raced_on_one_new_postgresql_study_run_one_launcher(postgres, tmp_path):
-    launchers = Launchers(tmp_path, postgres.url("optuna"))
+    # a new database: the launchers of four races as they come, which also race to create Optuna's tables
+    url = postgres.createdb(f"races{uuid.uuid4().hex[:8]}")
+    launchers = Launchers(tmp_path, url)
+    unbarred = [f"race{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    outcomes = finish([launchers.start(name, *RACE, space) for name in unbarred for space in (NARROW, WIDE)])
+    # then four behind the barrier
     names = [f"race{uuid.uuid4().hex[:8]}" for _ in range(4)]
-    procs = behind_postgres_barrier(postgres.url("optuna"), lambda: [
-        launchers.start(name, *RACE, space) for name in names for space in (NARROW, WIDE)])
-    outcomes = finish(procs)
-    # and two races as they come, without a barrier
-    unbarred = [f"race{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    outcomes += finish([launchers.start(name, *RACE, space) for name in unbarred for space in (NARROW, WIDE)])
-    for i, name in enumerate(names + unbarred):
+    outcomes += finish(behind_postgres_barrier(url, lambda: [
+        launchers.start(name, *RACE, space) for name in names for space in (NARROW, WIDE)]))
+    for i, name in enumerate(unbarred + names):
         assert_one_ran(launchers, name, outcomes[2 * i:2 * i + 2])
 
 
