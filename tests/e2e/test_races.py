@@ -206,6 +206,7 @@ def test_a_postgresql_server_away_for_20_s_mid_sweep_is_waited_out(own_postgres,
         wait_for(lambda: launchers.finished("away") >= 4, timeout=300)
         own_postgres.stop()  # pg_ctl stop -m fast: the sweep's connections are cut mid-query
         time.sleep(20)
+        assert proc.poll() is None  # it waits for the server
         own_postgres.start()
     finally:
         (code, out, err), = finish([proc])
