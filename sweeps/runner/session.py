@@ -106,20 +106,11 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
 
 
 def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, storage: Storage) -> Outcome:
-    existed = study_exists(storage, cfg.sweep.study_name)
-    if not existed:
-        check_no_orphan_runs(cfg, storage)
-    study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
-    if existed:
-        check_store_kept(cfg, storage, study)
     # a file's data can change under its name: its digest is part of the question. A generated
     # dataset is its name, options and seed (in the question already); its floats' last bits may
     # differ on another machine's maths library, which must not refuse a worker joining from there
     asked = question(cfg, space, fingerprint(cfg, data).digest if cfg.dataset.name == "csv" else None)
-    if check_question(study, asked, storage.shown):  # a study asking another question is refused here
-        record_question(study, asked)
-        if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
-            print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
+    study = open_asked(cfg, role, space, storage, asked)
     if cfg.sweep.enqueue is not None and role.launcher:
         print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
     if several(cfg.sweep) and cfg.sweep.pruner != "none":
@@ -224,6 +215,26 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
     return Outcome(study, tracker.parent_run_id)
+
+
+def open_asked(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage, asked: dict[str, str]
+               ) -> optuna.Study:
+    """Opens the study, creating it, and checks or records its question (and warm-starts a new one),
+    as one step under the storage's budget lock. Two launchers started together on one name then
+    create it once, and the second finds the first's question: refused if it asks another, sharing
+    the study if it asks the same (and never taking the first's new parent run for an orphan's)."""
+    with storage.budget_lock(cfg.sweep.study_name):
+        existed = study_exists(storage, cfg.sweep.study_name)
+        if not existed:
+            check_no_orphan_runs(cfg, storage)
+        study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
+        if existed:
+            check_store_kept(cfg, storage, study)
+        if check_question(study, asked, storage.shown):  # a study asking another question is refused here
+            record_question(study, asked)
+            if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
+                print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
+    return study
 
 
 def study_exists(storage: Storage, name: str) -> bool:

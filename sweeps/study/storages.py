@@ -27,6 +27,8 @@ from typing import Any, Iterator, Mapping
 import optuna
 
 from sweeps.errors import ConfigError
+from sweeps.patience import patiently
+from sweeps.study.reconnect import LOST_SECONDS, PatientRDBStorage, connection_lost
 from sweeps.urls import redact, scheme, with_driver
 
 MAX_RETRY = 3  # times a trial whose worker died is run again (a trial that kills its worker stops there)
@@ -214,6 +216,8 @@ class Journal(Storage):
 
 
 class RDB(Storage):
+    optuna_class: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage
+
     def __init__(self, spec: str, sweep: Mapping[str, Any] | None = None):
         super().__init__(spec, sweep)
         self.heartbeats = self.sweep.get("heartbeat_interval") is not None
@@ -224,8 +228,8 @@ class RDB(Storage):
     def _make(self) -> optuna.storages.BaseStorage:
         url, kwargs = with_driver(self.spec), self._engine_kwargs()
         if not self.heartbeats:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        return optuna.storages.RDBStorage(
+            return self.optuna_class(url, engine_kwargs=kwargs)
+        return self.optuna_class(
             url, engine_kwargs=kwargs, heartbeat_interval=self.sweep["heartbeat_interval"],
             grace_period=self.sweep.get("grace_period"), heartbeat_stale_trial_callback=RetryStale(max_retry=MAX_RETRY))
 
@@ -251,7 +255,10 @@ class RDB(Storage):
 
 
 class Postgres(RDB):
-    """Workers on several machines: the budget lock is the server's advisory lock on the study."""
+    """Workers on several machines: the budget lock is the server's advisory lock on the study. A
+    server away for a while (restarted, failed over) is waited out (sweeps.study.reconnect)."""
+
+    optuna_class = PatientRDBStorage
 
     def _engine_kwargs(self) -> dict[str, Any]:
         # a server restarted or a connection dropped by a firewall: test pooled connections first
@@ -276,15 +283,40 @@ class Postgres(RDB):
         finally:
             engine.dispose()
 
-    @contextlib.contextmanager
-    def budget_lock(self, study_name: str) -> Iterator[None]:
+    def _make(self) -> optuna.storages.BaseStorage:
+        # Optuna creates its tables on its first connection to a new database, and two processes
+        # doing it at once fail on each other's types: one at a time, the later ones find them
+        with self._advisory_lock(advisory_key("tables", what="schema")):
+            return patiently(super()._make, connection_lost, LOST_SECONDS)  # it connects at once
+
+    def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager:
         """The server's transaction-level advisory lock on the study's name: it serialises workers
-        on every machine, and the server releases it when a worker's connection dies."""
+        on every machine, and the server releases it when a worker's connection dies (a restart
+        too: taking it waits the server out, and a holder whose connection was cut goes on)."""
+        return self._advisory_lock(advisory_key(study_name))
+
+    @contextlib.contextmanager
+    def _advisory_lock(self, key: int) -> Iterator[None]:
         import sqlalchemy  # deferred, as in check()
 
-        with self._lock_engine().begin() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(study_name)})
+        def locked() -> sqlalchemy.Connection:
+            conn = self._lock_engine().connect()
+            try:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        conn = patiently(locked, connection_lost, LOST_SECONDS)
+        try:
             yield
+        finally:
+            try:
+                conn.close()  # rolls its transaction back, which releases the lock
+            except Exception as err:
+                if not connection_lost(err):  # lost, the server released the lock with the connection
+                    raise
 
     def _lock_engine(self):
         """One small engine per process for the advisory lock (connections are not shared across
@@ -301,9 +333,9 @@ class Postgres(RDB):
         return {k: v for k, v in super().__getstate__().items() if k not in ("_engine", "_engine_pid")}
 
 
-def advisory_key(study_name: str) -> int:
-    """The study's PostgreSQL advisory lock: a signed 64-bit number from its name."""
-    digest = hashlib.blake2b(f"nnsweeps.budget:{study_name}".encode(), digest_size=8).digest()
+def advisory_key(name: str, what: str = "budget") -> int:
+    """A PostgreSQL advisory lock (by default a study's budget lock): a signed 64-bit number from its name."""
+    digest = hashlib.blake2b(f"nnsweeps.{what}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

@@ -9,7 +9,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sweeps.errors import ConfigError
+from sweeps.patience import patiently
 from sweeps.urls import redact
 
 # before mlflow is imported anywhere: no download bars for the artifacts the summary reads back
@@ -63,15 +63,7 @@ class Patient:
         self._make, self._client, self._patience = make, None, patience
 
     def _patiently(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
-        deadline, delay = time.monotonic() + self._patience, 0.25
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as err:
-                if not store_busy(err) or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(2 * delay, 8.0)
+        return patiently(lambda: fn(*args, **kwargs), store_busy, self._patience)
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:  # making the client opens the store, which may be busy too
