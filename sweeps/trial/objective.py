@@ -25,6 +25,7 @@ from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
+from sweeps.study.reports import Reports, asks_locally
 from sweeps.tracking.outbox import Outbox
 from sweeps.record import DIVERGED, ERROR, METRICS_ATTR, RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
@@ -51,6 +52,8 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
             log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
                         val_points=pruning.points, data=data)
             raise diverged(trial, str(err)) from None
+        finally:  # every report in the store before Optuna is told the trial's end
+            pruning.close()
         metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
         names = metric_names(cfg.sweep)
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
@@ -93,6 +96,8 @@ class Pruning:
         # a store write per report
         self.prunes = pruning(cfg.sweep)
         self.asks_from = asks_from(cfg.sweep)  # before this step the pruner's answer is no
+        # written by a thread while the trial trains, where the pruner allows (sweeps.study.reports)
+        self.reports = Reports(trial) if self.prunes and asks_locally(trial.study.pruner) else None
         self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
         self.start = time.perf_counter()
 
@@ -109,8 +114,16 @@ class Pruning:
         self.points.append((iteration, value))
         if not self.prunes:
             return False
+        if self.reports is not None:
+            self.reports.report(value, iteration)
+            return iteration >= self.asks_from and self.reports.should_prune()
         self.trial.report(value, step=iteration)
         return iteration >= self.asks_from and self.trial.should_prune()
+
+    def close(self) -> None:
+        """Waits for the reports still being written (sweeps.study.reports)."""
+        if self.reports is not None:
+            self.reports.close()
 
 
 def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:

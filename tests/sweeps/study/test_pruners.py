@@ -99,3 +99,42 @@ def test_not_asking_below_asks_from_changes_no_decision(name):
         fates.append(fate)
     assert fates[0] == fates[1]
     assert any(f == "pruned" for f, _ in fates[0])
+
+
+def test_reports_written_by_a_thread_give_the_pruners_answers_and_are_all_stored(tmp_path):
+    """sweeps.study.reports: the same trials in two journal studies, one reporting and asking as
+    Optuna's trials do, the other through Reports. Every trial's fate is the same, the pruner did
+    prune, and once closed every report is in the store."""
+    from sweeps.study.reports import Reports, asks_locally
+
+    s = sweep(pruner="median", n_startup_trials=2, warmup_steps=300)
+    assert asks_locally(PRUNERS["median"](s)) and not asks_locally(PRUNERS["hyperband"](s))
+    fates = []
+    for threaded in (False, True):
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+            str(tmp_path / f"{threaded}.journal")))
+        study = optuna.create_study(storage=storage, pruner=PRUNERS["median"](s),
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        fate = []
+        for _ in range(12):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            reports = Reports(trial) if threaded else None
+            pruned = None
+            for step in range(100, 1100, 100):
+                if reports is not None:
+                    reports.report(x + 1.0 / step, step)
+                    prune = step >= asks_from(s) and reports.should_prune()
+                else:
+                    trial.report(x + 1.0 / step, step)
+                    prune = trial.should_prune()
+                if prune:
+                    pruned = step
+                    break
+            if reports is not None:
+                reports.close()
+            assert sorted(study.trials[-1].intermediate_values) == list(range(100, (pruned or 1000) + 100, 100))
+            study.tell(trial, x) if pruned is None else study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            fate.append(pruned)
+        fates.append(fate)
+    assert fates[0] == fates[1] and any(fates[0])
