@@ -172,6 +172,9 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         f.add_done_callback(_finished)
     try:
         first = [fn(items[0])] if here else []
+        # the first failure as soon as it comes, not after the items before it: another worker
+        # may wait on what the failure stopped (the MLflow writer of this process)
+        concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
         return [*first, *(f.result() for f in futures)]
     except BaseException:
         # A Ctrl-C from the terminal reached the processes too: they end their trials as

@@ -198,8 +198,8 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         raise
     finally:
         pool.stop()
-        if writer is not None:
-            writer.stop(timeout=30)
+        if writer is not None:  # flushed already unless the sweep failed: what is left waits on disk
+            writer.stop(timeout=5)
             writer_report(writer, role.name)
     stopped = [r.stopped for r in reports if r.stopped]
     if own:
