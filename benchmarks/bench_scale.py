@@ -10,8 +10,9 @@ both on 127.0.0.1, then measures:
      tracking on (journal + SQLite MLflow store, and PostgreSQL + the MLflow server over HTTP).
      Trials per minute count from the first trial's start to the last trial's end.
   2. Storage overhead per trial, without training: what a worker does to the storage for one
-     trial (budget lock, count, ask, host/pid attributes, heartbeat, 20 intermediate reports,
-     tell), in one process, for the first 100 trials of a study and for trials 500-600; and the
+     trial (budget lock, count, ask, host/pid attributes, heartbeat, 20 intermediate reports
+     written by a thread and 11 questions to the median pruner, the run's attributes, the
+     metrics, tell), in one process, for the first 100 trials of a study and for trials 500-600; and the
      most trials per minute the storage can take from 1, 2 and 4 processes doing only that.
 Exits 0; only a failing `python -m sweeps` or server stops it.
 """
@@ -49,6 +50,7 @@ REPORTS = 20  # intermediate values per trial: train.iterations 2000 / train.rep
 TRIAL = ["search_space=none", "+search_space.train.learning_rate={type:float,low:0.5,high:1.5}",
          "model.hidden_units=[16]", "train.iterations=1000", "sweep.pruner=none", "sweep.sampler=random"]
 QUIET = 0.3  # cores busy with other processes below which the machine counts as quiet
+SHARE_TARGET, OPS_TARGET_MS = 0.80, 25.0  # tracked / untracked trials/min over PostgreSQL, 2 workers; ms a trial
 
 
 def busy_seconds() -> float:
@@ -107,16 +109,19 @@ def _study(spec: str, name: str, seed: int):
     from sweeps.study.storages import storage_for
 
     cfg = OmegaConf.create({"sweep": {
-        "study_name": name, "sampler": "random", "pruner": "none", "n_startup_trials": 5, "warmup_steps": 0,
+        "study_name": name, "sampler": "random", "pruner": "median", "n_startup_trials": 5, "warmup_steps": 1000,
         "direction": "minimize", "metric": "val_cost", "heartbeat_interval": 10, "grace_period": 30}})
     storage = storage_for(spec, cfg.sweep)
     return open_study(cfg, storage, parse_space({}), seed=seed, create=True), storage
 
 
 def storage_ops(spec: str, name: str, n_trials: int, seed: int, out) -> None:
-    """One worker's storage work for each trial until the study holds n_trials, timed per trial."""
+    """One worker's storage work for each trial until the study holds n_trials, timed per trial:
+    the default sweep's, with the median pruner's reports written by a thread and its questions
+    from its warm-up on (sweeps.study.reports); the run's id and store are set by the writer."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from sweeps.study.budget import ask_within_budget, heartbeat
+    from sweeps.study.reports import Reports
 
     study, storage = _study(spec, name, seed)
     times = []
@@ -128,10 +133,15 @@ def storage_ops(spec: str, name: str, n_trials: int, seed: int, out) -> None:
             break
         with heartbeat(storage, study, trial):
             x = trial.suggest_float("x", 0.0, 1.0)
-            for step in range(REPORTS):
-                trial.report(x / (step + 1), step=(step + 1) * 100)
-                trial.should_prune()
-            trial.set_user_attr("run_id", "0" * 32)
+            reports = Reports(trial)
+            for step in range(1, REPORTS + 1):
+                reports.report(x / step, step=step * 100)
+                if step * 100 >= 1000:  # the warm-up
+                    reports.should_prune()
+            for key in ("run_id", "tracking_uri"):  # the writer's
+                trial.set_user_attr(key, "0" * 32)
+            trial.set_user_attr("metrics", {"val_cost": x})
+            reports.close()
         study.tell(trial, x)
         times.append(time.perf_counter() - t0)
     out.put((times, time.perf_counter() - start))
@@ -232,6 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     for label, o in ops.items():
         print(f"| {label} | {o['first100_ms']:.1f} | {o['last100_ms']:.1f} | "
               + " | ".join(f"{o[f'per_min_{k}']:.0f}" for k in WORKERS) + " |")
+    print("\nVerdicts")
+    per_min = {(s["label"], s["workers"]): s["per_min"] for s in sweeps}
+    if ("postgresql", 2) in per_min and ("postgresql + mlflow server", 2) in per_min:
+        share = per_min[("postgresql + mlflow server", 2)] / per_min[("postgresql", 2)]
+        print(f"- tracked trials/min over PostgreSQL + the MLflow server, as a share of untracked over the same "
+              f"PostgreSQL, 2 workers: {share:.0%}  {'PASS' if share >= SHARE_TARGET else 'MISS'} "
+              f"(target >= {SHARE_TARGET:.0%})")
+    if "postgresql" in ops:
+        ms = ops["postgresql"]["first100_ms"]
+        print(f"- storage operations per trial on PostgreSQL (trials 1-100): {ms:.1f} ms  "
+              f"{'PASS' if ms <= OPS_TARGET_MS else 'MISS'} (target <= {OPS_TARGET_MS:.0f} ms; the journal: "
+              f"{ops['journal']['first100_ms']:.1f} ms)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
         print(f"\n(all numbers in {args.json})")
