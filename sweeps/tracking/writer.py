@@ -68,14 +68,8 @@ class Writer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                busy = self._pass(self.folder)
-                self.error = None
-            except Exception as err:  # the store away or busy: the record stays, tried again
-                self.error, busy = err, False
-                time.sleep(0.5)
-            if not busy:
-                self._stop.wait(IDLE)
+            if not self._pass(self.folder):
+                self._stop.wait(IDLE if self.error is None else 0.5)
 
     def pending(self) -> int:
         """Records not yet in MLflow: starts without their run, ends not sent."""
@@ -107,16 +101,20 @@ class Writer:
     # --- one pass over a folder ----------------------------------------------------------------
 
     def _pass(self, folder: Path) -> bool:
-        """Makes the runs of new trials, then sends the ends on disk; whether there was anything."""
+        """Makes the runs of new trials, then sends the ends on disk; whether any was sent. A
+        record that fails (its store away or busy) stays, tried again, and holds up no other."""
         names = set(os.listdir(folder))
         starts = sorted(n[:-len(".start.json")] for n in names if n.endswith(".start.json"))
-        made = [k for k in starts if f"{k}.run" not in names]
-        for key in made:
-            self._make_run(folder, key)
         ends = sorted(n[:-len(".end.json")] for n in names if n.endswith(".end.json"))
-        for key in ends:
-            self._send_end(folder, key)
-        return bool(made or ends)
+        jobs = [(self._make_run, k) for k in starts if f"{k}.run" not in names] + [(self._send_end, k) for k in ends]
+        sent = False
+        for job, key in jobs:
+            try:
+                job(folder, key)
+                sent, self.error = True, None
+            except Exception as err:
+                self.error = err
+        return sent
 
     def _drain(self, folder: Path) -> int:
         """Every end in a stopped writer's folder (starts without an end are left to tidy()). A
