@@ -15,6 +15,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from sweeps import reserve
+from sweeps.tracking.outbox import outbox_root
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -127,9 +128,15 @@ def test_a_journal_on_a_full_disk_stays_readable_and_the_same_command_then_finis
     if not mounted:
         pytest.skip("no filesystem can be mounted here")
     sweep_dir = SweepDir(tmp_path)
-    sweep_dir.journal = mounted / "optuna.journal"  # the journal alone on the small disk
+    sweep_dir.journal = mounted / "optuna.journal"
+    # the journal alone on the small disk: the trials' records, kept beside it, go to a folder of
+    # the big one, so that what meets the full disk is the journal's append rather than theirs
+    records = outbox_root(sweep_dir.journal, sweep_dir.study_name).parent
     args = ("sweep.n_jobs=2", "sweep.n_trials=30")
     try:
+        records.mkdir()
+        (tmp_path / "records").mkdir()
+        subprocess.run(["mount", "--bind", str(tmp_path / "records"), str(records)], check=True)
         filler = fill(mounted, free)
         proc = sweep_dir.run(*args, check=False)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -142,6 +149,7 @@ def test_a_journal_on_a_full_disk_stays_readable_and_the_same_command_then_finis
         sweep_dir.run(*args)  # space freed: the same command finishes the budget
         assert_consistent(sweep_dir, 30)
     finally:
+        subprocess.run(["umount", "-l", str(records)])
         subprocess.run(["umount", "-l", str(mounted)])
 
 
