@@ -82,6 +82,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sweep.storage": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
                       "null, a journal file path or an RDB URL such as sqlite:///x.db"),
     "sweep.timeout": (lambda v: v is None or (is_number(v) and v > 0), "null or a number of seconds > 0"),
+    # the samplers' seed, which NumPy's legacy seeding (Optuna's RandomState) takes in [0, 2**32)
+    "sweep.seed": (lambda v: is_integer(v) and 0 <= v < 2 ** 32, f"an integer from 0 to {2 ** 32 - 1} (NumPy's seeds)"),
     "sweep.max_failures": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
     "sweep.n_startup_trials": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
     "sweep.warmup_steps": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),

@@ -29,9 +29,11 @@ import signal
 import threading
 import time
 from concurrent.futures import Future
+from multiprocessing import resource_tracker as mp_tracker
 from typing import Any, Callable, Iterable
 
 from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
 # what joblib sets for inner_max_num_threads: the BLAS and OpenMP pools of the worker processes
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -86,7 +88,7 @@ def _processes(n: int, tracking_uri: str | None, warm: str | None, here: bool = 
 
 @contextlib.contextmanager
 def _quiet_resource_tracker():
-    """Silences the warnings of loky's resource tracker, a process started with the first executor
+    """Silences the warnings of loky's resource tracker, a process started here (_start_trackers)
     from this process's environment. A worker killed by stop() may have registered a semaphore of
     the executor that this process then unlinked; at exit the tracker warns that it cannot unlink
     it again ("resource_tracker: /loky-...: FileNotFoundError"), after the command's last line,
@@ -94,12 +96,27 @@ def _quiet_resource_tracker():
     before = os.environ.get("PYTHONWARNINGS")
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [before, QUIET_TRACKER]))
     try:
+        _start_trackers()
         yield
     finally:
         if before is None:
             del os.environ["PYTHONWARNINGS"]
         else:
             os.environ["PYTHONWARNINGS"] = before
+
+
+def _start_trackers() -> None:
+    """Starts the resource trackers loky's processes use (loky's and multiprocessing's), unless they
+    run, with SIGHUP blocked, a mask they keep. They ignore Ctrl-C and SIGTERM themselves, but a
+    closed terminal hangs up its whole process group: a tracker that died of it was started again
+    without the semaphores it held, and printed a traceback for each one it was then told to
+    forget. They still end with this process, when their pipe from it closes."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        loky_tracker.ensure_running()
+        mp_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a SIGHUP meanwhile is handled now
 
 
 def _start(warm: str | None, database: bool, launcher: int) -> None:

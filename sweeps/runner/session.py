@@ -101,6 +101,12 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
     reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
     try:
         return _sweep(cfg, role, space, data, storage)
+    except Exception as err:
+        # a full disk before any trial ran too (the study's creation, the parent run's): a sentence
+        if isinstance(err, DiskFull) or disk_full(err) is None:
+            raise
+        raise DiskFull(f"the disk is full ({cfg.tracking.uri}, {storage.shown}): the sweep stopped; free "
+                       "some space and run the same command to resume.") from None
     finally:
         reserve.drop()
 
@@ -192,10 +198,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
                 tracker.end(tracker.parent_run_id, "FAILED", {"error": f"{type(err).__name__}: {err}"})
             except Exception:
                 pass
-        if full and not isinstance(err, DiskFull):
-            raise DiskFull(f"the disk is full ({cfg.tracking.uri}, {storage.shown}): the sweep stopped; free "
-                           "some space and run the same command to resume.") from None
-        raise
+        raise  # a full disk is said in one sentence by _session
     finally:
         pool.stop()
         if writer is not None:  # flushed already unless the sweep failed: what is left waits on disk

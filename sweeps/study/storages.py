@@ -28,6 +28,7 @@ import optuna
 
 from sweeps.errors import ConfigError
 from sweeps.patience import patiently
+from sweeps.study.journal_file import RollbackFileBackend
 from sweeps.study.reconnect import LOST_SECONDS, PatientRDBStorage, connection_lost
 from sweeps.urls import redact, scheme, with_driver
 
@@ -152,8 +153,8 @@ class Journal(Storage):
         except OSError as err:  # what check() cannot see for root, to whom os.access says yes
             raise ConfigError(f"sweep.storage={self.spec!r} cannot be the journal file: {err.strerror} "
                               f"({err.filename}); give the path of a file in a folder that can be written.") from None
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
-            self.spec, lock_obj=self._lock()))
+        # appends a full disk cuts short are undone: the journal never holds a torn line
+        return optuna.storages.JournalStorage(RollbackFileBackend(self.spec, self._lock()))
 
     def _lock(self) -> optuna.storages.journal.JournalFileOpenLock:
         return optuna.storages.journal.JournalFileOpenLock(self.spec, grace_period=STALE_LOCK_SECONDS)

@@ -11,8 +11,11 @@ import sys
 import time
 
 import pytest
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from sweeps import reserve
+from sweeps.tracking.outbox import outbox_root
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -55,11 +58,22 @@ def test_a_store_whose_creation_is_killed_is_not_left_half_made(sweep_dir):
     assert len(sweep_dir.runs("trial")) == 2
 
 
-def small_disk(path):
-    """A 2 MB filesystem of the test's own at path, or None where it cannot mount one."""
+def small_disk(path, size="2m"):
+    """A small filesystem of the test's own at path, or None where it cannot mount one."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
     return path if done.returncode == 0 else None
+
+
+def fill(folder, leave):
+    """A file in folder taking all its filesystem's free space but `leave` bytes."""
+    st = os.statvfs(folder)
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize - leave)
+    finally:
+        os.close(fd)
+    return folder / "filler"
 
 
 def file_size_limit():
@@ -100,6 +114,43 @@ def test_a_full_disk_stops_the_sweep_with_one_sentence_and_the_same_command_then
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(mounted)])
+
+
+# free space on the journal's disk: room for some trials beside the reserve, or for the reserve alone
+@pytest.mark.parametrize("free", [330_000, reserve.SIZE], ids=["after-some-trials", "at-once"])
+def test_a_journal_on_a_full_disk_stays_readable_and_the_same_command_then_finishes(tmp_path, free):
+    """Two workers: the append a full disk cuts short is undone before the other worker's next one,
+    so the journal keeps whole lines only (issue 20: a broken line in its middle lost the study)."""
+    from tests.conftest import SweepDir
+    from tests.e2e.test_faults import assert_consistent
+
+    mounted = small_disk(tmp_path / "small", size="3m")
+    if not mounted:
+        pytest.skip("no filesystem can be mounted here")
+    sweep_dir = SweepDir(tmp_path)
+    sweep_dir.journal = mounted / "optuna.journal"
+    # the journal alone on the small disk: the trials' records, kept beside it, go to a folder of
+    # the big one, so that what meets the full disk is the journal's append rather than theirs
+    records = outbox_root(sweep_dir.journal, sweep_dir.study_name).parent
+    args = ("sweep.n_jobs=2", "sweep.n_trials=30")
+    try:
+        records.mkdir()
+        (tmp_path / "records").mkdir()
+        subprocess.run(["mount", "--bind", str(tmp_path / "records"), str(records)], check=True)
+        filler = fill(mounted, free)
+        proc = sweep_dir.run(*args, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
+        logs = list(JournalFileBackend(str(sweep_dir.journal)).read_logs(0))  # Optuna's reader: whole lines
+        assert sweep_dir.journal.read_bytes().count(b"\n") == len(logs)
+        if free > reserve.SIZE:
+            assert sweep_dir.study().get_trials(states=(TrialState.COMPLETE,))
+        filler.unlink()
+        sweep_dir.run(*args)  # space freed: the same command finishes the budget
+        assert_consistent(sweep_dir, 30)
+    finally:
+        subprocess.run(["umount", "-l", str(records)])
+        subprocess.run(["umount", "-l", str(mounted)])
 
 
 def test_a_store_locked_for_longer_than_sqlite_waits_is_waited_for(sweep_dir):

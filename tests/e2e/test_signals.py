@@ -56,6 +56,22 @@ def test_a_signal_to_the_launcher_alone_fails_running_trials_kills_runs_and_exit
     assert_consistent(sweep_dir, 6)
 
 
+def test_sighup_to_the_whole_process_group_as_a_closed_terminal_sends_is_one_sentence(sweep_dir):
+    """A closed terminal (a tmux pane) hangs up its whole process group: the workers and loky's
+    resource trackers too. A tracker it killed was started again without the semaphores it held,
+    and printed a traceback for each it was then told about."""
+    proc = start(sweep_dir, *ARGS)
+    wait_for(lambda: len(trials_in(sweep_dir, TrialState.RUNNING)) >= 2)
+    os.killpg(proc.pid, signal.SIGHUP)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 129, err
+    assert "interrupted (SIGHUP)" in err and "Traceback" not in err and "resource_tracker" not in err, err
+    assert not sweep_dir.study().get_trials(states=(TrialState.RUNNING,))
+    assert all(r.info.status != "RUNNING" for r in sweep_dir.runs())
+    sweep_dir.run(*ARGS)  # the same command resumes
+    assert_consistent(sweep_dir, 6)
+
+
 def test_a_worker_process_whose_launcher_is_killed_stops_within_seconds(sweep_dir):
     proc = start(sweep_dir, *ARGS)
     wait_for(lambda: len(trials_in(sweep_dir, TrialState.RUNNING)) >= 2)

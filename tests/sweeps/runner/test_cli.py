@@ -113,3 +113,12 @@ def test_a_urls_password_is_neither_printed_nor_left_in_hydras_output(sweep_dir,
     written = [p for p in (sweep_dir.path / "hydra").rglob("*") if p.is_file()]
     assert {p.name for p in written} >= {"config.yaml", "overrides.yaml", "hydra.yaml"}
     assert [p.name for p in written if b"secret" in p.read_bytes()] == []
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_a_sweep_seed_numpy_cannot_take_is_one_sentence_exit_2_and_no_journal(sweep_dir, seed):
+    proc = sweep_dir.run(f"sweep.seed={seed}", check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"error: sweep.seed is {seed}, but it must be an integer from 0 to 4294967295 "
+                                   "(NumPy's seeds)."), proc.stderr
+    assert not sweep_dir.journal.exists(), "the Optuna storage was written"

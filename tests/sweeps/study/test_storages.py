@@ -3,8 +3,11 @@ journal's check and repair do, on real files and real Optuna storages."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -157,6 +160,38 @@ def test_repair_removes_a_stale_lock_file(tmp_path):
     study = optuna.load_study(study_name="S", storage=Journal(str(path)).open())
     study.enqueue_trial({"x": 0.5})
     assert len(study.trials) == 3
+
+
+# ---- Journal appends ----------------------------------------------------------------------------
+# a process whose files may grow only a few bytes more: its next append is cut short (EFBIG)
+CUT_SHORT = """
+import resource, signal, sys
+import optuna
+from sweeps.study.storages import Journal
+path, limit = sys.argv[1], int(sys.argv[2])
+study = optuna.load_study(study_name="S", storage=Journal(path).open())
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write() rather than the signal's kill
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    study.set_user_attr("note", "x" * 500)
+except OSError as err:
+    print(err.errno)
+"""
+
+
+def test_an_append_cut_short_is_rolled_back_and_the_next_one_is_readable(tmp_path):
+    path = tmp_path / "s.journal"
+    make_study(Journal(str(path)))
+    before = path.read_bytes()
+    done = subprocess.run([sys.executable, "-c", CUT_SHORT, str(path), str(len(before) + 40)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == str(errno.EFBIG), done.stderr  # the write did fail half-way
+    assert path.read_bytes() == before
+    study = optuna.load_study(study_name="S", storage=Journal(str(path)).open())
+    study.set_user_attr("next", 1)
+    outside = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    study = optuna.load_study(study_name="S", storage=outside)  # Optuna's own client reads it all
+    assert study.user_attrs == {"next": 1} and [t.value for t in study.trials] == [0.0, 1.0]
 
 
 # ---- heartbeats ----------------------------------------------------------------------------
