@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from sweeps import reserve
+from sweeps.errors import disk_full
 from sweeps.processes import alive, here
 from sweeps.study.storages import Storage
 from sweeps.tracking.outbox import Outbox, outbox_root, remove
@@ -110,7 +112,14 @@ class Writer:
         sent = False
         for job, key in jobs:
             try:
-                job(folder, key)
+                try:
+                    job(folder, key)
+                except Exception as err:
+                    # a full disk: the space the sweep kept back (sweeps.reserve) records the runs'
+                    # ends, as it records the workers' trials; once given up, the record waits
+                    if disk_full(err) is None or not reserve.release():
+                        raise
+                    job(folder, key)
                 sent, self.error = True, None
             except Exception as err:
                 self.error = err
