@@ -11,7 +11,6 @@ writers that are gone (`start`) before the stores are tidied.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -32,6 +31,14 @@ from sweeps.record import RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
 
 IDLE = 0.005  # s between looks at an empty folder: a trial waits for its run at most about this
+STORE = "tracking_uri"  # a writer's folder names the store its records are for, in this file
+
+
+def _store(folder: Path) -> str | None:
+    try:
+        return (folder / STORE).read_text()
+    except OSError:
+        return None
 
 
 class Writer:
@@ -56,9 +63,12 @@ class Writer:
         did, in lines for the terminal."""
         notes = []
         self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / STORE).write_text(self.tracker.uri)
         for other in sorted(self.root.iterdir()):
             host, _, pid = other.name.rpartition("-")
             if other == self.folder or host != here()["host"] or alive(pid) or not other.is_dir():
+                continue
+            if _store(other) not in (None, self.tracker.uri):  # for a sweep that tracks elsewhere: its own
                 continue
             sent = self._drain(other)
             shutil.rmtree(other, ignore_errors=True)
@@ -97,8 +107,8 @@ class Writer:
         self._stop.set()
         self._thread.join(timeout=10)
         self._thread = None
-        with contextlib.suppress(OSError):
-            self.folder.rmdir()  # only once empty: what is left waits for the next writer
+        if not self.pending():  # else what is left waits for the next writer of this store
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- one pass over a folder ----------------------------------------------------------------
 

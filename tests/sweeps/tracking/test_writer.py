@@ -136,3 +136,19 @@ def test_the_next_writer_sends_what_a_stopped_one_left(compose_cfg, stores, tmp_
     else:  # its worker stopped before telling Optuna: tidy() fails the trial, the run says so
         assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "FAIL"
     assert not any(outbox_root(storage.local_file, "S").iterdir())  # the dead writer's folder is gone
+
+
+def test_a_writer_leaves_the_records_of_another_store_to_a_sweep_that_tracks_there(compose_cfg, stores, tmp_path):
+    """A resume under another tracking.uri must not send a stopped sweep's records into its own
+    store: they wait for the next sweep that tracks where they belong."""
+    t, uri = _leftover(compose_cfg, stores, tmp_path, tell=True)
+    _, storage, tracker = stores
+    (outbox_root(storage.local_file, "S") / f"{os.uname().nodename}-999999999" / "tracking_uri").write_text(uri)
+    other = Tracker.start_sweep(f"sqlite:///{tmp_path / 'other.db'}", "E", run_name="sweep-S", tags={}, params={})
+    writer = Writer(other, storage, "S")
+    assert writer.start() == []
+    writer.stop()
+    assert MlflowClient(uri).get_run(t.user_attrs["run_id"]).info.status == "RUNNING"  # still waiting
+    back = Writer(tracker, storage, "S")
+    assert back.start() and MlflowClient(uri).get_run(t.user_attrs["run_id"]).info.status == "FINISHED"
+    back.stop()
