@@ -20,7 +20,8 @@ from sweeps.config.objectives import feasible
 # the trial's user attributes
 RUN_ID = "run_id"  # its MLflow run, set as the run is made (sweeps.tracking.writer)
 RUN_STORE = "tracking_uri"  # the store that holds that run: a resume may track elsewhere
-METRICS_ATTR = "metrics"  # every metric of sweeps.config.metrics.METRICS, as the trial ended
+METRICS_ATTR = "metrics"  # every metric of sweeps.config.metrics.METRICS, as the trial ended (repeats: the mean)
+REPEATS_ATTR = "repeats"  # with sweep.repeats > 1: each repeat's metrics, in the order they trained
 DIVERGED = "diverged"  # why a trial whose cost became NaN or inf was pruned
 ERROR = "error"  # a failed trial's error
 
@@ -43,13 +44,14 @@ class TrialRecord:
     tracking_uri: str | None = None  # None: recorded before trials named their store
     reason: str = ""  # a pruned, diverged or failed trial's
     feasible: bool = True
+    repeats: list[dict[str, float]] = field(default_factory=list)  # each repeat's metrics (sweep.repeats > 1)
 
     @classmethod
     def of(cls, t: FrozenTrial) -> "TrialRecord":
         a = t.user_attrs
         return cls(t.number, t.state.name, None if t.values is None else tuple(t.values), dict(t.params),
                    dict(a.get(METRICS_ATTR, {})), a.get(RUN_ID, ""), a.get(RUN_STORE),
-                   a.get(DIVERGED) or a.get(ERROR, ""), feasible(t))
+                   a.get(DIVERGED) or a.get(ERROR, ""), feasible(t), list(a.get(REPEATS_ATTR, [])))
 
 
 def rank(trials: Sequence[FrozenTrial], directions: Sequence[optuna.study.StudyDirection]) -> list[FrozenTrial]:
