@@ -41,6 +41,7 @@ from sweeps.runner import pool
 from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
+from sweeps.runner.confirm import confirm
 from sweeps.runner.progress import Progress
 from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.best import best_trial
@@ -180,6 +181,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
                       "stopped and failed (reason timeout), their params queued for the next run", flush=True)
         tidy(study, storage, tracker, role)  # runs of trials another worker failed (a dead worker's) end KILLED
         if role.launcher:
+            # the worker processes are idle by now: they train the confirmation's configs too
+            confirm(study, tracker, cfg, space, lambda tasks: pool.at_once(tasks, None, timeout=None),
+                    workers=n if client is None else 1)
             summarise(study, tracker, cfg, storage)
     except KeyboardInterrupt:
         if writer is not None:
