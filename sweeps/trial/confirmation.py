@@ -11,7 +11,13 @@ from omegaconf import OmegaConf
 
 from nncore import Diverged
 from sweeps.config.metrics import METRICS, TEST_METRICS, Snapshot, measure
+from sweeps.interrupts import check_interrupt
 from sweeps.trial.build import build_network, load_data, train
+
+
+def _interrupted(iteration: int, cost: float) -> bool:
+    check_interrupt()
+    return False
 
 
 def retrain(jobs: list[tuple[dict[str, Any], int]]) -> list[dict[str, float]]:
@@ -27,7 +33,8 @@ def retrain(jobs: list[tuple[dict[str, Any], int]]) -> list[dict[str, float]]:
             data[key] = load_data(cfg)
         net = build_network(cfg, data[key], seed)
         try:
-            result = train(net, cfg, data[key], seed=seed)
+            # a Ctrl-C stops it at the next iteration in a worker process too, where it only sets a flag
+            result = train(net, cfg, data[key], callback=_interrupted, seed=seed)
         except Diverged:
             out.append({k: math.nan for k in (*METRICS, *TEST_METRICS)})
             continue
