@@ -72,6 +72,14 @@ def confirm(study: optuna.Study, tracker: Tracker, cfg: DictConfig, space: Searc
     return confirmation(study)
 
 
+def unconfirmed(study: optuna.Study, cfg: DictConfig) -> bool:
+    """Whether a one-metric study under sweep.confirm has complete trials, and no confirmation of
+    those it has now."""
+    n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    c = confirmation(study)
+    return cfg.sweep.confirm.top > 0 and not several(cfg.sweep) and n > 0 and (c is None or c.complete != n)
+
+
 def config_of(t: FrozenTrial, cfg: DictConfig, space: SearchSpace) -> dict[str, Any]:
     """Trial t's resolved config, as its worker made it: the space sampled again from its params."""
     base = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))

@@ -1,7 +1,8 @@
 """Honest numbers, end to end: `python -m sweeps` as a process on fresh stores, read back with
 Optuna's and MLflow's own clients. A default-like sweep confirms its best configs on a held-out
 test split (only their runs get test metrics, no trial's Optuna record holds one) and prints its
-verdict; a sweep with repeats logs each one and reproduces every one bit for bit."""
+verdict; a sweep with repeats logs each one and reproduces every one bit for bit; a complete study that
+was not confirmed is, by the same command with the confirmation on."""
 
 from __future__ import annotations
 
@@ -56,3 +57,8 @@ def test_repeats_log_each_one_their_mean_and_std_and_every_one_reproduces(sweep_
         assert m["val_cost_std"] == pytest.approx(np.std(each, ddof=1))
         r = sweeps.reproduce(run_id, sweep_dir.uri)
         assert r.max_abs_diff == 0.0 and r.repeat_diffs == [0.0, 0.0, 0.0]
+    # the same command with the confirmation on: the complete study is confirmed, no trial is added
+    proc = sweep_dir.run("sweep.n_trials=4", "sweep.repeats=3")
+    assert "Confirmed: best config (trial " in proc.stdout and len(sweep_dir.study().trials) == 4
+    again = sweep_dir.run("sweep.n_trials=4", "sweep.repeats=3").stdout  # confirmed once: shown, not redone
+    assert "Confirmed: best config" in again and "[sweep] confirming" not in again

@@ -87,3 +87,16 @@ def test_without_a_test_split_the_verdict_says_there_is_no_test_score(swept, com
     assert c.rows[0].test_mean is None and c.rows[0].test_ci is None and not math.isnan(c.rows[0].val_mean)
     assert "no test score (dataset.test_fraction=0)" in c.verdict and "no runner-up" in c.verdict
     assert c.distinguishable is None
+
+
+def test_a_study_is_unconfirmed_until_its_complete_trials_are_confirmed(swept, compose_cfg):
+    from sweeps.runner.confirm import unconfirmed
+
+    cfg, space, study, _ = swept
+    fresh = optuna.create_study()
+    fresh.add_trials(study.trials)
+    assert unconfirmed(fresh, cfg)
+    assert not unconfirmed(fresh, compose_cfg(*SMALL, "sweep.confirm.top=0"))
+    assert not unconfirmed(fresh, compose_cfg(*SMALL, "sweep.metric=[val_cost,n_params]"))
+    confirm(fresh, Tracker("unused", enabled=False), cfg, space)
+    assert not unconfirmed(fresh, cfg)
