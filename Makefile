@@ -13,7 +13,7 @@ MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MLFLOW_TRACKING_URI
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sweep test test-fast bench bench-sweep bench-search bench-figures ui reproduce clean
+.PHONY: help venv sweep test test-fast bench bench-sweep bench-search bench-figures bench-honest ui reproduce clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ bench-sweep: $(STAMP) ## Benchmark sweep throughput, tracking overhead and Hydra
 
 bench-search: $(STAMP) ## Measure search quality: samplers' best val_cost after 10/20/30 trials, pruning's savings (~10 min)
 	$(PY) benchmarks/bench_search.py $(ARGS)
+
+bench-honest: $(STAMP) ## The winner's curse over 10 default sweeps: search score vs confirmed and test scores, and the confirmation's cost
+	$(PY) benchmarks/bench_honest.py $(ARGS)
 
 bench-figures: $(STAMP) ## Time each figure the sweep draws against the library's way (what stays hand-written)
 	$(PY) benchmarks/bench_figures.py $(ARGS)

@@ -38,7 +38,8 @@ print(f"reproduced exactly: {rep.costs.size} cost points, max_abs_diff = {rep.ma
 # The trained network as logged (weights.npz), scored on the validation split the sweep used.
 net = sweeps.load_network(best.run_id, tracking_uri=uri)
 d = result.config.dataset
-data = nncore.load_dataset(d.name, seed=result.config.seed, val_fraction=d.val_fraction, **d.kwargs)
+data = nncore.load_dataset(d.name, seed=result.config.seed, val_fraction=d.val_fraction,
+                           test_fraction=d.test_fraction, **d.kwargs)
 print(f"loaded network {net.sizes}: validation accuracy {net.accuracy(data.X_val, data.Y_val):.4f} "
       f"(logged: {best.metrics['val_accuracy']:.4f})")
 

@@ -1,6 +1,6 @@
 """Datasets as column matrices for vectorised NumPy networks.
 
-`load_dataset(name, seed=..., val_fraction=..., **extras)` returns a `Dataset` whose
+`load_dataset(name, seed=..., val_fraction=..., test_fraction=..., **extras)` returns a `Dataset` whose
 arrays put samples in COLUMNS (`X` is (n_x, m)), the layout the forward pass
 `Z = W @ X + b` expects. `DATASETS` is the table of loaders keyed by name.
 
@@ -40,6 +40,10 @@ class Dataset:
     n_classes: int
     feature_names: list[str]
     class_names: list[str]
+    # the held-out test split (test_fraction), which a search never sees: (n_x, m_test), (n_y, m_test), (m_test,)
+    X_test: np.ndarray | None = None
+    Y_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
 
 # ---- generated 2-D datasets ---------------------------------------------------------
@@ -204,12 +208,18 @@ def _encode(y: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.eye(k)[:, y])  # (k, m); the fancy index alone gives F order
 
 
-def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2, **extras) -> Dataset:
-    """Load dataset `name`, shuffle-split it with `seed` and standardise with training statistics."""
+def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                 **extras) -> Dataset:
+    """Load dataset `name`, shuffle-split it with `seed` (the test split first, then the validation
+    split of the rest) and standardise with training statistics. test_fraction=0 gives the split
+    of a loader without a test split, sample for sample."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset name={name!r}; known names are: {', '.join(sorted(DATASETS))}.")
     if not isinstance(val_fraction, numbers.Real) or not 0 <= val_fraction < 1:  # also rejects NaN
         raise ValueError(f"val_fraction={val_fraction!r} is out of range; it must be a number in [0, 1).")
+    if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1 - val_fraction:
+        raise ValueError(f"test_fraction={test_fraction!r} is out of range; with val_fraction={val_fraction!r} it "
+                         f"must be a number in [0, {1 - val_fraction:g}), so that test and validation leave training samples.")
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         # None would draw OS entropy and break reproducibility.
         raise ValueError(f"seed={seed!r} is invalid; it must be a non-negative integer.")
@@ -228,11 +238,18 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2, **extra
         raise ValueError(f"Dataset {name!r} has {present.size} class(es) {found}; at least 2 classes are needed.")
 
     m = y.size
-    n_val = round(val_fraction * m)
-    if n_val >= m:
-        raise ValueError(f"val_fraction={val_fraction!r} leaves no training samples out of m={m}; use a smaller one.")
+    n_val, n_test = round(val_fraction * m), round(test_fraction * m)
+    if n_val + n_test >= m:
+        raise ValueError(f"val_fraction={val_fraction!r} and test_fraction={test_fraction!r} leave no training "
+                         f"samples out of m={m}; use smaller ones.")
     perm = rng.permutation(m)
-    train, val = perm[: m - n_val], perm[m - n_val:]
+    # the test split is the permutation's tail: without one, train and validation are what they were
+    rest, test = perm[: m - n_test], perm[m - n_test:]
+    train, val = rest[: rest.size - n_val], rest[rest.size - n_val:]
+    missing = [class_names[c] for c in present if n_test and not np.any(y[test] == c)]
+    if missing:
+        raise ValueError(f"test_fraction={test_fraction!r} gives a test split of {n_test} samples with no sample of "
+                         f"class(es) {missing}; use a larger test_fraction (or another seed), or 0 for no test split.")
 
     # Training statistics only, so validation stays unseen; constant features keep std 1
     # and become 0 instead of NaN.
@@ -256,4 +273,7 @@ def load_dataset(name: str, *, seed: int = 0, val_fraction: float = 0.2, **extra
         n_classes=k,
         feature_names=list(feature_names),
         class_names=list(class_names),
+        X_test=standardise(test),  # (n_x, m_test)
+        Y_test=_encode(y[test], k),  # (n_y, m_test)
+        y_test=y[test].astype(np.int64),
     )

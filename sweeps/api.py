@@ -23,7 +23,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.record import TrialRecord, rank
+from sweeps.record import Confirmed, TrialRecord, confirmation, rank
 from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
 from sweeps.errors import ConfigError
@@ -36,7 +36,7 @@ from sweeps.study.stopping import recorded
 from sweeps.trial.reproduction import Reproduction, load_network, reproduce
 from sweeps.urls import redact
 
-__all__ = ["Best", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
+__all__ = ["Best", "Confirmed", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -53,6 +53,7 @@ class TrialRow:
     run_id: str  # "" with tracking off
     values: list[float] | None = None  # one per metric of sweep.metric
     feasible: bool = True  # satisfies sweep.constraints
+    repeats: list[dict[str, float]] = field(default_factory=list)  # each repeat's metrics (sweep.repeats > 1)
 
 
 @dataclass
@@ -76,6 +77,9 @@ class SweepResult:
     trials: list[TrialRow] = field(default_factory=list)
     pareto: list[TrialRow] = field(default_factory=list)  # several metrics: the Pareto front, by the first
     stopped: str = ""  # why the study stopped before sweep.n_trials (sweep.stop), or ""
+    # the best configs trained again with fresh seeds (sweep.confirm), search rank first: [] if not confirmed
+    confirmed: list[Confirmed] = field(default_factory=list)
+    verdict: str = ""  # the confirmation's one line on the winner and the runner-up
 
     def top(self, k: int = 5) -> list[TrialRow]:
         """The k best complete trials, best first (feasible ones before the others); for several
@@ -90,7 +94,7 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     r = TrialRecord.of(t)
     one = r.values is None or len(r.values) == 1
     return TrialRow(r.number, r.state, r.values[0] if one and r.values else None, r.params, r.metrics, r.run_id,
-                    None if r.values is None else list(r.values), r.feasible)
+                    None if r.values is None else list(r.values), r.feasible, r.repeats)
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
@@ -127,10 +131,11 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
             outcome = session.run(cfg)
         finally:
             pool.stop()  # started before the checks that read the data and the stores
-    study, best = outcome.study, best_trial(outcome.study)
+    study, best, confirmed = outcome.study, best_trial(outcome.study), confirmation(outcome.study)
     shown = ("number", "value", "params", "metrics", "run_id")
     return SweepResult(
         study=study, best=None if best is None else Best(**{k: getattr(_row(best), k) for k in shown}),
         parent_run_id=outcome.parent_run_id, tracking_uri=cfg.tracking.uri, config=cfg,
         trials=[_row(t) for t in study.get_trials(deepcopy=False)], pareto=[_row(t) for t in front(study)],
-        stopped=(recorded(study) or {}).get("reason", ""))
+        stopped=(recorded(study) or {}).get("reason", ""), confirmed=confirmed.rows if confirmed else [],
+        verdict=confirmed.verdict if confirmed else "")

@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg, old = r.config, r.logged[:, 1] if r.logged.size else r.logged
     print(f"run {r.run_id}: retrained {cfg.dataset.name} {list(cfg.model.hidden_units)} "
           f"{cfg.model.activation}, {r.costs.size} cost points (logged: {old.size})")
-    print(f"largest difference from the logged cost curve: {r.max_abs_diff!r}"
+    if len(r.repeat_diffs) > 1:
+        print(f"{len(r.repeat_diffs)} repeats (sweep.repeats), each one's largest difference: "
+              + ", ".join(map(repr, r.repeat_diffs)))
+    print(f"largest difference from the logged cost curve{'s' if len(r.repeat_diffs) > 1 else ''}: {r.max_abs_diff!r}"
           + ("" if r.costs.size == old.size else " (and the curves differ in length)"))
     changed = f"; the data changed since the trial ran: {'; '.join(r.data_changed)}" if r.data_changed else ""
     print(("reproduced exactly" if r.exact else "NOT reproduced exactly") + changed)

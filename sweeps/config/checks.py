@@ -56,6 +56,7 @@ def _model_name(v: Any) -> bool:
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset.name": _one_of(nncore.DATASETS),
     "dataset.val_fraction": (_unit_interval, "a number in [0, 1)"),
+    "dataset.test_fraction": (_unit_interval, "a number in [0, 1)"),
     "model.activation": _one_of(nncore.ACTIVATIONS),
     "model.leaky_slope": (_unit_interval, "a number in [0, 1)"),
     "model.output": _one_of(("auto", *nncore.OUTPUTS)),  # auto: sigmoid for 1 unit, else softmax
@@ -96,6 +97,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
                            "or an integer >= 1 (seconds)"),
     "sweep.stop.patience": (lambda v: v is None or (is_integer(v) and v >= 1), "null (off) or an integer >= 1"),
     "sweep.stop.min_delta": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    "sweep.repeats": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
+    "sweep.confirm.top": (lambda v: is_integer(v) and v >= 0, "an integer >= 0 (0: no confirmation)"),
+    "sweep.confirm.seeds": (lambda v: is_integer(v) and v >= 2, "an integer >= 2 (an interval needs two seeds)"),
     "sweep.stop.target": (lambda v: v is None or is_number(v), "null (off) or a finite number"),
     "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
     "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
@@ -140,6 +144,10 @@ def check_values(cfg: DictConfig) -> None:
             _fail(path, OmegaConf.select(cfg, path, throw_on_missing=True))
         except MissingMandatoryValue:
             raise ConfigError(f"{path} is not set (???), but it must be {allowed}.") from None
+    d = cfg.dataset
+    if d.val_fraction + d.test_fraction >= 1:
+        raise ConfigError(f"dataset.test_fraction is {d.test_fraction!r} and dataset.val_fraction {d.val_fraction!r}, "
+                          "but together they must be below 1, or no sample is left to train on.")
     objectives.check(cfg.sweep)
     _validate_scale_out(cfg.sweep)
     hidden = resolve_hidden_units(cfg.model)

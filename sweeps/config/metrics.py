@@ -67,7 +67,38 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def measure(snapshot: Snapshot) -> dict[str, float]:
-    """Every metric of the table (overflow in a diverging network gives inf or nan, not warnings)."""
+# The held-out test split's, kept out of METRICS: a trial never measures them (its record would carry
+# them into the search); only the confirmed configs do (sweeps.trial.confirmation). None without a test split.
+TEST_METRICS: dict[str, Metric] = {
+    "test_cost": Metric("minimize", lambda s: s.net.cost(s.data.X_test, s.data.Y_test), "test_cost", ".4f"),
+    "test_accuracy": Metric("maximize", lambda s: s.net.accuracy(s.data.X_test, s.data.Y_test), "test_accuracy",
+                            ".4f"),
+}
+
+
+def measure(snapshot: Snapshot, table: dict[str, Metric] = METRICS) -> dict[str, float]:
+    """Every metric of the table (overflow in a diverging network gives inf or nan, not warnings);
+    TEST_METRICS' are none without a test split."""
+    if table is TEST_METRICS and (snapshot.data.X_test is None or not snapshot.data.X_test.shape[1]):
+        return {}
     with np.errstate(over="ignore", invalid="ignore"):
-        return {name: float(m.compute(snapshot)) for name, m in METRICS.items()}
+        return {name: float(m.compute(snapshot)) for name, m in table.items()}
+
+
+def test_of(metric: str) -> str:
+    """The test split's counterpart of a metric: test_cost for val_cost, test_accuracy for
+    val_accuracy; test_cost for any other (how well the config fits unseen data)."""
+    name = metric.replace("val_", "test_", 1)
+    return name if name in TEST_METRICS else "test_cost"
+
+
+def repeated(runs: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """A trial's repeats (each one's metrics) as (the mean of each metric, what its run logs besides:
+    `<metric>/r<i>` of each repeat and `<metric>_std`, their sample standard deviation); no extra
+    for one repeat."""
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    if len(runs) < 2:
+        return mean, {}
+    extra = {f"{k}/r{i}": r[k] for i, r in enumerate(runs) for k in r}
+    extra.update({f"{k}_std": float(np.std([r[k] for r in runs], ddof=1)) for k in runs[0]})
+    return mean, extra

@@ -22,6 +22,8 @@ from omegaconf import MISSING, ListConfig, OmegaConf
 class DatasetConfig:
     name: str = MISSING
     val_fraction: float = 0.2
+    # held out before the validation split: only the confirmed trials are scored on it (sweep.confirm)
+    test_fraction: float = 0.2
     kwargs: Dict[str, Any] = field(default_factory=dict)  # open: passed to the loader as **kwargs
 
 
@@ -68,6 +70,15 @@ class StopConfig:
 
 
 @dataclass
+class ConfirmConfig:
+    """The end of a one-metric sweep: its `top` best configs trained again with `seeds` fresh
+    seeds each, scored on validation and test (sweeps.trial.confirmation); top=0: off."""
+
+    top: int = 3
+    seeds: int = 5
+
+
+@dataclass
 class SweepConfig:
     n_trials: int = 30
     n_jobs: int = 2
@@ -94,6 +105,9 @@ class SweepConfig:
     warm_start: Optional[Any] = None
     enqueue: Optional[Any] = None
     stop: StopConfig = field(default_factory=StopConfig)
+    # each trial trains this many times, with seeds derived from `seed` (the split stays): its value is their mean
+    repeats: int = 1
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeps import plots
 from sweeps.config.metrics import METRICS
 from sweeps.config.objectives import feasible, metric_names, spelled
-from sweeps.record import rank
+from sweeps.record import Confirmation, confirmation, rank
 from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker, run_store
@@ -142,7 +142,8 @@ def study_artifacts(study: optuna.Study, tracker: Tracker, cfg: DictConfig | Non
     metric = spelled(names)
     uri = cfg.tracking.uri if cfg is not None else tracker.uri
     files = {"trials.csv": lambda p: write_trials(p, study),
-             "summary.md": lambda p: p.write_text(summary_markdown(study, names, uri, [*caveats(cfg), *notes]))}
+             "summary.md": lambda p: p.write_text(summary_markdown(
+                 study, names, uri, [*caveats(cfg), *notes], cfg is None or cfg.dataset.test_fraction > 0))}
     complete = ranked(study)
     top = top_trials(study)
     if optuna_figures:
@@ -391,9 +392,31 @@ def no_best(study: optuna.Study) -> str:
     return "No trial completed, so there is no best trial."
 
 
-def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str, notes: Sequence[str] = ()) -> str:
-    """summary.md: the counts, the best trial with its params and reproduce command, the top trials;
-    for several metrics (a list), the Pareto front's trials with theirs."""
+def confirmation_markdown(c: Confirmation | None, test_split: bool = True) -> list[str]:
+    """summary.md's lines on the confirmation (sweeps.runner.confirm): the verdict and a row per
+    confirmed config; without one, that the score is the search's own."""
+    if c is None:
+        return ["**Not confirmed** (sweep.confirm.top=0): the best trial's score below is the one the search "
+                "picked it by, biased upward." + ("" if test_split else " No test score: dataset.test_fraction=0."),
+                ""]
+    tests = c.rows[0].test_mean is not None
+    out = ["## Confirmed", "", f"**{c.verdict}**", "",
+           f"The {len(c.rows)} best configs of {c.complete} complete trials, each trained again with "
+           f"{len(c.rows[0].seeds)} fresh seeds on the same split; mean and 95% interval.", "",
+           f"| trial | search {c.rows[0].metric} | {c.rows[0].metric} | 95% interval |"
+           + (f" {c.rows[0].test_metric} | 95% interval |" if tests else ""),
+           "|---:|---:|---:|---|" + ("---:|---|" if tests else "")]
+    for r in c.rows:
+        out.append(f"| {r.number} | {r.search_value:.4g} | {r.val_mean:.4g} | [{r.val_ci[0]:.4g}, {r.val_ci[1]:.4g}] |"
+                   + (f" {r.test_mean:.4g} | [{r.test_ci[0]:.4g}, {r.test_ci[1]:.4g}] |" if tests else ""))
+    return out + [""]
+
+
+def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str, notes: Sequence[str] = (),
+                     test_split: bool = True) -> str:
+    """summary.md: the counts, the confirmation, the best trial with its params and reproduce
+    command, the top trials; for several metrics (a list), the Pareto front's trials with theirs.
+    test_split: whether the data held out a test split (dataset.test_fraction)."""
     counts = trial_counts(study)
     best = best_trial(study)
     names = [metric] if isinstance(metric, str) else list(metric)
@@ -409,6 +432,7 @@ def summary_markdown(study: optuna.Study, metric: str | Sequence[str], uri: str,
         return "\n".join(lines)
     m = best.user_attrs.get("metrics", {})
     run_id = best.user_attrs.get("run_id", "")
+    lines += confirmation_markdown(confirmation(study), test_split)
     lines += [f"## Best trial: {best.number}", "",
               f"{metric} = {best.value:.6g} ({study.direction.name.lower()})"
               + "".join(f", {k} = {m[k]:.4g}" for k in METRICS if k in m and k != metric), ""]
@@ -466,4 +490,6 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
         if run_id:
             out.write(f"  MLflow run {run_id} (tracking URI {run_store(best.user_attrs, cfg.tracking.uri)})\n"
                       f"  reproduce: {reproduce_trial(cfg.tracking.uri, best)}\n")
+        if (c := confirmation(study)) is not None:
+            out.write(f"Confirmed: {c.verdict}\n")
     print(out.getvalue(), end="", flush=True)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from sweeps.config.metrics import METRICS
+from sweeps.config.metrics import METRICS, TEST_METRICS
 from sweeps.errors import ConfigError
+from sweeps.record import CONFIRM_RANK_TAG, VERDICT_TAG
 from sweeps.tracking.store import PARENT_TAG, default_uri, open_existing
 
 
@@ -192,7 +193,26 @@ def render(sweep: Sweep, uri: str, top: int) -> str:
         out.append("No trial meets the sweep's constraints (feasible: no), so there is no best.")
     else:
         out.append(f"reproduce the best: MLFLOW_TRACKING_URI={uri} python -m sweeps.reproduce {shown[0].info.run_id}")
-    return "\n".join(out) + "\n"
+    return "\n".join(out + confirmed(sweep)) + "\n"
+
+
+def confirmed(sweep: Sweep) -> list[str]:
+    """The confirmation's verdict (the parent run's tag) and each confirmed trial's mean and 95%
+    interval over its fresh seeds (its run's confirm/* metrics); nothing if the sweep had none."""
+    line = sweep.run.data.tags.get(VERDICT_TAG)
+    if not line:
+        return []
+    runs = sorted((r for r in sweep.trials if r.data.tags.get(CONFIRM_RANK_TAG, "").isdigit()),
+                  key=lambda r: int(r.data.tags[CONFIRM_RANK_TAG]))
+    names = [sweep.metric, *(k for k in TEST_METRICS if k != sweep.metric)]
+    header = ["trial", *(f"{k} (95% interval)" for k in names)]
+    rows = []
+    for r in runs:
+        m = r.data.metrics
+        rows.append([r.data.tags.get("optuna.trial", "?"), *(
+            f"{m[f'confirm/{k}_mean']:.4f} [{m[f'confirm/{k}_ci_low']:.4f}, {m[f'confirm/{k}_ci_high']:.4f}]"
+            if f"confirm/{k}_ci_high" in m else "-" for k in names)])
+    return ["", f"confirmed: {line}", *(["", _table(header, rows, right=set(range(len(header))))] if rows else [])]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -209,11 +209,12 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         raise
 
 
-def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[Any]:
+def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None, timeout: float | None = 60) -> list[Any]:
     """[task() for task in tasks], the first in this process and the others at the same time in
     the worker processes, if they are up, warm and idle (once a sweep's trials are done), else
     all here: never waits for a process to start. The tasks after the first are pickled; one
-    whose process died, or took over a minute, runs here after all."""
+    whose process died, or took over `timeout` seconds (None: no limit, for tasks that train),
+    runs here after all."""
     warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 1
             and all(f.done() for f in _warming) and time.monotonic() - _idle_since < IDLE_TIMEOUT - 10)
     if not warm or len(tasks) < 2:
@@ -226,7 +227,7 @@ def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None) -> list[An
         raise
     for task, f in zip(tasks[1:], futures):
         try:
-            out.append(f.result(timeout=60))
+            out.append(f.result(timeout=timeout))
         except (concurrent.futures.BrokenExecutor, concurrent.futures.TimeoutError):  # died, or stuck
             out.append(task())
     return out

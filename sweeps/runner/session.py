@@ -41,6 +41,7 @@ from sweeps.runner import pool
 from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
+from sweeps.runner.confirm import confirm, unconfirmed
 from sweeps.runner.progress import Progress
 from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.best import best_trial
@@ -127,7 +128,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
               "(the runs say so in their tag val_set)", flush=True)
     if role.launcher and count(study) >= cfg.sweep.n_trials:
         pool.stop()  # started while the config was checked: nothing for them to do
-        return complete(study, cfg, storage)
+        return complete(study, cfg, storage, space)
     # sweep.stop: a study that stopped under these settings runs nothing; under others it goes on
     # (a joined worker never clears a stop: the launcher's settings decide)
     reason, note = resume(study, stop_rule(cfg.sweep)) if role.launcher else (reached(study, None), None)
@@ -135,7 +136,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         print(f"[{role.name}] {note}", flush=True)
     if reason is not None:
         pool.stop()
-        return stopped_before(study, cfg, storage, reason, role)
+        return stopped_before(study, cfg, storage, reason, role, space)
     if role.launcher:
         if stop_requested(study):  # left by an interrupted launcher: this one resumes
             study.set_user_attr(STOP_ATTR, False)
@@ -180,6 +181,9 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
                       "stopped and failed (reason timeout), their params queued for the next run", flush=True)
         tidy(study, storage, tracker, role)  # runs of trials another worker failed (a dead worker's) end KILLED
         if role.launcher:
+            # the worker processes are idle by now: they train the confirmation's configs too
+            confirm(study, tracker, cfg, space, lambda tasks: pool.at_once(tasks, None, timeout=None),
+                    workers=n if client is None else 1)
             summarise(study, tracker, cfg, storage)
     except KeyboardInterrupt:
         if writer is not None:
@@ -297,33 +301,37 @@ def check_store_kept(cfg: DictConfig, storage: Storage, study: optuna.Study) -> 
                           f"emptied or replaced. {afresh}") from None
 
 
-def complete(study: optuna.Study, cfg: DictConfig, storage: Storage) -> Outcome:
+def complete(study: optuna.Study, cfg: DictConfig, storage: Storage, space: SearchSpace | None = None) -> Outcome:
     """A study that holds its budget already: no new run; what its last sweep left unsettled
     (settle), its best trial, and how to extend it."""
-    parent = settle(study, cfg, storage, LAUNCHER)
+    parent = settle(study, cfg, storage, LAUNCHER, space)
     print(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
           f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
           flush=True)
     return Outcome(study, parent)
 
 
-def stopped_before(study: optuna.Study, cfg: DictConfig, storage: Storage, reason: str, role: Role) -> Outcome:
+def stopped_before(study: optuna.Study, cfg: DictConfig, storage: Storage, reason: str, role: Role,
+                   space: SearchSpace | None = None) -> Outcome:
     """A study that stopped improving (sweep.stop) under the same settings: no new run; what its last
     sweep left unsettled (settle), its best trial, why it stopped and how to go on."""
-    parent = settle(study, cfg, storage, role)
+    parent = settle(study, cfg, storage, role, space)
     print(f"The study stopped: {reason}. It runs nothing more under the same sweep.stop settings; to go on, "
           "change them (a larger sweep.stop.patience, another sweep.stop.target) or drop them "
           "(sweep.stop.patience=null sweep.stop.target=null).", flush=True)
     return Outcome(study, parent)
 
 
-def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role) -> str:
+def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role, space: SearchSpace | None = None
+           ) -> str:
     """What a session that runs no trial still owes the stores, since the last sweep may have been
     killed at its end (kill -9, a signal, a store away during its summary): runs its dead processes
     left RUNNING end KILLED (tidy). For a launcher, the study's last parent run in this store gets
     its summary if that was cut short (written into it; its status stays KILLED or FAILED), else
     the Pareto tags follow the front and the best network is logged if its run is here without
-    one. Then the best trial on the terminal. Returns that parent run's id ("" if none is here)."""
+    one; its trials are confirmed (sweep.confirm) if the study holds no confirmation of the trials
+    it has (the last sweep was killed while it confirmed, or ran with sweep.confirm.top=0). Then
+    the best trial on the terminal. Returns that parent run's id ("" if none is here)."""
     tracker = store_tracker(cfg)
     if tracker.enabled:  # the trial records a sweep killed at its end left, before tidy() judges their runs
         writer = Writer(tracker, storage, cfg.sweep.study_name)
@@ -334,6 +342,8 @@ def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role) -
     record = study.user_attrs.get(MLFLOW_ATTR) or {}
     mine = role.launcher and tracker.enabled and record.get("uri") == cfg.tracking.uri
     parent = record.get("parent_run_id", "") if mine else ""
+    if role.launcher and space is not None and unconfirmed(study, cfg):
+        confirm(study, replace(tracker, parent_run_id=parent), cfg, space)
     if parent and summary.WHOLE not in tracker.client.get_run(parent).data.tags:
         print(f"[sweep] the summary of run {parent} was cut short: written now", flush=True)
         summarise(study, replace(tracker, parent_run_id=parent), cfg, storage)  # which prints the best

@@ -27,6 +27,9 @@ WATCHED = ("train.cost_every", "train.report_every", "train.learning_rate_range"
 DIGEST = "dataset.digest"  # what the data's arrays hash to (sweeps.trial.build.Fingerprint): a changed CSV
 # keys a question gained after studies were recorded without them: not a difference while missing there
 LATER = (DIGEST,)
+# keys a question gained whose value, in a question recorded without them, was this one: the split
+# had no test part, and each trial trained once
+BEFORE = {"dataset.test_fraction": "0.0", "sweep.repeats": "1"}
 
 
 def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[str, str]:
@@ -55,14 +58,17 @@ def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[st
         fixed[DIGEST] = digest
     # in one order: the same constraints listed otherwise ask the same question; none: no key
     bounds = sorted(c.text for c in constraints(cfg.sweep))
-    return {**fixed, "seed": str(cfg.seed), "sweep.metric": spelled(metric_names(cfg.sweep)),
+    # sweep.repeats: a trial's value is the mean of that many trainings, another number than one's
+    return {**fixed, "seed": str(cfg.seed), "sweep.repeats": str(cfg.sweep.repeats), "sweep.metric": spelled(metric_names(cfg.sweep)),
             "sweep.direction": resolve_direction(cfg), **({"sweep.constraints": spelled(bounds)} if bounds else {}),
             **asked}
 
 
 def differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """'key: old -> new' for each key whose value differs, '(none)' where one side lacks it; a
-    key of LATER that the old question lacks is no difference (it was recorded before that key)."""
+    key of LATER that the old question lacks is no difference (it was recorded before that key), nor
+    is a key of BEFORE whose value is the one it had before it was recorded."""
+    old = {**{k: v for k, v in BEFORE.items() if k in new}, **old}
     return [f"{k}: {old.get(k, '(none)')} -> {new.get(k, '(none)')}"
             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and not (k in LATER and k not in old)]
 

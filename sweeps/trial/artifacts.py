@@ -39,13 +39,20 @@ def use_data(tracker: Tracker, cfg: DictConfig, data: Dataset) -> None:
         tracker.use_dataset(fp.name, fp.source, {c: (X, Y, fp.digests[c]) for c, (X, Y) in splits(data).items()})
 
 
-def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig, costs: np.ndarray,
-                iterations: np.ndarray, metrics: dict[str, float] | None = None,
+def curve_file(repeat: int) -> str:
+    """The artifact of a repeat's full-resolution cost curve: the first's is cost_curve.csv, as a
+    trial that trains once has."""
+    return "cost_curve.csv" if repeat == 0 else f"cost_curve_r{repeat}.csv"
+
+
+def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig,
+                curves: list[tuple[np.ndarray, np.ndarray]], metrics: dict[str, float] | None = None,
                 val_points: list[tuple[int, float]] = (), data: Dataset | None = None) -> None:
-    """The artifacts now; the metrics and the curve with the run's end (one store write less)."""
+    """The artifacts now; the metrics and the curve with the run's end (one store write less).
+    net: the first repeat's; curves: (iterations, costs) of each repeat trained (sweep.repeats)."""
     reserve.check()  # the disk is full: this trial's artifacts would take the space its stop needs
     run.metrics = {k: v for k, v in (metrics or {}).items() if math.isfinite(v)}
-    run.curve = (iterations, costs)
+    iterations, costs = run.curve = curves[0]
     # the final metrics are logged at the step training stopped, after the metric's points at each
     # pruning report: the run page draws them beside `cost` (what cost_curve.png showed), and the
     # run's value of the metric is the last point, its final one
@@ -54,7 +61,7 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
     files = {
         "config.yaml": lambda p: write_config(p, cfg),
         "weights.npz": net.save,
-        "cost_curve.csv": lambda p: write_curve(p, iterations, costs),
+        **{curve_file(i): lambda p, c=c: write_curve(p, *c) for i, c in enumerate(curves)},
     }
     files.update(figures(net, cfg, costs, iterations, metrics, val_points, data))
     tracker.log_artifacts(run.id, files)

@@ -13,9 +13,28 @@ from nncore import Dataset, FitResult, Network, fit, load_dataset
 from sweeps.config.checks import optimizer_hyperparameters
 
 
+# what a derived seed is for: kept apart, so that no confirmation seed is one a trial trained with
+REPEAT, CONFIRM = 1, 2
+
+
 def load_data(cfg: Any) -> Dataset:
+    """The config's data, split by cfg.seed; a config logged before test splits existed has none."""
     d = cfg.dataset
-    return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, **d.kwargs)
+    return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.get("test_fraction", 0.0),
+                        **d.kwargs)
+
+
+def repeats(cfg: Any) -> int:
+    """sweep.repeats: 1 for a config logged before trials repeated."""
+    return int(cfg.sweep.get("repeats", 1))
+
+
+def fit_seeds(seed: int, k: int, purpose: int = REPEAT) -> list[int]:
+    """k seeds of the initialisation and the batch order, derived from the config's seed, whose split
+    stays: a trial's repeats (the first is the seed itself, so that one repeat trains as a trial
+    always did), or a confirmation's fresh ones (sweeps.trial.confirmation)."""
+    derived = [int(np.random.SeedSequence([seed, purpose, i]).generate_state(1)[0]) for i in range(k)]
+    return [seed, *derived[1:]] if purpose == REPEAT else derived
 
 
 @dataclass(frozen=True)
@@ -57,20 +76,24 @@ def fingerprint(cfg: Any, data: Dataset) -> Fingerprint:
         name, source = path.name, path.as_uri()
     else:
         kwargs = "".join(f", {k}={v!r}" for k, v in d.kwargs.items())
-        name, source = d.name, f"nncore.load_dataset({d.name!r}, seed={cfg.seed}, val_fraction={d.val_fraction}{kwargs})"
+        test = f", test_fraction={d.test_fraction}" if d.get("test_fraction", 0.0) else ""
+        name, source = d.name, (f"nncore.load_dataset({d.name!r}, seed={cfg.seed}, val_fraction={d.val_fraction}"
+                                f"{test}{kwargs})")
     return Fingerprint(name, source, {context: digest(X, Y) for context, (X, Y) in splits(data).items()})
 
 
-def build_network(cfg: Any, data: Dataset) -> Network:
+def build_network(cfg: Any, data: Dataset, seed: int | None = None) -> Network:
+    """The config's network, initialised by `seed` (cfg.seed unless given: a repeat's, a confirmation's)."""
     sizes = [data.X_train.shape[0], *cfg.model.hidden_units, data.Y_train.shape[0]]  # n_x, hidden..., n_y
     m = cfg.model
-    return Network.create(sizes, activation=m.activation, output=m.output, init=m.init, seed=cfg.seed,
-                          dtype=cfg.train.dtype, leaky_slope=m.leaky_slope)
+    return Network.create(sizes, activation=m.activation, output=m.output, init=m.init,
+                          seed=cfg.seed if seed is None else seed, dtype=cfg.train.dtype, leaky_slope=m.leaky_slope)
 
 
-def train(net: Network, cfg: Any, data: Dataset, callback=None) -> FitResult:
-    """nncore.fit with train's settings, and exactly the hyperparameters its optimiser takes."""
+def train(net: Network, cfg: Any, data: Dataset, callback=None, seed: int | None = None) -> FitResult:
+    """nncore.fit with train's settings, and exactly the hyperparameters its optimiser takes; the
+    batch order drawn from `seed` (cfg.seed unless given)."""
     t = cfg.train
     return fit(net, data.X_train, data.Y_train, learning_rate=t.learning_rate, iterations=t.iterations,
-               optimizer=t.optimizer, batch_size=t.batch_size, l2=t.l2, seed=cfg.seed, callback=callback,
-               cost_every=t.cost_every, **optimizer_hyperparameters(t))
+               optimizer=t.optimizer, batch_size=t.batch_size, l2=t.l2, seed=cfg.seed if seed is None else seed,
+               callback=callback, cost_every=t.cost_every, **optimizer_hyperparameters(t))

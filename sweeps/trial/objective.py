@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from nncore import Dataset, Diverged, Network
 from sweeps import reserve
 from sweeps.config.checks import flatten
-from sweeps.config.metrics import METRICS, Snapshot, measure
+from sweeps.config.metrics import METRICS, Snapshot, measure, repeated
 from sweeps.config.objectives import Constraint, constraints, metric_names, pruning
 from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
@@ -27,10 +27,10 @@ from sweeps.interrupts import check_interrupt
 from sweeps.study.pruners import asks_from
 from sweeps.study.reports import Reports, asks_locally
 from sweeps.tracking.outbox import Outbox
-from sweeps.record import DIVERGED, ERROR, METRICS_ATTR, RUN_ID, RUN_STORE
+from sweeps.record import DIVERGED, ERROR, METRICS_ATTR, REPEATS_ATTR, RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
-from sweeps.trial.build import build_network, train
+from sweeps.trial.build import build_network, fit_seeds, repeats, train
 
 
 class TimedOut(Exception):
@@ -39,27 +39,38 @@ class TimedOut(Exception):
 
 def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: Dataset,
               tracker: Tracker | Outbox, deadline: float = math.inf) -> float | list[float]:
-    """The value of sweep.metric, or a list of one per metric when it names several.
+    """The value of sweep.metric, or a list of one per metric when it names several: with
+    sweep.repeats=k, the mean of k trainings that differ in their seed (fit_seeds), on one split.
     deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
     cfg = space.apply(base, values)
     with trial_run(trial, cfg, values, tracker) as run:
-        net = build_network(cfg, data)
-        pruning = Pruning(trial, cfg, net, data, deadline)
+        pruning = Pruning(trial, cfg, data, deadline)
+        nets, curves, runs = [], [], []  # each repeat's network, (iterations, costs) and metrics
         try:
-            result = train(net, cfg, data, pruning)
-        except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
-            log_outcome(tracker, run, net, cfg, err.costs, np.arange(err.costs.size) * cfg.train.cost_every,
-                        val_points=pruning.points, data=data)
-            raise diverged(trial, str(err)) from None
+            for seed in fit_seeds(cfg.seed, repeats(cfg)):
+                nets.append(build_network(cfg, data, seed))
+                pruning.follow(nets[-1])
+                try:
+                    result = train(nets[-1], cfg, data, pruning, seed)
+                except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
+                    curves.append((np.arange(err.costs.size) * cfg.train.cost_every, err.costs))
+                    log_outcome(tracker, run, nets[0], cfg, curves, val_points=pruning.points, data=data)
+                    raise diverged(trial, str(err)) from None
+                curves.append((result.cost_iterations, result.costs))
+                runs.append(measure(Snapshot(nets[-1], data, result.iterations_run, result.seconds)))
+                if result.stopped_early:
+                    break
         finally:  # every report in the store before Optuna is told the trial's end
             pruning.close()
-        metrics = measure(Snapshot(net, data, result.iterations_run, result.seconds))
+        metrics, each = repeated(runs)
         names = metric_names(cfg.sweep)
         final = [] if result.stopped_early else [(result.iterations_run, metrics[names[0]])]
-        log_outcome(tracker, run, net, cfg, result.costs, result.cost_iterations, metrics,
-                    val_points=[*pruning.points, *final], data=data)
+        log_outcome(tracker, run, nets[0], cfg, curves, {**metrics, **each}, val_points=[*pruning.points, *final],
+                    data=data)
         trial.set_user_attr(METRICS_ATTR, metrics)
+        if len(runs) > 1:
+            trial.set_user_attr(REPEATS_ATTR, runs)
         if result.stopped_early:
             raise optuna.TrialPruned(f"pruned at iteration {result.iterations_run - 1}")
         for name in names:
@@ -84,12 +95,13 @@ def constrain(trial: optuna.Trial, bounds: list[Constraint], metrics: dict[str, 
 
 class Pruning:
     """nncore callback: every report_every iterations, report the sweep's metric (METRICS) to
-    Optuna, so the pruner compares what the study optimises, and stop when told to."""
+    Optuna, so the pruner compares what the study optimises, and stop when told to. With
+    sweep.repeats=k the repeats train one after the other: the pruner is asked during the last,
+    with the mean of all k at each report step."""
 
-    def __init__(self, trial: optuna.Trial, cfg: DictConfig, net: Network, data: Dataset,
-                 deadline: float = math.inf):
+    def __init__(self, trial: optuna.Trial, cfg: DictConfig, data: Dataset, deadline: float = math.inf):
         # the first metric: the pruner's with one, drawn on cost_curve.png with several
-        self.trial, self.net, self.data, self.metric = trial, net, data, METRICS[metric_names(cfg.sweep)[0]]
+        self.trial, self.data, self.metric = trial, data, METRICS[metric_names(cfg.sweep)[0]]
         self.deadline = deadline
         self.every = cfg.train.report_every
         # with no pruner (or several metrics, which Optuna does not prune) reporting would only add
@@ -98,8 +110,16 @@ class Pruning:
         self.asks_from = asks_from(cfg.sweep)  # before this step the pruner's answer is no
         # written by a thread while the trial trains, where the pruner allows (sweeps.study.reports)
         self.reports = Reports(trial) if self.prunes and asks_locally(trial.study.pruner) else None
-        self.points: list[tuple[int, float]] = []  # (iteration, value) reported, drawn on cost_curve.png
-        self.start = time.perf_counter()
+        self.points: list[tuple[int, float]] = []  # (iteration, mean value) reported, drawn on cost_curve.png
+        self.repeats = repeats(cfg)
+        self.earlier: list[dict[int, float]] = []  # each finished repeat's value at each report step
+        self.net: Network | None = None
+
+    def follow(self, net: Network) -> None:
+        """The next repeat's network, which this callback watches from now on."""
+        if self.net is not None:
+            self.earlier.append(self.values)
+        self.net, self.values, self.start = net, {}, time.perf_counter()
 
     def __call__(self, iteration: int, cost: float) -> bool:
         check_interrupt()  # a Ctrl-C stops the training here (sweeps.interrupts.INTERRUPTED)
@@ -111,6 +131,10 @@ class Pruning:
             value = self.metric.compute(Snapshot(self.net, self.data, iteration, time.perf_counter() - self.start))
         if not math.isfinite(value):
             return False  # the training cost will say Diverged soon enough
+        self.values[iteration] = value
+        if len(self.earlier) < self.repeats - 1:
+            return False  # not the last repeat: the mean needs them all
+        value = float(np.mean([*(v[iteration] for v in self.earlier if iteration in v), value]))
         self.points.append((iteration, value))
         if not self.prunes:
             return False

@@ -13,18 +13,20 @@ from nncore import Diverged, Network
 from sweeps.errors import ConfigError
 from sweeps.tracking.store import default_uri, open_existing
 from sweeps.tracking.tracker import Tracker
-from sweeps.trial.build import Fingerprint, build_network, fingerprint, load_data, train
+from sweeps.trial.artifacts import curve_file
+from sweeps.trial.build import Fingerprint, build_network, fingerprint, fit_seeds, load_data, repeats, train
 
 
 @dataclass
 class Reproduction:
     run_id: str
     config: DictConfig  # the trial's resolved config, as logged
-    network: Network  # the network trained again
-    costs: np.ndarray  # (k,) its cost curve
-    logged: np.ndarray  # (k', 2) iterations and costs of the logged curve
-    max_abs_diff: float  # 0.0 when the curves are bitwise equal; inf when nothing can be compared
+    network: Network  # the network trained again (the first repeat's)
+    costs: np.ndarray  # (k,) its cost curve (the first repeat's)
+    logged: np.ndarray  # (k', 2) iterations and costs of the logged curve (the first repeat's)
+    max_abs_diff: float  # 0.0 when every repeat's curves are bitwise equal; inf when nothing can be compared
     data_changed: list[str] = field(default_factory=list)  # each split whose digest is not the run's
+    repeat_diffs: list[float] = field(default_factory=list)  # each repeat's max_abs_diff (sweep.repeats)
 
     @property
     def exact(self) -> bool:
@@ -68,38 +70,65 @@ def load_network(run_id: str, tracking_uri: str | None = None) -> Network:
 
 
 def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
-    """Trains the trial of run `run_id` again, from its logged config and seed, with the BLAS
-    threads its worker had, and stops where the logged curve stopped (a pruned trial)."""
+    """Trains the trial of run `run_id` again, from its logged config and seed, each repeat it
+    trained (sweep.repeats: a cost curve each) with its own seed, with the BLAS threads its worker
+    had; the last stops where its logged curve stopped (a pruned trial)."""
     tracker, uri = _tracker(run_id, tracking_uri)
     cfg = _artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load)
-    logged = _artifact(tracker, uri, run_id, "cost_curve.csv",
-                       lambda p: np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2))  # (k, 2) iteration, cost
+    logged = [_artifact(tracker, uri, run_id, curve_file(0), _read_curve)]  # (k, 2) iteration, cost each
+    for i in range(1, repeats(cfg)):  # a pruned or diverged trial's repeats stop at the one that did
+        if (curve := _logged_curve(tracker, run_id, curve_file(i))) is None:
+            break
+        logged.append(curve)
     run = tracker.client.get_run(run_id)
     tags = run.data.tags
     threads = int(tags.get("blas_threads", "1"))  # the same BLAS split as its worker had
     data = load_data(cfg)
     changed = data_changes(run, fingerprint(cfg, data))
-    net = build_network(cfg, data)
-    # A pruner stopped its trial at its last logged cost, before that iteration's update: stop there
-    # too. Any other trial ran on (a diverged one until its cost was not finite, as again here),
-    # and a complete one made one more update after its last logged cost.
-    last = int(logged[-1, 0]) if logged.size else 0
     pruned = tags.get("optuna.state") == "PRUNED" and tags.get("reason", "").startswith("pruned at")
-    stop = (lambda it, _cost: it >= last) if pruned else None
-    with threadpool_limits(limits=threads):
-        try:
-            costs = train(net, cfg, data, callback=stop).costs
-        except Diverged as err:
-            costs = err.costs
-    old = logged[:, 1] if logged.size else np.empty(0)
+    nets, diffs, first = [], [], None
+    for i, (seed, old) in enumerate(zip(fit_seeds(cfg.seed, len(logged)), logged)):
+        net = build_network(cfg, data, seed)
+        # A pruner stopped its trial's last repeat at its last logged cost, before that iteration's
+        # update: stop there too. Any other repeat ran on (a diverged one until its cost was not
+        # finite, as again here), and a complete one made one more update after its last logged cost.
+        last = int(old[-1, 0]) if old.size else 0
+        stop = (lambda it, _cost, last=last: it >= last) if pruned and i == len(logged) - 1 else None
+        with threadpool_limits(limits=threads):
+            try:
+                costs = train(net, cfg, data, callback=stop, seed=seed).costs
+            except Diverged as err:
+                costs = err.costs
+        nets.append(net)
+        diffs.append(difference(costs, old[:, 1] if old.size else np.empty(0)))
+        first = costs if first is None else first
+    return Reproduction(run_id, cfg, nets[0], first, logged[0], max(diffs), changed, diffs)
+
+
+def _read_curve(path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+
+
+def _logged_curve(tracker: Tracker, run_id: str, name: str) -> np.ndarray | None:
+    """A run's curve artifact, or None if it has none of that name (a repeat it did not train)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tracker.artifact_file(run_id, name) as path:
+            return _read_curve(path)
+    except (MlflowException, OSError):
+        return None
+
+
+def difference(costs: np.ndarray, old: np.ndarray) -> float:
+    """The largest absolute difference of two cost curves: 0.0 when bitwise equal (NaN where both
+    are), inf when nothing can be compared or their lengths differ."""
     n = min(old.size, costs.size)
     with np.errstate(invalid="ignore"):
         diff = np.abs(costs[:n] - old[:n])
     same = costs.size == old.size and np.array_equal(costs, old, equal_nan=True)
     largest = 0.0 if same else (float(np.nanmax(diff)) if n and np.isfinite(diff).any() else float("inf"))
-    if not same and largest == 0.0:
-        largest = float("inf")  # equal where both have points, but of different lengths
-    return Reproduction(run_id, cfg, net, costs, logged, largest, changed)
+    return float("inf") if not same and largest == 0.0 else largest  # equal where both have points, not in length
 
 
 def data_changes(run, now: Fingerprint) -> list[str]:

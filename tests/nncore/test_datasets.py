@@ -229,3 +229,35 @@ def test_a_csv_whose_labels_are_fractional_numbers_is_refused(tmp_path):
         load_dataset("csv", path=str(path), label="y")
     path.write_text("x1,y\n" + "".join(f"{i},{i % 3}.0\n" for i in range(20)))  # whole numbers written as floats
     assert load_dataset("csv", path=str(path), label="y", val_fraction=0.2).Y_train.shape[0] == 3
+
+
+def test_a_test_split_is_held_out_first_and_none_keeps_the_old_split_sample_for_sample():
+    old = load_dataset("flower", seed=3, val_fraction=0.2)  # no test split: the split of before
+    zero = load_dataset("flower", seed=3, val_fraction=0.2, test_fraction=0)
+    assert np.array_equal(old.X_train, zero.X_train) and np.array_equal(old.X_val, zero.X_val)
+    assert zero.X_test.shape == (2, 0)
+    d = load_dataset("flower", seed=3, val_fraction=0.2, test_fraction=0.2)  # 400 points
+    assert (d.X_train.shape[1], d.X_val.shape[1], d.X_test.shape[1]) == (240, 80, 80)
+    assert d.Y_test.shape == (1, 80) and d.y_test.shape == (80,)
+    raw = load_dataset("flower", seed=3, val_fraction=0, test_fraction=0)  # every point, as training
+    # the three splits are together every point, standardised by the training part's statistics only
+    assert np.allclose(d.X_train.mean(axis=1), 0) and not np.allclose(d.X_test.mean(axis=1), 0)
+    assert sorted(np.concatenate([d.y_train, d.y_val, d.y_test]).tolist()) == sorted(raw.y_train.tolist())
+
+
+def test_test_and_validation_fractions_that_leave_no_training_are_refused_naming_both():
+    with pytest.raises(ValueError, match=r"test_fraction=0\.8 is out of range; with val_fraction=0\.2"):
+        load_dataset("flower", val_fraction=0.2, test_fraction=0.8)
+
+
+def test_a_test_split_without_a_sample_of_some_class_is_refused_with_a_sentence(tmp_path):
+    p = tmp_path / "rare.csv"
+    p.write_text("x,y\n" + "".join(f"{i},{'b' if i == 0 else 'a'}\n" for i in range(20)))
+    refused = 0
+    for seed in range(5):  # the one 'b' lands in the 2-sample test split of a few seeds only
+        try:
+            load_dataset("csv", path=p, label="y", seed=seed, val_fraction=0.2, test_fraction=0.1)
+        except ValueError as err:
+            assert "test split of 2 samples with no sample of class(es) ['b']" in str(err)
+            refused += 1
+    assert refused >= 1

@@ -62,7 +62,8 @@ def loky_workers() -> set[int]:
 
 def validation_data(cfg) -> nncore.Dataset:
     d = cfg.dataset
-    return nncore.load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, **d.kwargs)
+    return nncore.load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                               **d.kwargs)
 
 
 def same_weights(a: nncore.Network, b: nncore.Network) -> bool:

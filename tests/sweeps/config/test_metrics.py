@@ -49,3 +49,28 @@ def test_n_params_counts_weights_and_biases_and_predict_seconds_times_one_predic
     assert measure(Snapshot(deep, iris, 1, 0.0))["n_params"] == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
     assert 0 < out["predict_seconds"] < 1.0
     assert METRICS["n_params"].direction == "minimize" and METRICS["predict_seconds"].direction == "minimize"
+
+
+def test_repeats_give_the_mean_each_repeats_value_and_the_sample_std():
+    from sweeps.config.metrics import repeated
+
+    runs = [{"val_cost": 0.2, "n_params": 10.0}, {"val_cost": 0.3, "n_params": 10.0}, {"val_cost": 0.4, "n_params": 10.0}]
+    mean, extra = repeated(runs)
+    assert mean == {"val_cost": pytest.approx(0.3), "n_params": 10.0}
+    assert extra["val_cost/r0"] == 0.2 and extra["val_cost/r2"] == 0.4
+    assert extra["val_cost_std"] == pytest.approx(0.1) and extra["n_params_std"] == 0.0  # ddof=1
+    assert repeated(runs[:1]) == (runs[0], {})  # one repeat: the run logs what it always did
+
+
+def test_the_test_metrics_are_measured_apart_and_only_with_a_test_split():
+    from nncore import Network, load_dataset
+    from sweeps.config.metrics import TEST_METRICS, Snapshot, measure, test_of
+
+    net = Network.create([2, 3, 1], seed=0)
+    held = load_dataset("flower", seed=0, test_fraction=0.2)
+    assert not set(TEST_METRICS) & set(measure(Snapshot(net, held, 0, 0.0)))  # a trial's metrics: none of them
+    test = measure(Snapshot(net, held, 0, 0.0), TEST_METRICS)
+    assert test["test_cost"] == net.cost(held.X_test, held.Y_test)
+    assert measure(Snapshot(net, load_dataset("flower", seed=0), 0, 0.0), TEST_METRICS) == {}
+    assert (test_of("val_cost"), test_of("val_accuracy"), test_of("n_params")) == ("test_cost", "test_accuracy",
+                                                                                    "test_cost")

@@ -97,3 +97,10 @@ def test_several_metrics_and_constraints_are_part_of_the_question(compose_cfg):
     assert both["sweep.constraints"] == "[fit_seconds < 0.5, n_params <= 2000]"
     assert asked("sweep.constraints=['fit_seconds<0.5', 'n_params <= 2e3']") == both  # the same, written otherwise
     assert asked("sweep.metric=[val_cost,n_params]", "sweep.sampler=random") == two  # the sampler may change
+
+
+def test_a_question_recorded_before_test_splits_and_repeats_had_neither():
+    old = {"dataset.name": "flower"}  # recorded before the question named them
+    assert differences(old, {**old, "dataset.test_fraction": "0.0", "sweep.repeats": "1"}) == []
+    assert differences(old, {**old, "dataset.test_fraction": "0.2", "sweep.repeats": "3"}) == [
+        "dataset.test_fraction: 0.0 -> 0.2", "sweep.repeats: 1 -> 3"]

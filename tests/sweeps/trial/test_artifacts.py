@@ -43,7 +43,8 @@ def test_every_trial_run_logs_its_dataset_as_training_and_validation_inputs(comp
     csv = tmp_path / "points.csv"
     csv.write_text("x1,x2,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(40)))
     cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "dataset=csv", f"dataset.kwargs.path={csv}",
-                      "dataset.kwargs.label=y", "dataset.val_fraction=0.25")
+                      "dataset.kwargs.label=y", "dataset.val_fraction=0.25",
+                      "dataset.test_fraction=0")  # the split sizes asserted below are those of no test split
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
     data = load_data(cfg)
     use_data(tracker, cfg, data)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from sweeps.trial.build import build_network, load_data, train
+from tests.sweeps.conftest import SMALL
 
 
 def test_the_network_takes_its_sizes_from_the_data_and_the_config(compose_cfg):
@@ -28,3 +29,23 @@ def test_the_same_config_trains_bitwise_the_same(compose_cfg):
     data = load_data(cfg)
     a, b = (train(build_network(cfg, data), cfg, data).costs for _ in range(2))
     assert np.array_equal(a, b)
+
+
+def test_repeat_seeds_start_at_the_configs_and_confirmation_seeds_are_fresh():
+    from sweeps.trial.build import CONFIRM, fit_seeds
+
+    repeats = fit_seeds(7, 4)
+    assert repeats[0] == 7 and len(set(repeats)) == 4 and repeats == fit_seeds(7, 4)  # derived, not drawn
+    assert fit_seeds(7, 2) == repeats[:2]  # a repeat's seed does not depend on how many there are
+    fresh = fit_seeds(7, 5, CONFIRM)
+    assert len(set(fresh)) == 5 and not set(fresh) & set(fit_seeds(7, 50))
+
+
+def test_a_config_logged_before_test_splits_loads_the_split_it_trained_on(compose_cfg):
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg(*SMALL)
+    old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    del old.dataset["test_fraction"]  # as a trial's config.yaml of before has it
+    then, now = load_data(old), load_data(compose_cfg(*SMALL, "dataset.test_fraction=0"))
+    assert np.array_equal(then.X_train, now.X_train) and np.array_equal(then.X_val, now.X_val)

@@ -37,3 +37,32 @@ def test_a_diverging_trial_is_pruned_with_its_reason(compose_cfg):
     with pytest.raises(optuna.TrialPruned, match="diverged"):
         objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), Tracker("unused", enabled=False))
     assert "diverged" in study.trials[0].user_attrs["diverged"]
+
+
+def test_repeats_train_with_their_own_seeds_and_the_trial_is_their_mean(compose_cfg):
+    cfg = compose_cfg(*SMALL, "sweep.repeats=3", "train.report_every=50", "sweep.pruner=median")
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner(), sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), Tracker("unused", enabled=False))
+    t = study.trials[0]
+    each = [r["val_cost"] for r in t.user_attrs["repeats"]]
+    assert len(each) == 3 and len(set(each)) == 3  # three seeds, three networks
+    assert value == t.user_attrs["metrics"]["val_cost"] == pytest.approx(sum(each) / 3)
+    # the pruner hears the mean of the three at each report step, once: the last repeat reports it
+    assert sorted(t.intermediate_values) == [50, 100, 150]
+    one = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))  # the same params
+    once = objective(one.ask(), compose_cfg(*SMALL), parse_space(cfg.search_space), load_data(cfg),
+                     Tracker("unused", enabled=False))
+    # repeat 0 trains with the config's own seed: sweep.repeats=1 is the trial of before
+    assert one.trials[0].params == t.params and once == each[0]
+
+
+def test_the_test_split_reaches_no_trial_record(compose_cfg):
+    cfg = compose_cfg(*SMALL, "sweep.repeats=2", "train.report_every=50")
+    study = optuna.create_study()
+    trial = study.ask()
+    objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), Tracker("unused", enabled=False))
+    t = study.trials[0]
+    assert load_data(cfg).X_test.shape[1] == 80  # flower's default: 20 % held out
+    attrs = [*t.params, *t.user_attrs["metrics"], *(k for r in t.user_attrs["repeats"] for k in r)]
+    assert not [k for k in attrs if "test" in k]

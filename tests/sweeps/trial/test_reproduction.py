@@ -48,3 +48,22 @@ def test_a_missing_store_or_run_is_a_sentence_and_creates_nothing(tracked, tmp_p
     assert not missing.exists() and not missing.parent.exists()
     with pytest.raises(ConfigError, match="there is no run 'abc'"):
         load_network("abc", uri)
+
+
+def test_every_repeat_of_a_trial_reproduces_bit_for_bit(compose_cfg, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
+    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "sweep.repeats=3", "train.batch_size=32")
+    study = optuna.create_study()
+    trial = study.ask()
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), tracker))
+    run_id = study.trials[0].user_attrs["run_id"]
+    r = reproduce(run_id, uri)
+    assert r.repeat_diffs == [0.0, 0.0, 0.0] and r.max_abs_diff == 0.0
+    # each repeat is compared: a changed last repeat's curve is found
+    with tracker.artifact_file(run_id, "cost_curve_r2.csv") as path:
+        lines = path.read_text().splitlines()
+        lines[-1] = lines[-1].split(",")[0] + ",0.5"
+        path.write_text("\n".join(lines) + "\n")
+    r = reproduce(run_id, uri)
+    assert r.repeat_diffs[:2] == [0.0, 0.0] and r.repeat_diffs[2] > 0 and r.max_abs_diff == r.repeat_diffs[2]
