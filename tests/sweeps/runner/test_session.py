@@ -56,7 +56,7 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
         # the validation metric at each pruning report, a step metric the run page draws beside cost;
         # its last point is the trial's final value, which is what the run's metric shows
         val = sorted(client.get_metric_history(run.info.run_id, "val_cost"), key=lambda m: m.step)
-        assert [m.step for m in val[:-1]] == sorted(t.intermediate_values) and len(val) >= 2
+        assert [m.step for m in val[:-1]] == sorted(t.intermediate_values)  # none for a trial shorter than a report
         assert val[-1].value == run.data.metrics["val_cost"] == t.user_attrs["metrics"]["val_cost"]
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
             "config.yaml", "weights.npz", "cost_curve.csv", "cost_curve.png"}
