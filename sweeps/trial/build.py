@@ -43,7 +43,7 @@ class Fingerprint:
 
     name: str  # the dataset's name, or a CSV's file name: the UI's Dataset column
     source: str  # a CSV's file URI, else the loader's call (nncore.load_dataset)
-    digests: dict[str, str]  # context ('training', 'validation') -> digest of its arrays
+    digests: dict[str, str]  # context ('training', 'validation', 'test') -> digest of its arrays
 
     @property
     def digest(self) -> str:
@@ -79,7 +79,10 @@ def fingerprint(cfg: Any, data: Dataset) -> Fingerprint:
         test = f", test_fraction={d.test_fraction}" if d.get("test_fraction", 0.0) else ""
         name, source = d.name, (f"nncore.load_dataset({d.name!r}, seed={cfg.seed}, val_fraction={d.val_fraction}"
                                 f"{test}{kwargs})")
-    return Fingerprint(name, source, {context: digest(X, Y) for context, (X, Y) in splits(data).items()})
+    digests = {context: digest(X, Y) for context, (X, Y) in splits(data).items()}
+    if data.X_test is not None and data.X_test.shape[1]:  # in the question too: a change there is a change
+        digests["test"] = digest(data.X_test, data.Y_test)
+    return Fingerprint(name, source, digests)
 
 
 def build_network(cfg: Any, data: Dataset, seed: int | None = None) -> Network:
