@@ -18,10 +18,10 @@ from tests.cluster.harness import Cluster, Probe, namespaces_refused
 from tests.conftest import wait_for
 
 FINISHED = ("COMPLETE", "PRUNED")
-# trials of about 0.5-1 s of training: long enough that both hosts take some, and that one is
+# trials of about 1.5 s of training: long enough that both hosts take some, and that one is
 # caught running
 STEADY = ["search_space=none", "+search_space.train.learning_rate={type:float,low:0.5,high:1.5}",
-          "model.hidden_units=[16]", "train.iterations=6000", "sweep.pruner=none", "sweep.sampler=random",
+          "model.hidden_units=[16]", "train.iterations=15000", "sweep.pruner=none", "sweep.sampler=random",
           "sweep.n_jobs=1"]
 HEARTBEAT = ["sweep.heartbeat_interval=1", "sweep.grace_period=4"]
 
