@@ -42,6 +42,7 @@ from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.progress import Progress
+from sweeps.runner.shared import check_shared
 from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.best import best_trial
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
@@ -107,6 +108,8 @@ def _session(cfg: DictConfig, role: Role) -> Outcome:
 
 def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, storage: Storage) -> Outcome:
     existed = study_exists(storage, cfg.sweep.study_name)
+    if not role.launcher:
+        check_shared(cfg, storage, existed)
     if not existed:
         check_no_orphan_runs(cfg, storage)
     study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
@@ -158,7 +161,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
-                                          "parent_run_id": tracker.parent_run_id})
+                                          "parent_run_id": tracker.parent_run_id, "host": here()["host"]})
         tracker.log(tracker.parent_run_id, tags={QUESTION_ATTR: json.dumps(asked, sort_keys=True)})
     reports: list[Report] = []
     try:

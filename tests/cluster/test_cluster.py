@@ -46,3 +46,21 @@ def test_a_clean_sweep_across_two_hosts(sweep, hosts):
     # no record is left waiting on a or b: MLflow holds them all
     for host in ("a", "b"):
         assert not [p for p in hosts.folder(host).rglob("*.json") if ".nnsweeps-outbox" in p.parts]
+
+
+def test_a_worker_given_a_store_only_its_host_sees_is_refused_before_its_first_trial(sweep, hosts):
+    launcher = sweep.start("a", "sweep.n_trials=6", *HEARTBEAT, *STEADY)
+    sweep.wait_launched()
+    b = hosts.folder("b") / "work"
+    journal = sweep.start("b", "sweep.n_trials=6", *HEARTBEAT, *STEADY, module="sweeps.worker",
+                          storage=str(b / "local.journal"))
+    sqlite = sweep.start("b", "sweep.n_trials=6", *HEARTBEAT, *STEADY, module="sweeps.worker",
+                         uri=f"sqlite:///{b / 'mlflow.db'}")
+    for proc, field in ((journal, "sweep.storage"), (sqlite, "tracking.uri")):
+        out = sweep.finish(proc, code=2)
+        assert f"{field}=" in out and "other hosts cannot see that store" in out and "Traceback" not in out
+    assert "host-a" in sweep.output(sqlite)  # where the sweep runs
+    sweep.finish(launcher)
+    trials = sweep.assert_consistent(6)
+    assert {t["user_attrs"].get("host") for t in trials} == {"host-a"}  # b ran nothing
+    assert not (b / "local.journal").exists()
