@@ -25,7 +25,8 @@ def trials(storage: str, study: str) -> list[dict]:
         found = optuna.load_study(study_name=study, storage=_storages[storage])
     except KeyError:
         return []
-    return [{"number": t.number, "state": t.state.name, "params": t.params, "user_attrs": t.user_attrs}
+    return [{"number": t.number, "state": t.state.name, "params": t.params, "user_attrs": t.user_attrs,
+             "start": t.datetime_start.timestamp() if t.datetime_start else None}
             for t in found.get_trials(deepcopy=False)]
 
 
