@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,6 @@ import pytest
 
 from sweeps.services import postgres_missing
 from tests.cluster.harness import Cluster, Probe, namespaces_refused
-from tests.conftest import wait_for
 
 FINISHED = ("COMPLETE", "PRUNED")
 # trials of about 1.5 s of training: long enough that both hosts take some, and that one is
@@ -71,10 +71,11 @@ class ClusterSweep:
                 f"tracking.uri={uri or self.cluster.tracking}", f"tracking.experiment={self.name}",
                 f"hydra.run.dir=hydra/{self.name}-{uuid.uuid4().hex[:4]}", *overrides]
 
-    def start(self, host: str, *overrides: str, module: str = "sweeps", wrap: tuple[str, ...] = (),
+    def start(self, host: str, *overrides: str, module: str = "sweeps", env: dict[str, str] | None = None,
               **kw) -> subprocess.Popen:
         log = self.cluster.folder(host) / f"{self.name}-{module}-{len(self.logs)}.log"
-        proc = self.cluster.spawn(host, [*wrap, sys.executable, "-m", module, *self.args(*overrides, **kw)], log=log)
+        proc = self.cluster.spawn(host, [sys.executable, "-m", module, *self.args(*overrides, **kw)], log=log,
+                                  **(env or {}))
         self.logs[proc] = log
         return proc
 
@@ -100,10 +101,13 @@ class ClusterSweep:
         return [r for r in self.probe("runs", uri=self.cluster.tracking, experiment=self.name)
                 if role is None or r["tags"].get("nnsweeps.role") == role]
 
-    def wait_launched(self, timeout: float = 120) -> None:
+    def wait_launched(self, launcher: subprocess.Popen, timeout: float = 120) -> None:
         """Until the launcher recorded its parent run on the study (workers that join use it)."""
-        wait_for(lambda: "nnsweeps.mlflow" in self.probe("study_attrs", storage=self.cluster.storage,
-                                                         study=self.name), timeout=timeout, every=0.5)
+        deadline = time.monotonic() + timeout
+        while "nnsweeps.mlflow" not in self.probe("study_attrs", storage=self.cluster.storage, study=self.name):
+            if launcher.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the launcher did not start the sweep:\n{self.output(launcher)[-4000:]}")
+            time.sleep(0.5)
 
     def assert_consistent(self, n_trials: int) -> list[dict]:
         """Exactly n_trials finished trials, each with exactly one FINISHED run whose id the trial

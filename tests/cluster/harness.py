@@ -184,6 +184,14 @@ class Cluster:
             if proc.poll() is None and proc.args[3] == self.ns(host):
                 proc.wait(timeout=30)
 
+    def clock_ahead(self, seconds: int) -> dict[str, str]:
+        """The environment of a process whose wall clock runs `seconds` ahead (tests/cluster/clock_ahead.c)."""
+        lib = self.root / "clock_ahead.so"
+        if not lib.exists():
+            subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(Path(__file__).with_name("clock_ahead.c")),
+                            "-ldl"], check=True, capture_output=True)
+        return {"LD_PRELOAD": str(lib), "CLOCK_AHEAD_SECONDS": str(seconds)}
+
     def pids(self, host: str) -> list[int]:
         out = subprocess.run(["ip", "netns", "pids", self.ns(host)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]

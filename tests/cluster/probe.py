@@ -20,7 +20,8 @@ def trials(storage: str, study: str) -> list[dict]:
     from sweeps.urls import with_driver
 
     if storage not in _storages:  # one engine for all the polling
-        _storages[storage] = optuna.storages.RDBStorage(with_driver(storage))
+        # pre-ping: a connection of the pool may be one that a restarted server dropped
+        _storages[storage] = optuna.storages.RDBStorage(with_driver(storage), engine_kwargs={"pool_pre_ping": True})
     try:
         found = optuna.load_study(study_name=study, storage=_storages[storage])
     except KeyError:
