@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sweeps.services import postgres_missing
-from tests.cluster.harness import Cluster, Probe, namespaces_refused
+from tests.cluster.harness import USER, Cluster, Probe, namespaces_refused
 
 FINISHED = ("COMPLETE", "PRUNED")
 # trials of about 1.5 s of training: long enough that both hosts take some, and that one is
@@ -72,10 +72,11 @@ class ClusterSweep:
                 f"hydra.run.dir=hydra/{self.name}-{uuid.uuid4().hex[:4]}", *overrides]
 
     def start(self, host: str, *overrides: str, module: str = "sweeps", env: dict[str, str] | None = None,
-              **kw) -> subprocess.Popen:
+              user: str | None = USER, **kw) -> subprocess.Popen:
+        """`python -m module` on `host`, as the sweep's user (user=None: without credentials, but `env`)."""
         log = self.cluster.folder(host) / f"{self.name}-{module}-{len(self.logs)}.log"
         proc = self.cluster.spawn(host, [sys.executable, "-m", module, *self.args(*overrides, **kw)], log=log,
-                                  **(env or {}))
+                                  user=user, **(env or {}))
         self.logs[proc] = log
         return proc
 

@@ -174,3 +174,41 @@ def test_a_host_whose_clock_is_5_minutes_ahead_beats_and_is_judged_by_the_server
     assert all(t["state"] in FINISHED for t in on_b if t["number"] not in {v["number"] for v in cut})
     on_a = [t["start"] for t in trials if t["user_attrs"].get("host") == "host-a"]
     assert min(t["start"] for t in on_b) > max(on_a) + 120  # b's clock was ahead indeed
+
+
+REFUSED = """
+import json, sys, urllib.error, urllib.request
+import psycopg2
+db, password = sys.argv[1], sys.argv[2:]
+answer = {}
+try:
+    psycopg2.connect(host=db, port=5432, user="postgres", dbname="optuna", connect_timeout=5,
+                     **({"password": "wrong"} if password else {})).close()
+    answer["postgres"] = "connected"
+except psycopg2.OperationalError as err:
+    answer["postgres"] = str(err)
+request = urllib.request.Request(f"http://{db}:5001/api/2.0/mlflow/experiments/search?max_results=1")
+if password:
+    request.add_header("Authorization", "Basic c3dlZXA6d3Jvbmc=")  # sweep:wrong
+try:
+    answer["mlflow"] = urllib.request.urlopen(request, timeout=10).status
+except urllib.error.HTTPError as err:
+    answer["mlflow"] = err.code
+print(json.dumps(answer))
+"""
+
+
+def test_a_client_without_credentials_on_b_is_refused_by_both_servers(sweep, hosts):
+    for wrong in ([], ["wrong"]):  # none, then a wrong password
+        proc = hosts.python("b", "-c", REFUSED, hosts.addr("db"), *wrong, user=None)
+        answer = json.loads(proc.stdout)
+        assert "password" in answer["postgres"] and answer["mlflow"] == 401, answer
+    # a sweep started so: one sentence naming the store, exit 2, nothing made
+    pg, mlflow = hosts.credentials(), hosts.credentials()
+    del pg["PGPASSWORD"]
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        del mlflow[key]
+    for env, field in ((pg, "sweep.storage"), (mlflow, "tracking.uri")):
+        out = sweep.finish(sweep.start("b", "sweep.n_trials=2", *STEADY, user=None, env=env), code=2)
+        assert f"{field}=" in out and "Traceback" not in out, out
+    assert not sweep.trials() and not sweep.runs()
