@@ -27,7 +27,8 @@ def trials(storage: str, study: str) -> list[dict]:
     except KeyError:
         return []
     return [{"number": t.number, "state": t.state.name, "params": t.params, "user_attrs": t.user_attrs,
-             "start": t.datetime_start.timestamp() if t.datetime_start else None}
+             "start": t.datetime_start.timestamp() if t.datetime_start else None,
+             "complete": t.datetime_complete.timestamp() if t.datetime_complete else None}
             for t in found.get_trials(deepcopy=False)]
 
 
