@@ -121,8 +121,20 @@ class Cluster:
         ip("-n", name, "link", "set", "lo", "up")
 
     def link(self, host: str, up: bool) -> None:
-        """Plugs or unplugs a host's cable at the switch: its processes are told nothing."""
+        """Plugs or unplugs a host's cable at the switch: its processes are told nothing. Plugged
+        in, it returns once the host reaches PostgreSQL on db again."""
         ip("-n", self.ns("switch"), "link", "set", f"port-{host}", "up" if up else "down")
+        if not up:
+            return
+        for side in {host, "db"}:  # addresses marked unreachable while unplugged: refused for seconds more
+            ip("-n", self.ns(side), "neigh", "flush", "all")
+        reach = f"import socket; socket.create_connection(({self.addr('db')!r}, {PG_PORT}), 1).close()"
+        deadline = time.monotonic() + 20
+        while subprocess.run(["ip", "netns", "exec", self.ns(host), sys.executable, "-S", "-c", reach],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"host {host} does not reach db 20 s after its cable was plugged in")
+            time.sleep(0.2)
 
     # ---- running commands on a host -----------------------------------------------------------
     def command(self, host: str, argv: list[str]) -> list[str]:
