@@ -159,6 +159,8 @@ class Cluster:
                                 env=self.env(host, user, **extra), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True,
                                 start_new_session=True)
+        if log:
+            out.close()  # the child has its own copy
         self.procs.append(proc)
         return proc
 
