@@ -110,3 +110,12 @@ worker: $(STAMP) ## Join a running sweep from this machine: make worker ARGS="sw
 
 bench-scale: $(STAMP) ## Benchmark trials/min with 1, 2, 4 workers on the journal vs PostgreSQL (needs PostgreSQL)
 	$(PY) benchmarks/bench_scale.py $(ARGS)
+
+# ---- a simulated cluster (README, "Scaling out": "A cluster on one machine"; as root) ----------
+.PHONY: cluster-demo bench-cluster
+
+cluster-demo: $(STAMP) ## A sweep across simulated hosts db, a, b (network namespaces, as root): both stores' counts, then all removed
+	$(PY) -m tests.cluster.demo
+
+bench-cluster: $(STAMP) ## Trials/min across simulated hosts: 1 and 2 worker hosts, link delay 0 and 20 ms (as root, ~5 min)
+	$(PY) benchmarks/bench_cluster.py $(ARGS)

@@ -10,14 +10,24 @@ benchmarks/bench_scale.py:
     python -m sweeps.services mlflow stop
 
 PostgreSQL runs from a data directory of its own (`initdb` once), with `trust` authentication
-for the user `postgres`: meant for a machine's loopback or a private network, not the open
-internet. As root it runs as the `postgres` user (PostgreSQL refuses to run as root).
+for the user `postgres`: meant for a machine's loopback. Given `--password-file` (mode 0600) at
+its first start, `postgres` has that password and every TCP client must give it (scram-sha-256),
+from its own subnet too; clients pass it as PGPASSWORD or in ~/.pgpass, never in the URL. As root
+it runs as the `postgres` user (PostgreSQL refuses to run as root).
 
 The MLflow server starts in its lean form (`--workers 1`, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false:
 healthy several times sooner, in a fraction of the memory, than by default; README, "The MLflow
 server"), proxying artifacts to `--artifacts` so that workers upload through HTTP, in a process
 group of its own: stopping it signals the whole group, children included (SIGTERM to the main pid
-alone left children alive in 2 of 4 stops).
+alone left children alive in 2 of 4 stops). With `--auth` it is MLflow's basic-auth app: every
+request needs a user and password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD for a
+client), its users kept in `basic_auth.db` beside the log; the first start creates the user
+`admin` with the password in MLFLOW_AUTH_ADMIN_PASSWORD. `mlflow adduser` adds a user for the
+sweeps, its password read from a file of mode 0600:
+
+    python -m sweeps.services postgres start --host 10.0.0.5 --password-file pg.secret
+    python -m sweeps.services mlflow start --auth --host 10.0.0.5 ...   # MLFLOW_AUTH_ADMIN_PASSWORD, PGPASSWORD
+    python -m sweeps.services mlflow adduser --uri http://10.0.0.5:5001 --name sweep --password-file sweep.secret
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import argparse
 import glob
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -43,6 +54,22 @@ LOCALHOST = "127.0.0.1"
 
 class ServiceError(RuntimeError):
     """A server could not be started or stopped; the message says why and where its log is."""
+
+
+def read_secret(path: str | Path) -> str:
+    """The first line of a file only its owner can read: a password never given on a command line."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o777
+        secret = (path.read_text().splitlines() or [""])[0]
+    except OSError as err:
+        raise ServiceError(f"the password file {path} cannot be read ({err.strerror})") from None
+    if mode & 0o077:
+        raise ServiceError(f"the password file {path} has mode {mode:04o}, readable by other users; "
+                           f"`chmod 600 {path}` first")
+    if not secret:
+        raise ServiceError(f"the password file {path} is empty")
+    return secret
 
 
 def free_port(host: str = LOCALHOST) -> int:
@@ -109,12 +136,14 @@ def _tail(path: Path, lines: int = 15) -> str:
 class Postgres:
     """One PostgreSQL server: its data in `directory`/data, its socket and log in `directory`."""
 
-    def __init__(self, directory: str | Path, port: int = 5432, host: str = LOCALHOST, fast: bool = False):
+    def __init__(self, directory: str | Path, port: int = 5432, host: str = LOCALHOST, fast: bool = False,
+                 password_file: str | Path | None = None):
         self.dir = Path(directory).resolve()
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
         self.port, self.host = port, host
         self.fast = fast  # no fsync: for throwaway test servers only
+        self.password_file = password_file  # at initdb: TCP clients need this password (scram-sha-256)
 
     def url(self, db: str) -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/{db}"
@@ -130,7 +159,8 @@ class Postgres:
         return proc
 
     def init(self) -> None:
-        """initdb, once: superuser `postgres`, trust authentication."""
+        """initdb, once: superuser `postgres`; trust authentication, or with a password file the
+        password over TCP (from this server's subnets too) and trust on its own socket only."""
         if (self.data / "PG_VERSION").exists():
             return
         why = postgres_missing()
@@ -143,8 +173,22 @@ class Postgres:
             if probe.returncode != 0:
                 raise ServiceError(f"the postgres user cannot write to {self.dir} (it is, or a parent folder "
                                    "is, closed to other users); pick another folder, e.g. under /var/tmp")
-        self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                   *(["--no-sync"] if self.fast else [])], "initdb")
+        auth = ["--auth=trust"]
+        secret = self.dir / ".initdb-password"  # the postgres user must read it; removed at once
+        if self.password_file is not None:
+            secret.touch(mode=0o600)
+            secret.write_text(read_secret(self.password_file) + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(secret, "postgres", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={secret}"]
+        try:
+            self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", *auth, "-E", "UTF8",
+                       *(["--no-sync"] if self.fast else [])], "initdb")
+        finally:
+            secret.unlink(missing_ok=True)
+        if self.password_file is not None:  # initdb's lines cover loopback only: add the server's networks
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write("host all all samenet scram-sha-256\n")
 
     def start(self, timeout: int = 60) -> "Postgres":
         self.init()
@@ -166,7 +210,8 @@ class Postgres:
     def createdb(self, name: str) -> str:
         """Creates the database unless it exists; returns its URL."""
         psql = pg_bin("psql")
-        base = [psql, "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-v",
+        # through the server's own socket (trust): no password needed, with or without one set
+        base = [psql, "-h", str(self.dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-v",
                 "ON_ERROR_STOP=1", "-tAc"]
         exists = subprocess.run([*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
                                 capture_output=True, text=True, timeout=60)
@@ -187,11 +232,12 @@ class MlflowServer:
     """`mlflow server` in its own process group, proxying artifacts to `artifacts`."""
 
     def __init__(self, backend_uri: str, artifacts: str | Path, port: int = 5001, host: str = LOCALHOST,
-                 log: str | Path | None = None, allowed_hosts: str = ""):
+                 log: str | Path | None = None, allowed_hosts: str = "", auth: bool = False):
         self.backend_uri, self.port, self.host = with_driver(backend_uri), port, host
         self.allowed_hosts = allowed_hosts  # Host headers beyond localhost and private IPs (MLflow's default)
         self.artifacts = Path(artifacts).resolve()
         self.log = Path(log) if log else self.artifacts.parent / f"mlflow-server-{port}.log"
+        self.auth = auth  # MLflow's basic-auth app, its users in basic_auth.db beside the log
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
 
@@ -202,7 +248,26 @@ class MlflowServer:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
                 "--artifacts-destination", str(self.artifacts), "--host", self.host, "--port", str(self.port),
-                "--workers", "1", *(["--allowed-hosts", self.allowed_hosts] if self.allowed_hosts else [])]
+                "--workers", "1", *(["--allowed-hosts", self.allowed_hosts] if self.allowed_hosts else []),
+                *(["--app-name", "basic-auth"] if self.auth else [])]
+
+    def auth_env(self) -> dict[str, str]:
+        """The basic-auth app's settings: its config file (users in basic_auth.db beside the log) and
+        the key of its CSRF tokens, kept in a file of mode 0600 so that a restart keeps it."""
+        folder = self.log.parent.resolve()
+        config, key = folder / "basic_auth.ini", folder / "basic_auth.key"
+        if not (folder / "basic_auth.db").exists() and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+            raise ServiceError("an MLflow server with --auth creates its admin user at its first start: set "
+                               "MLFLOW_AUTH_ADMIN_PASSWORD to that user's password")
+        # auth_cache_ttl_seconds: each request's password check is a PBKDF2 hash of ~0.4 s here, which
+        # made a trial (about ten requests) 4 s slower; a checked password is trusted for 5 minutes
+        config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+                          "admin_username = admin\nauth_cache_ttl_seconds = 300\n"
+                          "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+        if not key.exists():
+            key.touch(mode=0o600)
+            key.write_text(secrets.token_hex(32))
+        return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": key.read_text()}
 
     def healthy(self) -> bool:
         try:
@@ -214,7 +279,7 @@ class MlflowServer:
     def start(self, timeout: float = 120) -> "MlflowServer":
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(self.auth_env() if self.auth else {})}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -234,6 +299,20 @@ class MlflowServer:
             stop_group(self.pid, timeout, self.proc)
         if self.proc is not None:
             self.proc.wait(timeout=5)
+
+
+def add_user(uri: str, name: str, password: str) -> None:
+    """A user of an MLflow server with --auth, added by its admin (MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD in the environment); one that exists already is left as it is."""
+    from mlflow.exceptions import RestException  # deferred: the command's other actions never need mlflow
+    from mlflow.server import get_app_client
+
+    client = get_app_client("basic-auth", tracking_uri=uri)
+    try:
+        client.create_user(username=name, password=password)
+    except RestException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise ServiceError(f"the MLflow server {uri} did not add user {name!r}: {err}") from None
 
 
 def stop_group(pgid: int, timeout: float = 20, leader: subprocess.Popen | None = None) -> None:
@@ -260,7 +339,7 @@ def stop_group(pgid: int, timeout: float = 20, leader: subprocess.Popen | None =
 
 # ---- command line (the Makefile's targets) --------------------------------------------------
 def _postgres(args: argparse.Namespace) -> int:
-    pg = Postgres(args.dir, port=args.port, host=args.host)
+    pg = Postgres(args.dir, port=args.port, host=args.host, password_file=args.password_file)
     if args.action == "stop":
         pg.stop()
         print(f"[services] PostgreSQL in {pg.data} stopped")
@@ -273,6 +352,10 @@ def _postgres(args: argparse.Namespace) -> int:
 
 
 def _mlflow(args: argparse.Namespace) -> int:
+    if args.action == "adduser":
+        add_user(args.uri, args.name, read_secret(args.password_file))
+        print(f"[services] user {args.name!r} can log to {args.uri}")
+        return 0
     state = Path(args.state)
     pidfile = state.with_suffix(".pid")
     if args.action == "stop":
@@ -296,7 +379,7 @@ def _mlflow(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     server = MlflowServer(args.backend_store_uri, args.artifacts, port=args.port, host=args.host,
-                          log=state.with_suffix(".log"), allowed_hosts=args.allowed_hosts)
+                          log=state.with_suffix(".log"), allowed_hosts=args.allowed_hosts, auth=args.auth)
     server.start(timeout=args.timeout)
     pidfile.write_text(f"{server.pid}\n")
     print(f"[services] MLflow server on {server.uri} (backend {args.backend_store_uri}, artifacts in "
@@ -314,8 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     pg.add_argument("--port", type=int, default=5432)
     pg.add_argument("--host", default=LOCALHOST)
     pg.add_argument("--db", action="append", help="a database to create (repeatable; default optuna and mlflow)")
+    pg.add_argument("--password-file", help="at the first start: the password (a file of mode 0600) that TCP "
+                    "clients must give, from the server's own subnets too")
     ml = sub.add_parser("mlflow", help="an MLflow tracking server, in the background")
-    ml.add_argument("action", choices=("start", "stop"))
+    ml.add_argument("action", choices=("start", "stop", "adduser"))
+    ml.add_argument("--auth", action="store_true", help="MLflow's basic-auth app: every request needs a user "
+                    "(admin's password: MLFLOW_AUTH_ADMIN_PASSWORD at the first start)")
+    ml.add_argument("--uri", help="adduser: the server, its admin in MLFLOW_TRACKING_USERNAME/_PASSWORD")
+    ml.add_argument("--name", default="sweep", help="adduser: the user's name")
+    ml.add_argument("--password-file", help="adduser: the user's password, a file of mode 0600")
     ml.add_argument("--backend-store-uri", default=os.environ.get("MLFLOW_BACKEND_URI", ""))
     ml.add_argument("--artifacts", default="mlartifacts")
     ml.add_argument("--host", default=LOCALHOST)

@@ -36,3 +36,14 @@ def redact(text: str) -> str:
     """A URL, or text holding URLs (a message, a config file), without their passwords, for logs,
     tags, params and output."""
     return _PASSWORD.sub(r"\1:***@", text)
+
+
+def local_file(url: str) -> str | None:
+    """The file behind a store that only this host can see (a journal's or a store's plain path,
+    sqlite:///PATH, file:///PATH), or None for a server's URL."""
+    if not scheme(url):
+        return url
+    for prefix in ("sqlite:///", "file:///", "file://localhost/"):
+        if url.startswith(prefix):
+            return "/" + url[len(prefix):].lstrip("/") if prefix != "sqlite:///" else url[len(prefix):]
+    return None

@@ -43,6 +43,7 @@ from sweeps.runner.cli import WARM_UP
 from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.confirm import confirm, unconfirmed
 from sweeps.runner.progress import Progress
+from sweeps.runner.shared import check_shared
 from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.best import best_trial
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
@@ -156,7 +157,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)
         study.set_user_attr(MLFLOW_ATTR, {"uri": cfg.tracking.uri, "experiment_id": tracker.experiment_id,
-                                          "parent_run_id": tracker.parent_run_id})
+                                          "parent_run_id": tracker.parent_run_id, "host": here()["host"]})
         tracker.log(tracker.parent_run_id, tags={QUESTION_ATTR: json.dumps(asked, sort_keys=True)})
     reports: list[Report] = []
     try:
@@ -232,6 +233,8 @@ def open_asked(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage
     the study if it asks the same (and never taking the first's new parent run for an orphan's)."""
     with storage.budget_lock(cfg.sweep.study_name):
         existed = study_exists(storage, cfg.sweep.study_name)
+        if not role.launcher:  # a joined worker's stores must be the ones the sweep's other hosts see
+            check_shared(cfg, storage, existed)
         if not existed:
             check_no_orphan_runs(cfg, storage)
         study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)

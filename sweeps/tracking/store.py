@@ -3,6 +3,7 @@ artifacts live, and one lock for creating a new SQLite store."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
@@ -124,6 +125,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             reason = getattr(err, "reason", err)
             raise ConfigError(redact(f"tracking.uri={uri!r} is not reachable ({reason}); start the MLflow "
                                      "server or set tracking.uri to a reachable server or sqlite:///PATH.")) from None
+        check_credentials(uri, timeout)
     elif (db := sqlite_path(uri)) is not None:
         try:
             db.resolve().parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +135,27 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     elif uri.startswith("file:") or "://" not in uri:
         raise ConfigError(f"tracking.uri={uri!r} is a folder store, which MLflow 3 keeps in maintenance mode; "
                           "give sqlite:///PATH (the default is sqlite:///mlflow.db) or an http:// server.")
+
+
+def check_credentials(uri: str, timeout: float = 5.0) -> None:
+    """A server that asks for a user (MLflow's basic-auth app) must accept this client's, which
+    MLflow's client takes from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD: one sentence
+    here, not a traceback at the first run. /health answers anyone, so one read is asked for."""
+    request = urllib.request.Request(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            resp.read()
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            who = f"user {user!r}" if user and password else "no user"
+            raise ConfigError(redact(f"tracking.uri={uri!r} refuses this client (HTTP {err.code}, {who}): set "
+                                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that "
+                                     "server, in the environment (not in the URI).")) from None
+    except (urllib.error.URLError, OSError):
+        pass  # it answered /health a moment ago: what else fails shows where it happens
 
 
 def _check_sqlite(uri: str, db: Path) -> None:

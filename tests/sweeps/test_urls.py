@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweeps.urls import is_postgres, redact, scheme, with_driver
+from sweeps.urls import is_postgres, local_file, redact, scheme, with_driver
 
 
 @pytest.mark.parametrize("url, kind", [
@@ -29,3 +29,11 @@ def test_redact_hides_the_password_only():
 def test_redact_hides_every_password_in_a_text():
     text = "- sweep.storage=postgresql://u:p/w@h/db\n  uri: 'http://bob:x@127.0.0.1:1' and http://h:5000/x"
     assert redact(text) == "- sweep.storage=postgresql://u:***@h/db\n  uri: 'http://bob:***@127.0.0.1:1' and http://h:5000/x"
+
+
+@pytest.mark.parametrize("url, path", [
+    ("/data/o.journal", "/data/o.journal"), ("o.journal", "o.journal"), ("sqlite:////data/m.db", "/data/m.db"),
+    ("sqlite:///m.db", "m.db"), ("file:///data/mlruns", "/data/mlruns"), ("http://10.0.0.1:5001", None),
+    ("postgresql://u@db:5432/optuna", None), ("mysql://u@db/optuna", None)])
+def test_local_file_is_the_file_behind_a_store_only_this_host_sees(url, path):
+    assert local_file(url) == path

@@ -1,0 +1,50 @@
+"""A worker that joins a sweep (`python -m sweeps.worker`) must record into the stores the
+sweep's other hosts read: a journal, a sqlite: database or a folder is a file on this host only.
+
+The rule, checked before the worker's first trial:
+
+- its Optuna storage is a local file that holds no such study yet: no launcher on this host made
+  it, so the worker would run a sweep of its own there (a worker started before its launcher, on
+  the same host, is the one case refused wrongly: start the launcher first);
+- its MLflow store is a local file, while the sweep runs on another host too: its launcher's
+  (study attribute `nnsweeps.mlflow`, which names it) or a trial's (user attribute `host`). Its
+  runs would be where no other host, nor the sweep's summary, can read them.
+
+On one host, with the launcher's own journal and sqlite: store, a worker joins as before.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from sweeps.errors import ConfigError
+from sweeps.processes import here
+from sweeps.study.budget import MLFLOW_ATTR
+from sweeps.study.storages import Storage
+from sweeps.urls import local_file, redact
+
+
+def check_shared(cfg, storage: Storage, existed: bool) -> None:
+    """Raise ConfigError, one sentence, if this joined worker's stores are files other hosts cannot see."""
+    me = here()["host"]
+    if not existed:
+        if local_file(storage.spec) is not None:
+            raise ConfigError(f"sweep.storage={storage.shown!r} is a file on this host ({me}) that holds no study "
+                              f"{cfg.sweep.study_name!r}: other hosts cannot see that store, so this worker would run "
+                              "a sweep of its own there instead of joining one; give it the sweep's storage (e.g. "
+                              "postgresql://USER@DB:5432/optuna), or start the launcher on this host first.")
+        return
+    if not cfg.tracking.enabled or local_file(cfg.tracking.uri) is None:
+        return
+    study = optuna.load_study(study_name=cfg.sweep.study_name, storage=storage.open())
+    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    elsewhere = {t.user_attrs.get("host") for t in study.get_trials(deepcopy=False)} - {me, None}
+    if record.get("host", me) != me:
+        elsewhere.add(record["host"])
+    if not elsewhere:  # one host: its files are the launcher's too (another store: a notice, as before)
+        return
+    where = f" and logs to {redact(record['uri'])}" if record.get("uri") else ""
+    raise ConfigError(f"tracking.uri={redact(cfg.tracking.uri)!r} is a file on this host ({me}), but the sweep it "
+                      f"joins runs on {', '.join(sorted(elsewhere)) or 'another host'}{where}: other hosts cannot see "
+                      "that store, so this worker's runs would be missing from the sweep's; give it the sweep's "
+                      f"tracking.uri{' (' + redact(record['uri']) + ')' if record.get('uri') else ''}.")
