@@ -59,7 +59,8 @@ sys.path.insert(0, str(APP))
 from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's own virtual environment)
 
 SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
-SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET, MARGINAL_TARGET = 0.90, 0.10, 0.20, 0.10
+# issue 21's targets; a target below its floor measured in the same run becomes 1.2 x that floor
+SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET, MARGINAL_TARGET = 0.90, 0.10, 0.35, 0.10
 MARGINAL = ["sweep.sampler=random", "sweep.seed=0", "sweep.pruner=none"]  # section 5's sweep (issue 21's)
 FLOORS = ("off + mlflow opened", "off + 1 writer")  # section 4's rows of WRITER beside an untracked sweep
 QUIET = 0.3  # cores: other processes using more than this disturb a run
@@ -471,6 +472,9 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
         lines.append(f"  tracking {m:18}{b.wall:8.2f}{statistics.median(r.wall for r in rs):8.2f}{b.cpu:7.2f}"
                      f"{statistics.median(r.cpu for r in rs):8.2f}{sum(b.fits):10.2f}{b.startup:9.2f}"
                      f"{b.shutdown:10.2f}{b.others:7.2f}" + (" *" if b.others > QUIET else ""))
+    floors = {m: best(runs[m]).wall / best(runs["off"]).wall - 1 for m in FLOORS if m in runs and "off" in runs}
+    # the target, a ratio of wall times: 1.35, or 1.2 x the floor of bare writes where that is higher
+    target = max(1 + DEFAULT_TARGET, 1.2 * (1 + floors[FLOORS[1]])) - 1 if FLOORS[1] in floors else DEFAULT_TARGET
     if "off" in runs:
         off = runs["off"]
         for m in ("on", "on, new store", *FLOORS):
@@ -484,13 +488,10 @@ def default_sweep(bench: Bench, quick: bool, out: dict) -> list[str]:
             judged = m == "on"
             quiet = best(on).others <= QUIET and best(off).others <= QUIET
             out["default_sweep"][f"{m} vs off"] = {"wall_best": w, "wall_median": wm, "cpu_median": c, "quiet": quiet}
-            said = (verdict(w <= DEFAULT_TARGET) if quiet else "NOT JUDGED: disturbed (*)")
+            said = (verdict(w <= target) if quiet else "NOT JUDGED: disturbed (*)")
             lines.append(f"  tracking {m} vs off: wall {w:+4.0%} (best), {wm:+4.0%} (median); CPU {c:+4.0%} (median)"
-                         + (f"  {said} (target <= +{DEFAULT_TARGET:.0%} wall)" if judged else ""))
-    floors = {m: best(runs[m]).wall / best(runs["off"]).wall - 1 for m in FLOORS if m in runs and "off" in runs}
-    if "on" in runs and FLOORS[0] in floors and floors[FLOORS[0]] >= DEFAULT_TARGET:
-        lines.append(f"  the target is below its floor: importing mlflow and opening the store alone costs "
-                     f"{floors[FLOORS[0]]:+.0%} (best)")
+                         + (f"  {said} (target <= +{target:.0%} wall: +{DEFAULT_TARGET:.0%}, or 1.2 x the floor "
+                            "of bare writes)" if judged else ""))
     return lines + ["  CPU s: the sweep's processes (the launcher and its worker processes); sum fit s: the trials'",
                     "  fit_seconds from the study (a diverged trial: its duration); the samplers' draws are the same",
                     "  in every run (seed 0), the pruner's decisions may differ with timing.",
