@@ -142,7 +142,14 @@ class Cluster:
         a mount namespace of its own where /tmp is the host's temporary folder and the other hosts'
         folders are empty and read-only."""
         hide = " ".join(f"mount -t tmpfs -o ro,size=4k none {self.folder(h)};" for h in HOSTS if h != host)
-        script = f"hostname host-{host}; mount --bind {self.folder(host) / 'tmp'} /tmp; {hide} exec \"$@\""
+        # the code and its interpreter stay where they are when they live under /tmp (a clone there,
+        # as CI's may be): set aside before /tmp is replaced, then put back at the same path
+        keep = sorted({str(p) for p in (ROOT, Path(sys.prefix)) if Path("/tmp") in p.parents})
+        aside = " ".join(f"mkdir -p {self.folder(host)}/keep{i}; mount --bind {k} {self.folder(host)}/keep{i};"
+                         for i, k in enumerate(keep))
+        back = " ".join(f"mkdir -p {k}; mount --bind {self.folder(host)}/keep{i} {k};" for i, k in enumerate(keep))
+        script = (f"hostname host-{host}; {aside} mount --bind {self.folder(host) / 'tmp'} /tmp; {back} {hide} "
+                  "exec \"$@\"")
         return ["ip", "netns", "exec", self.ns(host), "unshare", "--mount", "--uts", "--propagation", "private",
                 "sh", "-ec", script, f"host-{host}", *argv]
 
