@@ -26,6 +26,7 @@ import gc
 import importlib
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -199,6 +200,8 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         # did not: their trials run on). Then kill them all; a trial a process still ran is failed
         # and queued again by the launcher's tidy(). (Killing loky before it handed an item
         # over would trip its manager thread: hence the second wait.)
+        if not here and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            _interrupt(executor)  # no worker here was interrupted with this process: the signal was its alone
         try:
             concurrent.futures.wait(futures, timeout=3)
             deadline = time.monotonic() + 2
@@ -207,6 +210,15 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         finally:
             stop()
         raise
+
+
+def _interrupt(executor: Any) -> None:
+    """SIGINT to each worker process, which only sets its INTERRUPTED (sweeps.interrupts): its trial
+    stops at its next check, failed, its run KILLED, as a Ctrl-C from the terminal would do. The
+    processes are loky's record of them: a private attribute, since loky lists them nowhere else."""
+    for pid in list(getattr(executor, "_processes", {}) or {}):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
 
 
 def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None, timeout: float | None = 60) -> list[Any]:
