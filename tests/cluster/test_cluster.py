@@ -150,7 +150,9 @@ def test_a_partition_that_heals_after_30_s_fails_the_cut_trial_and_runs_it_again
 def test_the_db_host_restarting_makes_the_sweep_wait_then_go_on(sweep, hosts):
     # a grace period longer than the restart: trials that beat through it are not judged dead
     launcher, worker = joined(sweep, 10, "sweep.grace_period=40")
-    wait_for(lambda: len(sweep.trials(*FINISHED)) >= 2, timeout=180)
+    # both hosts at work before the restart (b's worker starts later than a's: it could miss the sweep)
+    wait_for(lambda: len(sweep.trials(*FINISHED)) >= 2
+             and any(t["user_attrs"].get("host") == "host-b" for t in sweep.trials()), timeout=180)
     hosts.restart_db(down=5)
     sweep.finish(launcher, timeout=400)
     sweep.finish(worker, timeout=400)
