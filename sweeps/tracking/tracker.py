@@ -10,6 +10,7 @@ one and write their runs themselves.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -58,6 +59,9 @@ class Tracker:
         from mlflow import MlflowClient
 
         if not hasattr(self, "_client"):
+            # mlflow sets its loggers' level as it is imported, after sweeps.runner.cli.quiet_libraries
+            # ran: its INFO lines ("Validating input example...") would break into the status line
+            logging.getLogger("mlflow").setLevel(max(logging.WARNING, logging.getLogger("mlflow").level))
             # the registry too is this store, whatever MLFLOW_REGISTRY_URI says (tracking.register_model)
             self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri, registry_uri=self.uri))
         return self._client
