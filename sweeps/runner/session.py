@@ -190,12 +190,18 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         if writer is not None:
             writer.flush(timeout=10)  # the interrupted trials' ends (KILLED)
         _after_interrupt(study, storage, tracker, role, end_parent=own)
+        if writer is not None:  # no run made after the last tidy: one more, once the writer stopped
+            writer.stop(timeout=10)
+            with contextlib.suppress(Exception):
+                tidy(study, storage, tracker, role)
         raise
     except BaseException as err:
         full = isinstance(err, DiskFull) or (isinstance(err, Exception) and disk_full(err) is not None)
         if full:  # the space kept back records the stop: the other workers' trials failed, runs ended
             reserve.release()
             pool.stop()
+            if writer is not None:  # the ends it holds, and no run made after tidy() judged them
+                writer.stop(timeout=10)
             with contextlib.suppress(Exception):
                 tidy(study, storage, tracker, role)
         if own:

@@ -34,6 +34,15 @@ IDLE = 0.005  # s between looks at an empty folder: a trial waits for its run at
 STORE = "tracking_uri"  # a writer's folder names the store its records are for, in this file
 
 
+def _disk_full() -> bool:
+    """Whether the sweep gave up its reserve at a full disk (sweeps.reserve.check says so)."""
+    try:
+        reserve.check()
+    except OSError:
+        return True
+    return False
+
+
 def _store(folder: Path) -> str | None:
     try:
         return (folder / STORE).read_text()
@@ -177,8 +186,8 @@ class Writer:
         if killed is not None:
             end.update(status="KILLED", tags={**end["tags"], **killed})
         files = folder / f"{key}.files"
-        if files.is_dir() and any(files.iterdir()):
-            self.tracker.log_folder(run_id, files)
+        if files.is_dir() and any(files.iterdir()) and not _disk_full():
+            self.tracker.log_folder(run_id, files)  # at a full disk the space left is for the runs' ends
         points = np.array(end["curve"], dtype=float).reshape(-1, 2)  # (k, 2): iteration, cost
         self.tracker.end(run_id, end["status"], end["tags"], metrics=end["metrics"],
                          curve=(points[:, 0].astype(int), points[:, 1]), steps=end["steps"], step=end["step"])
