@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import recorded  # noqa: E402  (benchmarks/results.py: a script's own folder is on sys.path)
 from tests.cluster.conftest import HEARTBEAT, ClusterSweep  # noqa: E402
 from tests.cluster.harness import MLFLOW_PORT, PG_PORT, Cluster, Probe, namespaces_refused  # noqa: E402
 
@@ -83,15 +84,20 @@ def main() -> int:
                       f"{results[hosts, delayed][0]:.0f} trials/min ({time.monotonic() - started:.0f} s)", flush=True)
         probe.close()
     delay = f"{args.delay:g} ms"
+    with recorded("bench-cluster", "Latency across simulated hosts (`make bench-cluster`)", markdown=True):
+        report(results, args, delay, optuna.__version__)
+    return 0
+
+
+def report(results: dict, args, delay: str, optuna_version: str) -> None:
     print(f"\nbench-cluster: {datetime.now():%Y-%m-%dT%H:%M:%S}, {platform.python_version()}, Optuna "
-          f"{optuna.__version__}; hosts a, b and db share this machine's 2 cores\n")
+          f"{optuna_version}; hosts a, b and db share this machine's 2 cores\n")
     print(f"Trials per minute, tracked ({args.trials} trials of ~0.2 s of training, one worker process per host)\n")
     print(f"| worker hosts | 0 ms | {delay} | seconds per trial, 0 ms | seconds per trial, {delay} |")
     print("|---:|---:|---:|---:|---:|")
     for hosts in (1, 2):
         (fast, t_fast), (slow, t_slow) = results[hosts, False], results[hosts, True]
         print(f"| {hosts} | {fast:.0f} | {slow:.0f} | {t_fast:.2f} | {t_slow:.2f} |")
-    return 0
 
 
 if __name__ == "__main__":

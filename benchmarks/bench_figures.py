@@ -34,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from results import recorded  # benchmarks/results.py: a script's own folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC, N_TRIALS, WORKERS, TOP = "val_cost", 30, 2, 5  # the default sweep: conf/sweep, conf/tracking
@@ -117,7 +118,6 @@ def trial_inputs(data_dir: Path):
 def make_study():
     """30 complete trials over the default search space, their values a function of lr and iterations."""
     import optuna
-    import yaml
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     def leaves(node, prefix=""):
@@ -126,7 +126,7 @@ def make_study():
     kinds = {"float": FloatDistribution, "int": IntDistribution}
     space = {name: CategoricalDistribution(s["choices"]) if s["type"] == "categorical" else kinds[s["type"]](
         s["low"], s["high"], log=s.get("log", False), step=s.get("step", 1 if s["type"] == "int" else None))
-        for name, s in leaves(yaml.safe_load((ROOT / "conf/search_space/default.yaml").read_text()))}
+        for name, s in leaves(default_space())}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
     rng = np.random.default_rng(0)
@@ -161,6 +161,13 @@ def sweep_figure(name: str, variant: str, study, path: Path) -> None:
     fig = plot(study, target_name=METRIC).figure
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def default_space() -> dict:
+    """conf/search_space/default.yaml as read alone: its bounds that interpolate the train preset's
+    range take their defaults."""
+    from omegaconf import OmegaConf
+    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf/search_space/default.yaml"), resolve=True)
 
 
 def child(spec: dict) -> float:
@@ -284,7 +291,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_figures_"))
     try:
         train(tmp)
-        report(trial_rows(args.repeat, args.figs, tmp) + sweep_rows(args.repeat, args.figs, tmp), args.repeat)
+        rows = trial_rows(args.repeat, args.figs, tmp) + sweep_rows(args.repeat, args.figs, tmp)
+        with recorded("bench-figures", "Figures: ours or the library's (`make bench-figures`)"):
+            report(rows, args.repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

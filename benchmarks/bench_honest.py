@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import recorded  # noqa: E402  (benchmarks/results.py: a script's own folder is on sys.path)
 import sweeps  # noqa: E402  (after the path: the checkout's code, not an installed copy)
 
 
@@ -83,9 +84,10 @@ def main() -> None:
         print(f"sweep {i}: best trial {r['trial']}, val_cost {r['val_cost']:.4f} (search) vs "
               f"{r['val_cost_confirmed']:.4f} confirmed, test_cost {r['test_cost']:.4f}; {r['seconds']:.1f} s, "
               f"confirmation {r['confirm_seconds']:.1f} s", file=sys.stderr, flush=True)
-    print(f"The winner's curse over {len(rows)} default sweeps (flower, 30 trials, tpe; sweep.seed = 0..{len(rows) - 1}; "
-          "confirmed: the mean over 5 fresh seeds on the same split; test: the held-out 20 %, same seeds)\n")
-    print(table(rows))
+    with recorded("bench-honest", "The winner's curse (`make bench-honest`)", markdown=True):
+        print(f"The winner's curse over {len(rows)} default sweeps (flower, 30 trials, tpe; sweep.seed = 0..{len(rows) - 1}; "
+              "confirmed: the mean over 5 fresh seeds on the same split; test: the held-out 20 %, same seeds)\n")
+        print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

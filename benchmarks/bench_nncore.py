@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import course_baseline as course  # noqa: E402  (the course's code, bugs fixed: see its docstring)
 
 from nncore import Network, fit, load_dataset  # noqa: E402
+from results import recorded  # noqa: E402  (benchmarks/results.py)
 
 try:
     import torch
@@ -267,7 +268,7 @@ def main() -> None:
             torch.set_num_interop_threads(1)
         except RuntimeError:
             pass
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), recorded("bench-nncore", "Speed of nncore (`make bench`)", keep=not args.quick):
         report = bench(args.quick, repeat, repeat_w3)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

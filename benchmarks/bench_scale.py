@@ -42,6 +42,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing  # noqa: E402
 from sweeps.urls import with_driver  # noqa: E402
+from results import recorded  # noqa: E402  (benchmarks/results.py: a script's own folder is on sys.path)
 
 WORKERS = (1, 2, 4)
 REPORTS = 20  # intermediate values per trial: train.iterations 2000 / train.report_every 100, the defaults
@@ -222,38 +223,40 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
     # ---- print ----
-    print(f"\nbench-scale: {result['date']}, {result['cores']} cores, Python {result['python']}, "
-          f"Optuna {result['optuna']}, PostgreSQL on 127.0.0.1 (fsync on)\n")
-    print(f"1. Sweep throughput, trials/min ({n_sweep} trials of ~{sweeps[0]['fit_mean'] * 1000:.0f} ms of training "
-          "each; local worker processes)\n")
-    labels = list(dict.fromkeys(s["label"] for s in sweeps))
-    print("| workers | " + " | ".join(labels) + " |")
-    print("|---:|" + "---:|" * len(labels))
-    for w in WORKERS:
-        row = [f"{s['per_min']:.0f}" for label in labels for s in sweeps if s["label"] == label and s["workers"] == w]
-        print(f"| {w} | " + " | ".join(row) + " |")
-    print("\nmean seconds per trial (start to end, in its worker), 1 worker: " + ", ".join(
-        f"{s['label']} {s['trial_mean']:.3f}" for s in sweeps if s["workers"] == 1))
-    print(f"\n2. Storage overhead per trial, no training (budget lock, ask, attributes, heartbeat, "
-          f"{REPORTS} reports, tell)\n")
-    print("| storage | ms/trial, trials 1-100 | ms/trial, trials " + f"{n_ops - 99}-{n_ops}"
-          + " | " + " | ".join(f"max trials/min, {k} proc" for k in WORKERS) + " |")
-    print("|---|---:|---:|" + "---:|" * len(WORKERS))
-    for label, o in ops.items():
-        print(f"| {label} | {o['first100_ms']:.1f} | {o['last100_ms']:.1f} | "
-              + " | ".join(f"{o[f'per_min_{k}']:.0f}" for k in WORKERS) + " |")
-    print("\nVerdicts")
-    per_min = {(s["label"], s["workers"]): s["per_min"] for s in sweeps}
-    if ("postgresql", 2) in per_min and ("postgresql + mlflow server", 2) in per_min:
-        share = per_min[("postgresql + mlflow server", 2)] / per_min[("postgresql", 2)]
-        print(f"- tracked trials/min over PostgreSQL + the MLflow server, as a share of untracked over the same "
-              f"PostgreSQL, 2 workers: {share:.0%}  {'PASS' if share >= SHARE_TARGET else 'MISS'} "
-              f"(target >= {SHARE_TARGET:.0%})")
-    if "postgresql" in ops:
-        ms = ops["postgresql"]["first100_ms"]
-        print(f"- storage operations per trial on PostgreSQL (trials 1-100): {ms:.1f} ms  "
-              f"{'PASS' if ms <= OPS_TARGET_MS else 'MISS'} (target <= {OPS_TARGET_MS:.0f} ms; the journal: "
-              f"{ops['journal']['first100_ms']:.1f} ms)")
+    with recorded("bench-scale", "When to move to PostgreSQL (`make bench-scale`)", markdown=True,
+                  keep=not args.quick):
+        print(f"\nbench-scale: {result['date']}, {result['cores']} cores, Python {result['python']}, "
+              f"Optuna {result['optuna']}, PostgreSQL on 127.0.0.1 (fsync on)\n")
+        print(f"1. Sweep throughput, trials/min ({n_sweep} trials of ~{sweeps[0]['fit_mean'] * 1000:.0f} ms of training "
+              "each; local worker processes)\n")
+        labels = list(dict.fromkeys(s["label"] for s in sweeps))
+        print("| workers | " + " | ".join(labels) + " |")
+        print("|---:|" + "---:|" * len(labels))
+        for w in WORKERS:
+            row = [f"{s['per_min']:.0f}" for label in labels for s in sweeps if s["label"] == label and s["workers"] == w]
+            print(f"| {w} | " + " | ".join(row) + " |")
+        print("\nmean seconds per trial (start to end, in its worker), 1 worker: " + ", ".join(
+            f"{s['label']} {s['trial_mean']:.3f}" for s in sweeps if s["workers"] == 1))
+        print(f"\n2. Storage overhead per trial, no training (budget lock, ask, attributes, heartbeat, "
+              f"{REPORTS} reports, tell)\n")
+        print("| storage | ms/trial, trials 1-100 | ms/trial, trials " + f"{n_ops - 99}-{n_ops}"
+              + " | " + " | ".join(f"max trials/min, {k} proc" for k in WORKERS) + " |")
+        print("|---|---:|---:|" + "---:|" * len(WORKERS))
+        for label, o in ops.items():
+            print(f"| {label} | {o['first100_ms']:.1f} | {o['last100_ms']:.1f} | "
+                  + " | ".join(f"{o[f'per_min_{k}']:.0f}" for k in WORKERS) + " |")
+        print("\nVerdicts")
+        per_min = {(s["label"], s["workers"]): s["per_min"] for s in sweeps}
+        if ("postgresql", 2) in per_min and ("postgresql + mlflow server", 2) in per_min:
+            share = per_min[("postgresql + mlflow server", 2)] / per_min[("postgresql", 2)]
+            print(f"- tracked trials/min over PostgreSQL + the MLflow server, as a share of untracked over the same "
+                  f"PostgreSQL, 2 workers: {share:.0%}  {'PASS' if share >= SHARE_TARGET else 'MISS'} "
+                  f"(target >= {SHARE_TARGET:.0%})")
+        if "postgresql" in ops:
+            ms = ops["postgresql"]["first100_ms"]
+            print(f"- storage operations per trial on PostgreSQL (trials 1-100): {ms:.1f} ms  "
+                  f"{'PASS' if ms <= OPS_TARGET_MS else 'MISS'} (target <= {OPS_TARGET_MS:.0f} ms; the journal: "
+                  f"{ops['journal']['first100_ms']:.1f} ms)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
         print(f"\n(all numbers in {args.json})")

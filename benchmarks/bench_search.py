@@ -37,6 +37,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from results import recorded  # benchmarks/results.py: a script's own folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = (10, 20, 30)
 PRUNER_ONLY = ("sweep.pruner=", "sweep.warmup_steps=", "train.report_every=")  # settings an unpruned sweep never reads
@@ -218,6 +220,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.trials, args.prune_seeds, args.prune_trials = 2, 10, 2, 8
+    with recorded("bench-search", "Search quality (`make bench-search`)", markdown=True, keep=not args.quick):
+        run(args)
+
+
+def run(args) -> None:
     sections = {int(s) for s in args.sections.split(",")}
     print(f"# bench-search: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}; {args.processes} sweeps side by side, each n_jobs 1, tracking off")

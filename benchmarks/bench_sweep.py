@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "benchmarks" / "hydra_sweeper"
 sys.path.insert(0, str(APP))
 from venv_builder import PLUGIN_VENV, plugin_python  # noqa: E402  (the plugin's own virtual environment)
+from results import recorded  # noqa: E402  (benchmarks/results.py: a script's own folder is on sys.path)
 
 SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and learning-rate range
 # issue 21's targets; a target below its floor measured in the same run becomes 1.2 x that floor
@@ -587,7 +588,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     out["load_after"] = os.getloadavg()[0]
     lines.append(f"load average (1 min) after: {out['load_after']:.2f}")
-    print("\n".join(lines))
+    with recorded("bench-sweep", "Throughput and tracking's cost (`make bench-sweep`)", keep=not args.quick):
+        print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
         print(f"\n(all numbers in {args.json})")
