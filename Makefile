@@ -75,7 +75,7 @@ dashboard: $(STAMP) ## optuna-dashboard on 127.0.0.1:$(DASHBOARD_PORT) over the 
 	@test -x $(VENV)/bin/optuna-dashboard || { echo "optuna-dashboard is not installed (it is optional): $(PY) -m pip install optuna-dashboard"; exit 2; }
 	$(VENV)/bin/optuna-dashboard --host $(HOST) --port $(DASHBOARD_PORT) "$(STUDY_STORAGE)"
 
-# ---- scaling out: README, "Scaling out" (servers on $(HOST), 127.0.0.1 unless told otherwise) -----
+# ---- scaling out: docs/scaling.md (servers on $(HOST), 127.0.0.1 unless told otherwise) -----
 .PHONY: postgres postgres-stop mlflow-server mlflow-server-stop dask-scheduler dask-worker worker bench-scale
 PG_DIR      ?= outputs/postgres
 PG_PORT     ?= 5432
@@ -111,7 +111,7 @@ worker: $(STAMP) ## Join a running sweep from this machine: make worker ARGS="sw
 bench-scale: $(STAMP) ## Benchmark trials/min with 1, 2, 4 workers on the journal vs PostgreSQL (needs PostgreSQL)
 	$(PY) benchmarks/bench_scale.py $(ARGS)
 
-# ---- a simulated cluster (README, "Scaling out": "A cluster on one machine"; as root) ----------
+# ---- a simulated cluster (docs/scaling.md, "A cluster on one machine"; as root) ----------
 .PHONY: cluster-demo bench-cluster
 
 cluster-demo: $(STAMP) ## A sweep across simulated hosts db, a, b (network namespaces, as root): both stores' counts, then all removed

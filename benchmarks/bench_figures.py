@@ -1,6 +1,6 @@
 """The sweep's figures ("ours": sweeps.plots where hand-written, else Optuna's as sweeps.report.summary draws
 them) against the library's plain way: CPU time, and its share of a sweep. It decided which stay hand-written:
-the per-trial PNGs and the parallel coordinates (README, "Figures: ours or Optuna's").
+the per-trial PNGs and the parallel coordinates (benchmarks/RESULTS.md, written by this script).
 
     .venv/bin/python benchmarks/bench_figures.py [--repeat N] [--figs DIR]
 

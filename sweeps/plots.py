@@ -69,7 +69,7 @@ def _write_png(fig: Figure, path: Path) -> None:
     """What the figure's Agg canvas holds (drawn already), as the PNG savefig(path, dpi=fig.dpi)
     writes but in RGB and at compression level 1: the figures are opaque, and a quarter fewer bytes
     to compress is a quarter less time. The per-trial figures are laid out with fixed margins, and
-    drawn and written without savefig's set-up (README, "Figures: ours or Optuna's")."""
+    drawn and written without savefig's set-up (benchmarks/RESULTS.md, bench-figures)."""
     rgba = fig.canvas.buffer_rgba()  # (h, w, 4) memoryview
     image = PIL.Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1).convert("RGB")
     info = PIL.PngImagePlugin.PngInfo()
@@ -88,8 +88,8 @@ class _Blit:
     Both are animated: left out of canvas.draw, not of savefig. A changing artist drawn above
     the fixed ones (zorder) must not overlap them: the layer is composited before it.
 
-    For a decision boundary this is several times faster than savefig (README, "Figures: ours or
-    Optuna's"). The layer's one rounding instead of one per artist makes a few of its pixels differ
+    For a decision boundary this is several times faster than savefig (benchmarks/RESULTS.md,
+    bench-figures). The layer's one rounding instead of one per artist makes a few of its pixels differ
     from savefig's, by 1/255 mostly and 4/255 at most; all others are the same.
     """
 
@@ -247,7 +247,7 @@ def _boundary_figure(X, y, X_val, y_val, xs, ys, k, class_names, feature_names) 
 
 class _PlainLog(LogFormatter):
     """A log axis's labels as plain numbers (0.02, 0.1, 1) where the default writes 10^{-1} in
-    mathtext, whose parser is slow to load (README, "Throughput")."""
+    mathtext, whose parser is slow to load (benchmarks/RESULTS.md)."""
 
     def _num_to_string(self, x, vmin, vmax):
         return f"{x:g}"

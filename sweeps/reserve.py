@@ -18,7 +18,7 @@ from typing import Iterable
 
 from sweeps.processes import alive
 
-SIZE = 1 << 18  # bytes per folder: several times what the records of a stop take (README, "Reliability")
+SIZE = 1 << 18  # bytes per folder: several times what the records of a stop take (docs/reliability.md)
 PREFIX = ".nnsweeps-reserve-"
 _folders: list[Path] = []  # where this process looks when it releases
 _own: list[Path] = []  # the files this process made

@@ -16,8 +16,8 @@ from its own subnet too; clients pass it as PGPASSWORD or in ~/.pgpass, never in
 it runs as the `postgres` user (PostgreSQL refuses to run as root).
 
 The MLflow server starts in its lean form (`--workers 1`, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false:
-healthy several times sooner, in a fraction of the memory, than by default; README, "The MLflow
-server"), proxying artifacts to `--artifacts` so that workers upload through HTTP, in a process
+healthy several times sooner, in a fraction of the memory, than by default; measured in
+benchmarks/RESULTS.md), proxying artifacts to `--artifacts` so that workers upload through HTTP, in a process
 group of its own: stopping it signals the whole group, children included (SIGTERM to the main pid
 alone left children alive in 2 of 4 stops). With `--auth` it is MLflow's basic-auth app: every
 request needs a user and password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD for a
@@ -259,8 +259,8 @@ class MlflowServer:
         if not (folder / "basic_auth.db").exists() and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
             raise ServiceError("an MLflow server with --auth creates its admin user at its first start: set "
                                "MLFLOW_AUTH_ADMIN_PASSWORD to that user's password")
-        # auth_cache_ttl_seconds: each request's password check is a PBKDF2 hash of ~0.4 s here, which
-        # made a trial (about ten requests) 4 s slower; a checked password is trusted for 5 minutes
+        # auth_cache_ttl_seconds: each request's password check is a slow PBKDF2 hash, which made a trial
+        # (about ten requests) seconds slower (benchmarks/RESULTS.md); a checked password is trusted for 5 minutes
         config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{folder / 'basic_auth.db'}\n"
                           "admin_username = admin\nauth_cache_ttl_seconds = 300\n"
                           "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")

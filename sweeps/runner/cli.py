@@ -50,7 +50,7 @@ def start_workers(cfg, local: bool = True) -> None:
 
 def exit_now(code: int = 0) -> None:
     """Ends a finished command without the interpreter's teardown of mlflow, SQLAlchemy, pandas and
-    matplotlib, which takes a second or so (README, "Throughput"): every store was written by then,
+    matplotlib, which takes a second or so (benchmarks/RESULTS.md): every store was written by then,
     the atexit handlers run and the terminal is flushed here. Only for the normal end: errors exit
     the usual way."""
     # atexit._run_exitfuncs is private, and stays: Python has no public call that runs the atexit

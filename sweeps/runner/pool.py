@@ -2,8 +2,8 @@
 started early and killed once idle.
 
 A worker process is a fresh interpreter that imports numpy, optuna, matplotlib and, with tracking
-on, mlflow and its SQLAlchemy store before its first trial, which takes seconds of CPU (README,
-"Throughput").
+on, mlflow and its SQLAlchemy store before its first trial, which takes seconds of CPU
+(benchmarks/RESULTS.md).
 So with n workers this process runs one of them itself (it has all of that imported already) and
 starts n - 1 processes; `start()` launches them as soon as the config is valid, so their imports
 overlap the launcher's own and the opening of the stores, and `map()` then reuses them (loky
@@ -135,7 +135,7 @@ def _start(warm: str | None, database: bool, launcher: int) -> None:
 def pause_collector() -> None:
     """The garbage collector off until freeze_heap(): the start-up imports allocate hundreds of
     thousands of objects that live as long as the process, and the collector walking them again
-    and again as they came is a large part of the imports' CPU (README, "Throughput")."""
+    and again as they came is a large part of the imports' CPU (benchmarks/RESULTS.md)."""
     global _paused
     if gc.isenabled():
         gc.disable()

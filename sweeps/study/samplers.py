@@ -66,7 +66,7 @@ def _quiet(make: Callable[..., optuna.samplers.BaseSampler], **kwargs) -> optuna
 def _gp(s: Any, seed: int) -> optuna.samplers.BaseSampler:
     """Optuna's GP. A space with `when` entries or per-layer widths
     has parameters outside what every trial shares, which GP samples at random: said once here, in
-    the README, not per trial."""
+    docs/configuration.md, not per trial."""
     return optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False)
 
 

@@ -13,8 +13,8 @@ It goes through MlflowClient with explicit ids, as every write of the tracker do
 fluent log_model would need the run active (resuming, then ending a finished run) and the
 tracking URI set for the whole process, and it loads the model back once to check its input
 example. Its requirements are given (numpy and mlflow, at the versions that logged it): MLflow
-infers them otherwise by loading the model in a new interpreter (README, "The best network as an
-MLflow model", for what each costs).
+infers them otherwise by loading the model in a new interpreter (benchmarks/RESULTS.md for what each
+costs).
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ def test_names_cannot_lead_artifacts_outside_the_output_folder(sweep_dir):
 
 def test_a_tracking_server_that_stops_mid_sweep_and_comes_back_loses_nothing(sweep_dir):
     """A real `mlflow server` on 127.0.0.1, stopped after 3 trials and started again 10 s later:
-    the workers wait for it (README, "Reliability") and the sweep ends at exactly n_trials, each
+    the workers wait for it (docs/reliability.md) and the sweep ends at exactly n_trials, each
     trial with its one FINISHED run, nothing left running."""
     server = MlflowServer(f"sqlite:///{sweep_dir.path / 'mlflow.db'}", sweep_dir.path / "artifacts",
                           port=free_port(), log=sweep_dir.path / "server.log").start()

@@ -27,7 +27,7 @@ def shared_study(tmp_path):
 
 
 def test_a_local_journal_without_the_study_is_joined_when_no_server_knows_the_sweep(compose_cfg, tmp_path):
-    """On one host a worker may start a study in its journal before any launcher (README); the
+    """On one host a worker may start a study in its journal before any launcher (docs/scaling.md); the
     refusal needs a tracking server that holds the sweep from another storage (tests/cluster)."""
     journal = tmp_path / "local.journal"
     cfg = compose_cfg(f"sweep.storage={journal}", "sweep.study_name=S", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}")
