@@ -218,21 +218,6 @@ def write_trials(path: Path, study: optuna.Study) -> None:
                           *([str(feasible(t)).lower() if complete else ""] if constrained else [])])
 
 
-def import_importance() -> None:
-    """Imports optuna.importance without scikit-learn. The package imports it for its fANOVA and
-    MDI evaluators only, optionally (without it they raise when used), and that import (scipy.stats)
-    was half the summary's time (benchmarks/bench_figures.py); PED-ANOVA needs numpy only. With
-    sklearn.ensemble hidden during the import, those two evaluators stay unusable in this process;
-    nothing here uses them."""
-    if "optuna.importance" in sys.modules or "sklearn.ensemble" in sys.modules:
-        return
-    sys.modules["sklearn.ensemble"] = None  # `import sklearn.ensemble` raises ImportError
-    try:
-        import optuna.importance  # noqa: F401  (imported for its effect: cached in sys.modules)
-    finally:
-        del sys.modules["sklearn.ensemble"]
-
-
 def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
     """One of Optuna's matplotlib figures (draw() -> its Axes) written to path; returns the Figure.
     Drawn inside an rc_context, since Optuna sets pyplot's style for the whole process (a script's
@@ -309,8 +294,12 @@ def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: 
     """param_importances.png, Optuna's figure, by PED-ANOVA (its default evaluator, and a fast one):
     how much each parameter's distribution in the best `quantile` of the complete trials differs
     from all of them. Left out, with a note, if the evaluator fails: the sweep's other files matter
-    more. Returns the Figure, or None."""
-    import_importance()  # before Optuna's figure imports optuna.importance (benchmarks/bench_figures.py)
+    more. Returns the Figure, or None.
+
+    Importing optuna.importance imports scikit-learn's ensemble too (for its fANOVA and MDI
+    evaluators), about a second: paid in the idle worker process that draws Optuna's figures
+    while this one logs the rest (sweeps.runner.pool.at_once). No module is hidden to spare it:
+    that left those evaluators broken for the rest of the process, a user's notebook too."""
     from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization.matplotlib import plot_param_importances
 

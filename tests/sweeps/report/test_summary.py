@@ -65,7 +65,7 @@ def test_importances_that_fail_leave_their_file_out(tmp_path, monkeypatch, capsy
         raise RuntimeError("too few trials")
 
     files = summary.study_artifacts(study_of(3, n_trials=4), OFF)
-    summary.import_importance()
+    import optuna.importance  # noqa: F401  (the module whose function fails)
     monkeypatch.setattr(optuna.importance, "get_param_importances", fail)
     written = write_all(files, tmp_path)
     assert "param_importances.png" not in written and "optimization_history.png" in written
@@ -121,13 +121,18 @@ def test_a_local_curve_is_read_in_place(tmp_path, monkeypatch):
     assert summary.read_curve(tracker, without) is None  # a missing curve: its line is left out
 
 
-def test_importances_import_no_scikit_learn():
-    code = ("import sys; from sweeps.report import summary; summary.import_importance(); "
-            "assert 'sklearn' not in sys.modules, 'sklearn imported'; "
-            "import optuna.importance; optuna.importance.PedAnovaImportanceEvaluator(); "
-            "import sklearn.ensemble")  # still importable afterwards
+def test_importances_leave_optuna_s_other_evaluators_usable(tmp_path):
+    """A notebook whose process drew a sweep's importances (sweeps.run, or `python -m sweeps.report`
+    in-process) can still use Optuna's fANOVA evaluator, which needs scikit-learn: the summary hides
+    no module from the interpreter. A fresh process, so that scikit-learn is not imported yet."""
+    code = ("import optuna, pathlib; from sweeps.report import summary; from tests.sweeps.report.test_summary "
+            "import study_of; study = study_of(3); "
+            f"assert summary.importance_figure(pathlib.Path({str(tmp_path / 'i.png')!r}), study, 'm', 12); "
+            "fanova = optuna.importance.FanovaImportanceEvaluator(seed=0); "
+            "print(sorted(optuna.importance.get_param_importances(study, evaluator=fanova)))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["['model.activation',", "'model.depth',", "'train.learning_rate']"]
 
 
 def constrained_study(constraints: dict[float, float]) -> optuna.Study:
