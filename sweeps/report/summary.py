@@ -236,12 +236,18 @@ def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
 
 
 def slice_figure(path: Path, study: optuna.Study, metric: str) -> Any:
-    """slice.png: Optuna's slice plot, the metric against each sampled parameter."""
+    """slice.png: Optuna's slice plot, the metric against each sampled parameter, its x tick labels
+    made legible (plots.legible_x_ticks): its narrow panels' own overlap."""
     from optuna.visualization.matplotlib import plot_slice
 
+    categorical = {name for name, spec in parameter_axes(ranked(study)) if "choices" in spec}
+
     def draw():
-        axes = plot_slice(study, target_name=metric)
-        return getattr(axes, "flat", [axes])[0]  # one Axes per parameter: any gives the Figure
+        drawn = plot_slice(study, target_name=metric)
+        axes = list(drawn.flat) if hasattr(drawn, "flat") else [drawn]  # an array of Axes, one per parameter
+        for ax in axes:
+            plots.legible_x_ticks(ax, tilted=ax.get_xlabel() in categorical)
+        return axes[0]  # any gives the Figure
 
     return optuna_figure(path, draw)
 
@@ -306,6 +312,7 @@ def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: 
     def draw():
         ax = plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile),
                                     target_name=metric)
+        ax.set_title("", loc="left")  # Optuna's, which ours would be drawn over
         ax.set_title(f"parameter importances (PED-ANOVA: the best {quantile:.0%} of {n_complete} complete trials)")
         return ax
 

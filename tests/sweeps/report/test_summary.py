@@ -165,3 +165,49 @@ def test_the_parallel_coordinates_red_line_is_the_feasible_best_or_none(tmp_path
         assert line.get_ydata()[0] == pytest.approx((red - values[0]) / (values[-1] - values[0]))
         assert ax.get_title() == ("4 complete trials, 2 breaking a constraint; red: the best feasible, "
                                   f"trial {list(constraints).index(red)}")
+
+
+def default_space_study(n_trials: int = 30) -> optuna.Study:
+    """Trials over the default search space's kinds of parameter (conf/search_space/default.yaml):
+    log floats and ints, a stepped int, long category names."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_categorical("model.activation", ["tanh", "relu", "sigmoid", "leaky_relu"])
+        trial.suggest_int("model.depth", 1, 3)
+        trial.suggest_categorical("model.init", ["scaled", "xavier"])
+        trial.suggest_int("model.units", 2, 32, log=True)
+        trial.suggest_int("train.iterations", 1000, 8000, step=1000)
+        trial.suggest_float("train.learning_rate", 1e-4, 2.0, log=True)
+        return trial.suggest_float("train.l2", 1e-3, 0.05, log=True)
+
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def overlapping(texts) -> list[tuple[str, str]]:
+    """The pairs of drawn texts whose boxes overlap on the canvas."""
+    shown = [t for t in texts if t.get_visible() and t.get_text()]
+    boxes = [t.get_window_extent() for t in shown]
+    return [(shown[i].get_text(), shown[j].get_text()) for i in range(len(shown)) for j in range(i)
+            if boxes[i].overlaps(boxes[j])]
+
+
+def test_importances_have_one_title(tmp_path):
+    fig = summary.importance_figure(tmp_path / "i.png", default_space_study(), "m", 30)
+    titles = [t for ax in fig.axes for t in (ax.get_title(loc) for loc in ("left", "center", "right")) if t]
+    assert titles == ["parameter importances (PED-ANOVA: the best 10% of 30 complete trials)"]
+    assert not fig.get_suptitle()
+
+
+def test_slice_tick_labels_do_not_overlap(tmp_path):
+    """Every panel's x tick labels, and those of neighbouring panels, clear of each other: category
+    names, a log axis over one decade (model.units) and over four (train.learning_rate)."""
+    fig = summary.slice_figure(tmp_path / "s.png", default_space_study(), "val_cost")
+    fig.draw_without_rendering()
+    labels = [t for ax in fig.axes for t in ax.get_xticklabels()  # those drawn: within the axis's range
+              if min(ax.get_xlim()) <= t.get_position()[0] <= max(ax.get_xlim())]
+    assert {"model.units", "train.learning_rate", "model.activation"} <= {ax.get_xlabel() for ax in fig.axes}
+    assert len([t for t in labels if t.get_text()]) >= 14  # each panel labelled, the log ones too
+    assert overlapping(labels) == []
