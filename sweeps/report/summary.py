@@ -28,6 +28,7 @@ from sweeps.record import Confirmation, confirmation, rank
 from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker, run_store
+from sweeps.urls import is_server, model_training_view, redact
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 # A parent run's tag, set once its summary is whole: an invocation that finds the study complete
@@ -96,6 +97,17 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
     table = one_parameter_table(study)
     if table is not None:
         print("\n" + table[1].split("\n", 2)[2], end="", flush=True)  # the rows, without the title
+    if tracker.enabled:
+        print(ui_lines(tracker), end="", flush=True)
+
+
+def ui_lines(tracker: Tracker) -> str:
+    """Where the sweep's experiment opens in MLflow's UI in its model-training view (its GenAI view
+    is a new browser's default), and for a local store the command that serves it."""
+    out = f"MLflow UI, model-training view: {model_training_view(tracker.uri, tracker.experiment_id)}\n"
+    if not is_server(tracker.uri):
+        out += f"  served by: mlflow ui --backend-store-uri {redact(tracker.uri)}\n"
+    return out
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
