@@ -13,7 +13,7 @@ import PIL.PngImagePlugin
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, MaxNLocator, NullFormatter
 
 # Two classes in the course's colours (red, blue), more from a qualitative map.
 CLASS_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -251,6 +251,23 @@ class _PlainLog(LogFormatter):
 
     def _num_to_string(self, x, vmin, vmax):
         return f"{x:g}"
+
+
+def legible_x_ticks(ax, tilted: bool = False) -> None:
+    """x tick labels a reader can tell apart on a narrow axis (a panel of Optuna's slice plot). A log
+    axis is labelled in plain numbers, at 1, 2 and 5 times each power of ten over a decade or so,
+    fewer over more: matplotlib's own labels its minor ticks too when it spans little more than a
+    decade (2x10^0, 3x10^0, ...), over each other. `tilted`: text labels (a category's name) upright,
+    so that a long one clears its neighbours."""
+    if ax.get_xscale() == "log":
+        low, high = ax.get_xlim()
+        decades = np.log10(high / low)
+        subs = (1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 2.5 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(subs=subs, numticks=4))  # at most every other decade past 4
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if tilted:
+        ax.tick_params(axis="x", labelrotation=90)
 
 
 def overlaid_curves(path: Path, curves: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str = "") -> None:

@@ -47,3 +47,21 @@ def local_file(url: str) -> str | None:
         if url.startswith(prefix):
             return "/" + url[len(prefix):].lstrip("/") if prefix != "sqlite:///" else url[len(prefix):]
     return None
+
+
+# where `mlflow ui` serves a local store by default, and `make ui` (the Makefile's HOST and PORT)
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def is_server(url: str) -> bool:
+    """Whether a tracking URI is a tracking server's, which serves its own UI."""
+    return scheme(url) in ("http", "https")
+
+
+def model_training_view(tracking_uri: str, experiment_id: str) -> str:
+    """The experiment's page in MLflow's UI, in its model-training view: the tracking server's own
+    UI, else the one `make ui` serves over a local store. MLflow 3's UI opens an experiment in the
+    view its workflow switch last showed, GenAI in a new browser, unless the URL names one as the
+    switch itself writes it (workflowType=machine_learning); the experiment's tags do not choose it."""
+    ui = redact(tracking_uri).rstrip("/") if is_server(tracking_uri) else LOCAL_UI
+    return f"{ui}/#/experiments/{experiment_id}?workflowType=machine_learning"

@@ -171,6 +171,11 @@ FROM_SWEEP: dict[type, tuple[set[str], Callable[[str, Any], BaseDistribution]]] 
     RangeSweep: (set(), _from_range),
     ChoiceSweep: (set(), lambda path, sweep: make_categorical(path, sweep.list)),
 }
+# Hydra's parser as its sweeper plugins use it, the Optuna sweeper among them: hydra.core is its
+# public surface for plugins (hydra._internal is not), and Override.value() gives the sweep types
+# above. parse_override(), not parse_overrides(): the plural prefixes its errors with the whole
+# "entry=..." line, whose first line the message below quotes. tests/sweeps/config/test_space.py
+# pins each string form (PAIRS) and each refusal (BAD) against the installed Hydra.
 _parser = OverridesParser.create()
 
 

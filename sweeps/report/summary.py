@@ -28,6 +28,7 @@ from sweeps.record import Confirmation, confirmation, rank
 from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker, run_store
+from sweeps.urls import is_server, model_training_view, redact
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 # A parent run's tag, set once its summary is whole: an invocation that finds the study complete
@@ -96,6 +97,17 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
     table = one_parameter_table(study)
     if table is not None:
         print("\n" + table[1].split("\n", 2)[2], end="", flush=True)  # the rows, without the title
+    if tracker.enabled:
+        print(ui_lines(tracker), end="", flush=True)
+
+
+def ui_lines(tracker: Tracker) -> str:
+    """Where the sweep's experiment opens in MLflow's UI in its model-training view (its GenAI view
+    is a new browser's default), and for a local store the command that serves it."""
+    out = f"MLflow UI, model-training view: {model_training_view(tracker.uri, tracker.experiment_id)}\n"
+    if not is_server(tracker.uri):
+        out += f"  served by: mlflow ui --backend-store-uri {redact(tracker.uri)}\n"
+    return out
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
@@ -218,21 +230,6 @@ def write_trials(path: Path, study: optuna.Study) -> None:
                           *([str(feasible(t)).lower() if complete else ""] if constrained else [])])
 
 
-def import_importance() -> None:
-    """Imports optuna.importance without scikit-learn. The package imports it for its fANOVA and
-    MDI evaluators only, optionally (without it they raise when used), and that import (scipy.stats)
-    was half the summary's time (benchmarks/bench_figures.py); PED-ANOVA needs numpy only. With
-    sklearn.ensemble hidden during the import, those two evaluators stay unusable in this process;
-    nothing here uses them."""
-    if "optuna.importance" in sys.modules or "sklearn.ensemble" in sys.modules:
-        return
-    sys.modules["sklearn.ensemble"] = None  # `import sklearn.ensemble` raises ImportError
-    try:
-        import optuna.importance  # noqa: F401  (imported for its effect: cached in sys.modules)
-    finally:
-        del sys.modules["sklearn.ensemble"]
-
-
 def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
     """One of Optuna's matplotlib figures (draw() -> its Axes) written to path; returns the Figure.
     Drawn inside an rc_context, since Optuna sets pyplot's style for the whole process (a script's
@@ -251,12 +248,18 @@ def optuna_figure(path: Path, draw: Callable[[], Any]) -> Any:
 
 
 def slice_figure(path: Path, study: optuna.Study, metric: str) -> Any:
-    """slice.png: Optuna's slice plot, the metric against each sampled parameter."""
+    """slice.png: Optuna's slice plot, the metric against each sampled parameter, its x tick labels
+    made legible (plots.legible_x_ticks): its narrow panels' own overlap."""
     from optuna.visualization.matplotlib import plot_slice
 
+    categorical = {name for name, spec in parameter_axes(ranked(study)) if "choices" in spec}
+
     def draw():
-        axes = plot_slice(study, target_name=metric)
-        return getattr(axes, "flat", [axes])[0]  # one Axes per parameter: any gives the Figure
+        drawn = plot_slice(study, target_name=metric)
+        axes = list(drawn.flat) if hasattr(drawn, "flat") else [drawn]  # an array of Axes, one per parameter
+        for ax in axes:
+            plots.legible_x_ticks(ax, tilted=ax.get_xlabel() in categorical)
+        return axes[0]  # any gives the Figure
 
     return optuna_figure(path, draw)
 
@@ -309,14 +312,19 @@ def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: 
     """param_importances.png, Optuna's figure, by PED-ANOVA (its default evaluator, and a fast one):
     how much each parameter's distribution in the best `quantile` of the complete trials differs
     from all of them. Left out, with a note, if the evaluator fails: the sweep's other files matter
-    more. Returns the Figure, or None."""
-    import_importance()  # before Optuna's figure imports optuna.importance (benchmarks/bench_figures.py)
+    more. Returns the Figure, or None.
+
+    Importing optuna.importance imports scikit-learn's ensemble too (for its fANOVA and MDI
+    evaluators), about a second: paid in the idle worker process that draws Optuna's figures
+    while this one logs the rest (sweeps.runner.pool.at_once). No module is hidden to spare it:
+    that left those evaluators broken for the rest of the process, a user's notebook too."""
     from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization.matplotlib import plot_param_importances
 
     def draw():
         ax = plot_param_importances(study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile),
                                     target_name=metric)
+        ax.set_title("", loc="left")  # Optuna's, which ours would be drawn over
         ax.set_title(f"parameter importances (PED-ANOVA: the best {quantile:.0%} of {n_complete} complete trials)")
         return ax
 

@@ -54,8 +54,9 @@ class Reports:
                              datetime_start=t.datetime_start, datetime_complete=None, params=t.params,
                              distributions=t.distributions, user_attrs={}, system_attrs={},
                              intermediate_values=dict(self.values),
-                             # Trial has no public id; a percentile pruner never reads it
-                             trial_id=t._trial_id)
+                             # a placeholder, as optuna.trial.create_trial's: a percentile pruner
+                             # (asks_locally) reads the values and last step only
+                             trial_id=-1)
         return t.study.pruner.prune(t.study, frozen)
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sweeps.urls import is_postgres, local_file, redact, scheme, with_driver
+from sweeps.urls import is_postgres, local_file, model_training_view, redact, scheme, with_driver
 
 
 @pytest.mark.parametrize("url, kind", [
@@ -37,3 +37,11 @@ def test_redact_hides_every_password_in_a_text():
     ("postgresql://u@db:5432/optuna", None), ("mysql://u@db/optuna", None)])
 def test_local_file_is_the_file_behind_a_store_only_this_host_sees(url, path):
     assert local_file(url) == path
+
+
+@pytest.mark.parametrize("uri, ui", [
+    ("sqlite:////tmp/x/mlflow.db", "http://127.0.0.1:5000"), ("/tmp/mlruns", "http://127.0.0.1:5000"),
+    ("http://10.0.0.5:5000/", "http://10.0.0.5:5000"), ("https://bob:s3cret@mlflow.example.org", "https://bob:***@mlflow.example.org"),
+])
+def test_the_model_training_view_is_the_server_s_own_ui_or_the_local_one(uri, ui):
+    assert model_training_view(uri, "7") == f"{ui}/#/experiments/7?workflowType=machine_learning"

@@ -65,7 +65,7 @@ def test_importances_that_fail_leave_their_file_out(tmp_path, monkeypatch, capsy
         raise RuntimeError("too few trials")
 
     files = summary.study_artifacts(study_of(3, n_trials=4), OFF)
-    summary.import_importance()
+    import optuna.importance  # noqa: F401  (the module whose function fails)
     monkeypatch.setattr(optuna.importance, "get_param_importances", fail)
     written = write_all(files, tmp_path)
     assert "param_importances.png" not in written and "optimization_history.png" in written
@@ -121,13 +121,18 @@ def test_a_local_curve_is_read_in_place(tmp_path, monkeypatch):
     assert summary.read_curve(tracker, without) is None  # a missing curve: its line is left out
 
 
-def test_importances_import_no_scikit_learn():
-    code = ("import sys; from sweeps.report import summary; summary.import_importance(); "
-            "assert 'sklearn' not in sys.modules, 'sklearn imported'; "
-            "import optuna.importance; optuna.importance.PedAnovaImportanceEvaluator(); "
-            "import sklearn.ensemble")  # still importable afterwards
+def test_importances_leave_optuna_s_other_evaluators_usable(tmp_path):
+    """A notebook whose process drew a sweep's importances (sweeps.run, or `python -m sweeps.report`
+    in-process) can still use Optuna's fANOVA evaluator, which needs scikit-learn: the summary hides
+    no module from the interpreter. A fresh process, so that scikit-learn is not imported yet."""
+    code = ("import optuna, pathlib; from sweeps.report import summary; from tests.sweeps.report.test_summary "
+            "import study_of; study = study_of(3); "
+            f"assert summary.importance_figure(pathlib.Path({str(tmp_path / 'i.png')!r}), study, 'm', 12); "
+            "fanova = optuna.importance.FanovaImportanceEvaluator(seed=0); "
+            "print(sorted(optuna.importance.get_param_importances(study, evaluator=fanova)))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["['model.activation',", "'model.depth',", "'train.learning_rate']"]
 
 
 def constrained_study(constraints: dict[float, float]) -> optuna.Study:
@@ -160,3 +165,49 @@ def test_the_parallel_coordinates_red_line_is_the_feasible_best_or_none(tmp_path
         assert line.get_ydata()[0] == pytest.approx((red - values[0]) / (values[-1] - values[0]))
         assert ax.get_title() == ("4 complete trials, 2 breaking a constraint; red: the best feasible, "
                                   f"trial {list(constraints).index(red)}")
+
+
+def default_space_study(n_trials: int = 30) -> optuna.Study:
+    """Trials over the default search space's kinds of parameter (conf/search_space/default.yaml):
+    log floats and ints, a stepped int, long category names."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_categorical("model.activation", ["tanh", "relu", "sigmoid", "leaky_relu"])
+        trial.suggest_int("model.depth", 1, 3)
+        trial.suggest_categorical("model.init", ["scaled", "xavier"])
+        trial.suggest_int("model.units", 2, 32, log=True)
+        trial.suggest_int("train.iterations", 1000, 8000, step=1000)
+        trial.suggest_float("train.learning_rate", 1e-4, 2.0, log=True)
+        return trial.suggest_float("train.l2", 1e-3, 0.05, log=True)
+
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def overlapping(texts) -> list[tuple[str, str]]:
+    """The pairs of drawn texts whose boxes overlap on the canvas."""
+    shown = [t for t in texts if t.get_visible() and t.get_text()]
+    boxes = [t.get_window_extent() for t in shown]
+    return [(shown[i].get_text(), shown[j].get_text()) for i in range(len(shown)) for j in range(i)
+            if boxes[i].overlaps(boxes[j])]
+
+
+def test_importances_have_one_title(tmp_path):
+    fig = summary.importance_figure(tmp_path / "i.png", default_space_study(), "m", 30)
+    titles = [t for ax in fig.axes for t in (ax.get_title(loc) for loc in ("left", "center", "right")) if t]
+    assert titles == ["parameter importances (PED-ANOVA: the best 10% of 30 complete trials)"]
+    assert not fig.get_suptitle()
+
+
+def test_slice_tick_labels_do_not_overlap(tmp_path):
+    """Every panel's x tick labels, and those of neighbouring panels, clear of each other: category
+    names, a log axis over one decade (model.units) and over four (train.learning_rate)."""
+    fig = summary.slice_figure(tmp_path / "s.png", default_space_study(), "val_cost")
+    fig.draw_without_rendering()
+    labels = [t for ax in fig.axes for t in ax.get_xticklabels()  # those drawn: within the axis's range
+              if min(ax.get_xlim()) <= t.get_position()[0] <= max(ax.get_xlim())]
+    assert {"model.units", "train.learning_rate", "model.activation"} <= {ax.get_xlabel() for ax in fig.axes}
+    assert len([t for t in labels if t.get_text()]) >= 14  # each panel labelled, the log ones too
+    assert overlapping(labels) == []

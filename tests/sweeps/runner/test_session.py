@@ -38,6 +38,9 @@ def test_parallel_sweep_records_every_trial_then_resumes(sweep_dir, monkeypatch)
     assert len(parents) == 1 and len(children) == 12
     parent = parents[0]
     assert parent.info.status == "FINISHED"
+    view = f"127.0.0.1:5000/#/experiments/{parent.info.experiment_id}?workflowType=machine_learning"
+    assert proc.stdout.splitlines()[-2:] == [f"MLflow UI, model-training view: http://{view}",
+                                             f"  served by: mlflow ui --backend-store-uri {sweep_dir.uri}"]
     client = sweep_dir.client()
     by_trial = {int(r.data.tags["optuna.trial"]): r for r in children}
     assert sorted(by_trial) == list(range(12))
