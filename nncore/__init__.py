@@ -12,11 +12,11 @@ from nncore.activations import ACTIVATIONS
 from nncore.datasets import DATASETS, Dataset, load_dataset
 from nncore.initializers import INITIALIZERS
 from nncore.network import DTYPES, Network
-from nncore.optimizers import OPTIMIZERS, hyperparameters
+from nncore.optimizers import LIMITS, OPTIMIZERS, defaults, hyperparameters
 from nncore.outputs import OUTPUTS
 from nncore.training import Diverged, FitResult, fit
 
 __all__ = [
-    "ACTIVATIONS", "DATASETS", "DTYPES", "INITIALIZERS", "OPTIMIZERS", "OUTPUTS",
-    "Dataset", "Diverged", "FitResult", "Network", "fit", "hyperparameters", "load_dataset",
+    "ACTIVATIONS", "DATASETS", "DTYPES", "INITIALIZERS", "LIMITS", "OPTIMIZERS", "OUTPUTS",
+    "Dataset", "Diverged", "FitResult", "Network", "defaults", "fit", "hyperparameters", "load_dataset",
 ]

@@ -30,7 +30,7 @@ class Momentum:
     """v <- beta v + (1 - beta) grad;  theta <- theta - lr v   (v kept pre-multiplied by lr)"""
 
     def __init__(self, theta: np.ndarray, learning_rate: float, beta: float = 0.9):
-        _check_unit("beta", beta)
+        check("beta", beta)
         self.beta = beta
         self.grad_scale = learning_rate * (1.0 - beta)
         self.v = np.zeros_like(theta)
@@ -46,10 +46,8 @@ class Adam:
 
     def __init__(self, theta: np.ndarray, learning_rate: float, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8):
-        _check_unit("beta1", beta1)
-        _check_unit("beta2", beta2)
-        if not eps > 0:
-            raise ValueError(f"eps={eps!r} is not allowed: it must be > 0.")
+        for name, value in (("beta1", beta1), ("beta2", beta2), ("eps", eps)):
+            check(name, value)
         self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.grad_scale = 1.0  # Adam is not scale-free through eps: keep the true gradient
         self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
@@ -78,17 +76,38 @@ class Adam:
         np.subtract(theta, tmp, out=theta)
 
 
-def _check_unit(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}={value!r} is not allowed: it must be in [0, 1).")
+# What each hyperparameter may be: (low, high, closed), as an interval (None: unbounded; closed:
+# "left", "right", "both" or "neither" bound included). The optimisers check their arguments
+# against it, and sweeps checks a config's values and search space against it before any trial.
+LIMITS = {"beta": (0.0, 1.0, "left"), "beta1": (0.0, 1.0, "left"), "beta2": (0.0, 1.0, "left"),
+          "eps": (0.0, None, "neither")}
 
 
+def check(name: str, value: float) -> None:
+    """Raises ValueError unless `value` is in hyperparameter `name`'s interval (LIMITS)."""
+    low, high, closed = LIMITS[name]
+    left, right = closed in ("left", "both"), closed in ("right", "both")
+    if not ((value > low or (left and value == low)) and (high is None or value < high or (right and value == high))):
+        allowed = (f"{'>=' if left else '>'} {low:g}" if high is None else
+                   f"in {'[' if left else '('}{low:g}, {high:g}{']' if right else ')'}")
+        raise ValueError(f"{name}={value!r} is not allowed: it must be {allowed}.")
+
+
+# A new optimiser: its class above (hyperparameters with defaults after learning_rate, each in
+# LIMITS) and its entry here; sweeps gives each of its hyperparameters a config field
+# train.optimizers.<name>.<hyperparameter> from its signature.
 OPTIMIZERS = {"gd": GD, "momentum": Momentum, "adam": Adam}
 
 
 def hyperparameters(name: str) -> tuple[str, ...]:
     """The keyword arguments optimiser `name` takes after (theta, learning_rate)."""
     return tuple(inspect.signature(OPTIMIZERS[name]).parameters)[2:]
+
+
+def defaults(name: str) -> dict[str, float]:
+    """Each hyperparameter of optimiser `name` with its default, from its signature."""
+    params = inspect.signature(OPTIMIZERS[name]).parameters
+    return {h: params[h].default for h in hyperparameters(name)}
 
 
 def get_optimizer(name: str, theta: np.ndarray, learning_rate: float, **hyper: float):

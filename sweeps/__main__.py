@@ -24,12 +24,12 @@ INTERRUPTED = ("[sweep] interrupted ({signal}): local workers failed their runni
 
 
 def sweep(cfg: DictConfig):
-    start_workers(cfg, local=cfg.sweep.backend == "loky")
+    space = start_workers(cfg, local=cfg.sweep.backend == "loky")
     # imported once the worker processes are starting: the session's imports (mlflow, the plots)
     # overlap theirs
     from sweeps.runner.session import run
 
-    return run(cfg)
+    return run(cfg, space)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

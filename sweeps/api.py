@@ -127,8 +127,7 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
     quiet_libraries()
     with interrupts_handled():
         try:
-            start_workers(cfg, local=cfg.sweep.backend == "loky")
-            outcome = session.run(cfg)
+            outcome = session.run(cfg, start_workers(cfg, local=cfg.sweep.backend == "loky"))
         finally:
             pool.stop()  # started before the checks that read the data and the stores
     study, best, confirmed = outcome.study, best_trial(outcome.study), confirmation(outcome.study)

@@ -23,8 +23,7 @@ register_configs()
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     def work():
-        start_workers(cfg)
-        return join(cfg)
+        return join(cfg, start_workers(cfg))
 
     guarded(work, "[worker] interrupted ({signal}): its running trials were failed and their runs KILLED.")
 

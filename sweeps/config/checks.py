@@ -1,113 +1,31 @@
-"""The config's values, checked before any trial starts: `check_values(cfg)` raises a ConfigError
-whose message is one sentence naming the field, the value and what is allowed.
+"""The config's values, checked once before any trial starts: `check_values(cfg)` raises a
+ConfigError whose message is one sentence naming the field, the value and what is allowed, and
+`settings(cfg)` gives the frozen sweeps.config.schema.Config each layer reads its part of.
 
-The allowed names come from the tables that define them: nncore's (datasets, activations,
-outputs, initialisers, optimisers, dtypes) and sweeps.config.metrics.METRICS (sweep.metric,
-sweep.direction and sweep.constraints: sweeps.config.objectives). The samplers and pruners are
-checked by sweeps.study against its own tables.
+Each field's rule is declared on the schema beside its default (sweeps.config.schema.RULES), and
+its allowed names are the tables that define them: nncore's (datasets, activations, outputs,
+initialisers, optimisers, dtypes). sweep.metric, sweep.direction and sweep.constraints are
+sweeps.config.objectives'; the samplers and pruners are checked by sweeps.study against its own tables.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
-import math
-import re
+import typing
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from omegaconf import DictConfig, ListConfig, MissingMandatoryValue, OmegaConf
 
-import nncore
 from sweeps.config import objectives
-from sweeps.errors import ConfigError, did_you_mean, one_of
+from sweeps.config.rules import is_integer, is_number
+from sweeps.config.schema import RULES, Config
+from sweeps.errors import ConfigError, did_you_mean
 
-BACKENDS = ("dask", "loky")
-# tracking.decision_boundary, for 2-D data: the best trials' drawn at the end (sweeps.report.summary),
-# every trial's as it ends, or none
-DECISION_BOUNDARIES = ("all", "none", "top")
+# path -> (accepts(value), what is allowed), for the search space's values (sweeps.config.space)
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {path: (r.accepts, r.allowed) for path, r in RULES.items()}
 
-
-# ---- value checks: path -> (accepts(value), what is allowed) --------------------------
-def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def is_integer(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _one_of(names) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, str) and v in names), one_of(names)
-
-
-def _unit_interval(v: Any) -> bool:
-    return is_number(v) and 0 <= v < 1
-
-
-def _safe_file_name(v: Any) -> bool:
-    return isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None and ".." not in v and v != "."
-
-
-def _model_name(v: Any) -> bool:
-    """A registered model's name, quoted as it is into the registry's searches (sweeps.trial.mlflow_model)."""
-    return isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None
-
-
-CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "dataset.name": _one_of(nncore.DATASETS),
-    "dataset.val_fraction": (_unit_interval, "a number in [0, 1)"),
-    "dataset.test_fraction": (_unit_interval, "a number in [0, 1)"),
-    "model.activation": _one_of(nncore.ACTIVATIONS),
-    "model.leaky_slope": (_unit_interval, "a number in [0, 1)"),
-    "model.output": _one_of(("auto", *nncore.OUTPUTS)),  # auto: sigmoid for 1 unit, else softmax
-    "model.init": _one_of(nncore.INITIALIZERS),
-    "model.depth": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
-    "model.units": (lambda v: v is None or (is_integer(v) and v >= 1), "null or an integer >= 1"),
-    "train.learning_rate": (lambda v: is_number(v) and v > 0, "a number > 0"),
-    "train.learning_rate_range": (lambda v: isinstance(v, (list, tuple, ListConfig)) and len(v) == 2 and all(
-        is_number(x) for x in v) and 0 < v[0] < v[1], "[low, high] with 0 < low < high"),
-    "train.iterations": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "train.optimizer": _one_of(nncore.OPTIMIZERS),
-    "train.beta": (_unit_interval, "a number in [0, 1)"),
-    "train.beta1": (_unit_interval, "a number in [0, 1)"),
-    "train.beta2": (_unit_interval, "a number in [0, 1)"),
-    "train.eps": (lambda v: is_number(v) and v > 0, "a number > 0"),
-    "train.batch_size": (lambda v: v is None or (is_integer(v) and v >= 1), "null (full batch) or an integer >= 1"),
-    "train.l2": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
-    "train.dtype": _one_of(nncore.DTYPES),
-    "train.cost_every": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "train.report_every": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "sweep.n_trials": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "sweep.n_jobs": (lambda v: is_integer(v) and (v >= 1 or v == -1), "an integer >= 1, or -1 for all cores"),
-    "sweep.study_name": (_safe_file_name, "a file-name-safe name of letters, digits, '.', '_' and '-' without '..'"),
-    "sweep.storage": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
-                      "null, a journal file path or an RDB URL such as sqlite:///x.db"),
-    "sweep.timeout": (lambda v: v is None or (is_number(v) and v > 0), "null or a number of seconds > 0"),
-    # the samplers' seed, which NumPy's legacy seeding (Optuna's RandomState) takes in [0, 2**32)
-    "sweep.seed": (lambda v: is_integer(v) and 0 <= v < 2 ** 32, f"an integer from 0 to {2 ** 32 - 1} (NumPy's seeds)"),
-    "sweep.max_failures": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "sweep.n_startup_trials": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
-    "sweep.warmup_steps": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
-    "sweep.backend": _one_of(BACKENDS),
-    "sweep.scheduler": (lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"[a-z]+://\S+", v) is not None),
-                        "null or a Dask scheduler address such as tcp://10.0.0.5:8786"),
-    "sweep.heartbeat_interval": (lambda v: v is None or (is_integer(v) and v >= 1),
-                                 "null (off) or an integer >= 1 (seconds)"),
-    "sweep.grace_period": (lambda v: v is None or (is_integer(v) and v >= 1), "null (twice the heartbeat interval) "
-                           "or an integer >= 1 (seconds)"),
-    "sweep.stop.patience": (lambda v: v is None or (is_integer(v) and v >= 1), "null (off) or an integer >= 1"),
-    "sweep.stop.min_delta": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
-    "sweep.repeats": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "sweep.confirm.top": (lambda v: is_integer(v) and v >= 0, "an integer >= 0 (0: no confirmation)"),
-    "sweep.confirm.seeds": (lambda v: is_integer(v) and v >= 2, "an integer >= 2 (an interval needs two seeds)"),
-    "sweep.stop.target": (lambda v: v is None or is_number(v), "null (off) or a finite number"),
-    "tracking.experiment": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name"),
-    "tracking.uri": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty tracking URI"),
-    "tracking.curve_points": (lambda v: is_integer(v) and v >= 1, "an integer >= 1"),
-    "tracking.decision_boundary": _one_of(DECISION_BOUNDARIES),
-    "tracking.register_model": (lambda v: v is None or _model_name(v),
-                                "null or a registered model name of letters, digits, '.', '_' and '-'"),
-}
 
 def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:
     """The hidden-layer widths `model` asks for:
@@ -130,24 +48,24 @@ def resolve_hidden_units(model: Mapping[str, Any]) -> list[int]:
     return [hidden[0]] * depth
 
 
-def _fail(path: str, value: Any) -> None:
-    accepts, allowed = CHECKS[path]
-    if not accepts(value):
-        names = allowed[len("one of "):].split(", ") if allowed.startswith("one of ") else []
-        raise ConfigError(f"{path} is {value!r}, but it must be {allowed}{did_you_mean(value, names)}.")
-
-
 def check_values(cfg: DictConfig) -> None:
-    """Check every value of the config's own fields; raise ConfigError on the first bad one."""
-    for path, (_, allowed) in CHECKS.items():
+    """Check every value of the config's own fields against its rule; raise ConfigError on the first bad one."""
+    for path, rule in RULES.items():
         try:
-            _fail(path, OmegaConf.select(cfg, path, throw_on_missing=True))
+            value = OmegaConf.select(cfg, path, throw_on_missing=True)
         except MissingMandatoryValue:
-            raise ConfigError(f"{path} is not set (???), but it must be {allowed}.") from None
+            raise ConfigError(f"{path} is not set (???), but it must be {rule.allowed}.") from None
+        if not rule.accepts(value):
+            raise ConfigError(f"{path} is {value!r}, but it must be {rule.allowed}{did_you_mean(value, rule.names)}.")
     d = cfg.dataset
     if d.val_fraction + d.test_fraction >= 1:
         raise ConfigError(f"dataset.test_fraction is {d.test_fraction!r} and dataset.val_fraction {d.val_fraction!r}, "
                           "but together they must be below 1, or no sample is left to train on.")
+    for key in flatten(cfg.search_space):  # nested ({train: {beta: ...}}) or dotted (train.beta: ...)
+        old = next((p for p in MOVED if key == p or key.startswith(p + ".")), None)
+        if old is not None:
+            raise ConfigError(f"search_space entry {old!r} names no field: {moved(old)}; write "
+                              f"search_space.{MOVED[old]} instead.")
     objectives.check(cfg.sweep)
     _validate_scale_out(cfg.sweep)
     hidden = resolve_hidden_units(cfg.model)
@@ -156,9 +74,46 @@ def check_values(cfg: DictConfig) -> None:
     _validate_dataset_kwargs(cfg)
 
 
-def optimizer_hyperparameters(train: Mapping[str, Any]) -> dict[str, Any]:
-    """The hyperparameters train.optimizer takes, from train's fields of the same names."""
-    return {name: train[name] for name in nncore.hyperparameters(train["optimizer"])}
+def settings(cfg: DictConfig | Mapping[str, Any]) -> Config:
+    """The frozen settings of a composed (or a trial's, or a logged) config, resolved; a field it
+    lacks takes the schema's default. No check: check_values(cfg) ran once, at launch."""
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
+    return _settle(Config, data)
+
+
+# What a config logged by an earlier version (a trial's config.yaml) spelt otherwise: the optimisers'
+# hyperparameters sat flat in train, and an absent key had this value then (no test split, one repeat)
+MOVED = {"train.beta": "train.optimizers.momentum.beta", "train.beta1": "train.optimizers.adam.beta1",
+         "train.beta2": "train.optimizers.adam.beta2", "train.eps": "train.optimizers.adam.eps"}
+ABSENT = {"dataset.test_fraction": 0.0, "sweep.repeats": 1}
+
+
+def moved(path: str) -> str:
+    """The sentence's start that refuses an earlier version's spelling, naming the new one."""
+    return (f"{path} is now {MOVED[path]}: each optimiser's hyperparameters sit under its name, "
+            "train.optimizers.<name>")
+
+
+def logged(cfg: DictConfig | Mapping[str, Any]) -> Config:
+    """The settings of a config a trial logged, by this version or an earlier one (MOVED, ABSENT)."""
+    old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg)
+    for path, value in ABSENT.items():
+        if OmegaConf.select(old, path, default=_NONE) is _NONE:
+            OmegaConf.update(old, path, value, force_add=True)
+    for path, new in MOVED.items():
+        value = OmegaConf.select(old, path, default=_NONE)
+        if value is not _NONE:
+            OmegaConf.update(old, new, value, force_add=True)
+    return settings(old)
+
+
+_NONE = object()
+
+
+def _settle(cls: type, data: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _settle(hints[f.name], data[f.name]) if dataclasses.is_dataclass(hints[f.name])
+                  else data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def _validate_scale_out(sweep: DictConfig) -> None:
@@ -195,12 +150,13 @@ def resolve_direction(cfg: DictConfig) -> str:
     return objectives.spelled(objectives.directions(cfg.sweep))
 
 
-def flatten(cfg: DictConfig | Mapping[str, Any]) -> dict[str, str]:
+def flatten(cfg: DictConfig | Config | Mapping[str, Any]) -> dict[str, str]:
     """Dotted keys -> str values of the resolved config, e.g. {"model.hidden_units": "[4, 4]"}.
 
     null is written "null" and booleans "true"/"false", as Hydra overrides spell them.
     """
-    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else cfg
+    data = (OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, (DictConfig, ListConfig)) else
+            dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg)
     out: dict[str, str] = {}
 
     def walk(node: Any, prefix: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from sweeps.config.checks import MOVED, moved
 from sweeps.config.schema import FIELD_TYPES
 from sweeps.errors import did_you_mean, one_of
 
@@ -42,6 +43,8 @@ def _blame(override: str) -> str | None:
             return (f"{key}={value} names no config of the {key} group; it must be {one_of(options(key))}"
                     f"{did_you_mean(value, options(key))}.")
         return None
+    if key in MOVED:
+        return f"{moved(key)}; pass {MOVED[key]}={value}."
     if key not in FIELD_TYPES and not any(k.startswith(key + ".") for k in FIELD_TYPES):
         return (f"{key} is not a key of the config{did_you_mean(key, FIELD_TYPES)}; the keys are those of "
                 "conf/ and sweeps/config/schema.py (an open section such as search_space takes new ones "

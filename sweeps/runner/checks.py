@@ -35,11 +35,12 @@ def validate(cfg: Any) -> SearchSpace:
     return space
 
 
-def preflight(cfg: Any) -> tuple[SearchSpace, Dataset]:
-    """validate(cfg), then what only shows on contact: the data (returned), the two stores, the scheduler."""
-    space = validate(cfg)
+def preflight(cfg: Any, space: SearchSpace | None = None) -> tuple[SearchSpace, Dataset]:
+    """validate(cfg) unless the launch ran it already (its space given), then what only shows on
+    contact: the data (returned), the two stores, the scheduler."""
+    space = validate(cfg) if space is None else space
     try:
-        data = load_data(cfg)  # a CSV's missing label column or NaN features show up only when read
+        data = load_data(cfg.dataset, cfg.seed)  # a CSV's missing label column or NaN features show up only when read
     except ValueError as err:
         raise ConfigError(f"dataset {cfg.dataset.name!r} cannot be used: {err}") from None
     if cfg.tracking.enabled:

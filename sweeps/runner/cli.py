@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.config.overrides import explain
+from sweeps.config.space import SearchSpace
 from sweeps.errors import ConfigError, SweepStopped
 from sweeps.interrupts import clear, exit_code, handle_interrupts, signal_name
 from sweeps.runner import pool
@@ -37,15 +38,17 @@ def quiet_libraries() -> None:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
-def start_workers(cfg, local: bool = True) -> None:
-    """Checks the config, then (local) starts the worker processes before the heavy imports of the
-    session: a config that fails starts no process."""
-    validate(cfg)
+def start_workers(cfg, local: bool = True) -> SearchSpace:
+    """Checks the config (once per launch: the session is handed the search space it returns),
+    then (local) starts the worker processes before the heavy imports of the session: a config
+    that fails starts no process."""
+    space = validate(cfg)
     if local:
         # the workers never import mlflow: the session's writer records their trials, from a thread
         # of this process, which then runs no worker itself (sweeps.runner.session.run_workers)
         pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP,
                    here=not cfg.tracking.enabled)
+    return space
 
 
 def exit_now(code: int = 0) -> None:

@@ -83,19 +83,20 @@ class Outcome:
     parent_run_id: str  # "" with tracking off
 
 
-def run(cfg: DictConfig) -> Outcome:
-    return _session(cfg, LAUNCHER)
+def run(cfg: DictConfig, space: SearchSpace | None = None) -> Outcome:
+    """space: the launch's checks' (sweeps.runner.cli.start_workers), so that they run once."""
+    return _session(cfg, LAUNCHER, space)
 
 
-def join(cfg: DictConfig) -> Outcome:
+def join(cfg: DictConfig, space: SearchSpace | None = None) -> Outcome:
     """sweep.n_jobs local worker processes on a sweep's study (created if missing), until it holds
     sweep.n_trials finished trials. Trials are logged under the sweep's parent run when its
     launcher still runs (the study records it), else under a parent run of this worker's own."""
-    return _session(cfg, JOINED)
+    return _session(cfg, JOINED, space)
 
 
-def _session(cfg: DictConfig, role: Role) -> Outcome:
-    space, data = preflight(cfg)
+def _session(cfg: DictConfig, role: Role, space: SearchSpace | None) -> Outcome:
+    space, data = preflight(cfg, space)
     fit_budget(cfg, space, role.name)
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
@@ -117,7 +118,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
     # a file's data can change under its name: its digest is part of the question. A generated
     # dataset is its name, options and seed (in the question already); its floats' last bits may
     # differ on another machine's maths library, which must not refuse a worker joining from there
-    asked = question(cfg, space, fingerprint(cfg, data).digest if cfg.dataset.name == "csv" else None)
+    asked = question(cfg, space, fingerprint(cfg.dataset, cfg.seed, data).digest if cfg.dataset.name == "csv" else None)
     study = open_asked(cfg, role, space, storage, asked)
     if cfg.sweep.enqueue is not None and role.launcher:
         print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
@@ -152,7 +153,7 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
     # no folder with this process, and write their own
     writer = Writer(tracker, storage, cfg.sweep.study_name) if tracker.enabled and cfg.sweep.backend == "loky" else None
     if own or writer is not None:
-        use_data(tracker, cfg, data)  # the dataset each trial run links to
+        use_data(tracker, cfg.dataset, cfg.seed, data)  # the dataset each trial run links to
     if own:  # the parent run's dataset: in the experiment before any trial run links to it
         tracker.log_dataset(tracker.parent_run_id)
     if role.launcher and tracker.enabled:  # for workers that join by hand (python -m sweeps.worker)

@@ -157,8 +157,8 @@ def _work(job: Job) -> Report:
     job.tracker.common_tags["blas_threads"] = str(job.blas_threads)  # sweeps.reproduce uses the same
     cfg = OmegaConf.create(job.config)
     space = parse_space(cfg.search_space)
-    data = load_data(cfg)
-    use_data(job.tracker, cfg, data)
+    data = load_data(cfg.dataset, cfg.seed)
+    use_data(job.tracker, cfg.dataset, cfg.seed, data)
     storage = storage_for(job.storage, cfg.sweep)
     reserve.watch(store_folders(cfg, storage))
     try:

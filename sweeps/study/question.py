@@ -41,9 +41,9 @@ def question(cfg: Any, space: SearchSpace, digest: str | None = None) -> dict[st
         sampled |= {HIDDEN, UNITS}  # the widths come from the space alone
     unused = set()
     if "train.optimizer" not in sampled and "train.optimizer" not in space.conditional:
-        takes = set(nncore.hyperparameters(cfg.train.optimizer))  # the others never reach the training
-        unused = {f"train.{h}" for opt in nncore.OPTIMIZERS for h in nncore.hyperparameters(opt)} - {
-            f"train.{h}" for h in takes}
+        # the other optimisers' hyperparameters never reach the training
+        unused = {f"train.optimizers.{opt}.{h}" for opt in nncore.OPTIMIZERS if opt != cfg.train.optimizer
+                  for h in nncore.hyperparameters(opt)}
     fixed = {k: v for k, v in flatten(cfg).items() if k.split(".")[0] in ASKED and k not in WATCHED
              and k not in sampled and k not in unused}
     if cfg.dataset.name == "csv" and cfg.dataset.kwargs.get("path"):  # the file, however it is spelt

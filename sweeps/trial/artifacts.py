@@ -4,17 +4,19 @@ trials (draw_boundaries). read_config reads a trial's config back."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 import yaml
-from omegaconf import DictConfig, OmegaConf
 
 from nncore import Dataset, Network
 from sweeps import plots, reserve
+from sweeps.config.checks import logged
 from sweeps.config.objectives import metric_names
+from sweeps.config.schema import Config, DatasetConfig
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import fingerprint, load_data, splits
 
@@ -31,11 +33,11 @@ class TrialRun:
     tags: dict[str, str] = field(default_factory=dict)  # what the trial's outcome adds (feasible, pareto)
 
 
-def use_data(tracker: Tracker, cfg: DictConfig, data: Dataset) -> None:
+def use_data(tracker: Tracker, d: DatasetConfig, seed: int, data: Dataset) -> None:
     """The dataset every trial run of this process logs as its inputs (training, validation):
     its name, source, digests and split sizes, worked out once here."""
     if tracker.enabled and not tracker.deferred:  # an Outbox's writer logs its own data
-        fp = fingerprint(cfg, data)
+        fp = fingerprint(d, seed, data)
         tracker.use_dataset(fp.name, fp.source, {c: (X, Y, fp.digests[c]) for c, (X, Y) in splits(data).items()})
 
 
@@ -45,7 +47,7 @@ def curve_file(repeat: int) -> str:
     return "cost_curve.csv" if repeat == 0 else f"cost_curve_r{repeat}.csv"
 
 
-def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig,
+def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: Config,
                 curves: list[tuple[np.ndarray, np.ndarray]], metrics: dict[str, float] | None = None,
                 val_points: list[tuple[int, float]] = (), data: Dataset | None = None) -> None:
     """The artifacts now; the metrics and the curve with the run's end (one store write less).
@@ -67,7 +69,7 @@ def log_outcome(tracker: Tracker, run: "TrialRun", net: Network, cfg: DictConfig
     tracker.log_artifacts(run.id, files)
 
 
-def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.ndarray,
+def figures(net: Network, cfg: Config, costs: np.ndarray, iterations: np.ndarray,
             metrics: dict[str, float] | None, val_points: list[tuple[int, float]], data: Dataset | None) -> dict:
     """The trial's PNG writers: its cost curve unless tracking.trial_figures is false (for many
     short trials: a large part of tracking's cost per trial), and with tracking.decision_boundary=all its
@@ -83,7 +85,7 @@ def figures(net: Network, cfg: DictConfig, costs: np.ndarray, iterations: np.nda
     return files
 
 
-def boundary(net: Network, cfg: DictConfig, data: Dataset, metrics: dict[str, float] | None):
+def boundary(net: Network, cfg: Config, data: Dataset, metrics: dict[str, float] | None):
     """decision_boundary.png's writer for 2-D data (flower, moons, circles, a 2-feature CSV): the
     predicted class over a 100 x 100 grid (one predict call); None for other data or a network
     with non-finite weights (diverged)."""
@@ -95,11 +97,11 @@ def boundary(net: Network, cfg: DictConfig, data: Dataset, metrics: dict[str, fl
         class_names=data.class_names, feature_names=data.feature_names)
 
 
-def write_config(path, cfg: DictConfig) -> None:
-    """The resolved config as YAML, by libyaml's emitter: OmegaConf.to_yaml's is pure Python, several
+def write_config(path, cfg: Config) -> None:
+    """The settings as YAML, by libyaml's emitter: OmegaConf.to_yaml's is pure Python, several
     times slower; read_config reads it back the same."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    path.write_text(yaml.dump(OmegaConf.to_container(cfg, resolve=True), Dumper=dumper, sort_keys=False))
+    path.write_text(yaml.dump(dataclasses.asdict(cfg), Dumper=dumper, sort_keys=False))
 
 
 def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:
@@ -109,17 +111,17 @@ def write_curve(path, iterations: np.ndarray, costs: np.ndarray) -> None:
     path.write_text("iteration,cost\n" + "\n".join(rows) + "\n")
 
 
-def run_title(cfg: DictConfig) -> str:
+def run_title(cfg: Config) -> str:
     return (f"{cfg.dataset.name} {cfg.model.hidden_units} {cfg.model.activation} "
             f"lr={cfg.train.learning_rate:.3g} it={cfg.train.iterations}")
 
 
-def read_config(tracker: Tracker, run_id: str) -> DictConfig:
-    """A trial run's config.yaml, read with libyaml's parser: OmegaConf.load's is pure Python,
-    several times slower."""
+def read_config(tracker: Tracker, run_id: str) -> Config:
+    """The settings of a trial run's config.yaml (an earlier version's too), read with libyaml's
+    parser: OmegaConf.load's is pure Python, several times slower."""
     with tracker.artifact_file(run_id, "config.yaml") as path:
         text = path.read_text()
-    return OmegaConf.create(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    return logged(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker) -> None:
@@ -137,9 +139,9 @@ def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker
             if net.sizes[0] != 2:
                 continue  # no picture of more than 2 features
             cfg = read_config(tracker, run_id)
-            key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
+            key = repr((cfg.dataset, cfg.seed))  # what the data depends on
             if key not in datasets:
-                datasets[key] = load_data(cfg)
+                datasets[key] = load_data(cfg.dataset, cfg.seed)
             draw = boundary(net, cfg, datasets[key], metrics)
             if draw is not None:
                 tracker.log_artifacts(run_id, {"decision_boundary.png": draw})

@@ -1,32 +1,26 @@
-"""From a config to nncore's objects: the data, the network, its training."""
+"""From the settings to nncore's objects: the data (DatasetConfig), the network (ModelConfig), its
+training (TrainConfig); each function takes the part it reads (sweeps.config.schema)."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+import nncore
 from nncore import Dataset, FitResult, Network, fit, load_dataset
-from sweeps.config.checks import optimizer_hyperparameters
+from sweeps.config.schema import DatasetConfig, ModelConfig, TrainConfig
 
 
 # what a derived seed is for: kept apart, so that no confirmation seed is one a trial trained with
 REPEAT, CONFIRM = 1, 2
 
 
-def load_data(cfg: Any) -> Dataset:
-    """The config's data, split by cfg.seed; a config logged before test splits existed has none."""
-    d = cfg.dataset
-    return load_dataset(d.name, seed=cfg.seed, val_fraction=d.val_fraction, test_fraction=d.get("test_fraction", 0.0),
-                        **d.kwargs)
-
-
-def repeats(cfg: Any) -> int:
-    """sweep.repeats: 1 for a config logged before trials repeated."""
-    return int(cfg.sweep.get("repeats", 1))
+def load_data(d: DatasetConfig, seed: int) -> Dataset:
+    """The dataset's data, split by `seed` (the config's)."""
+    return load_dataset(d.name, seed=seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction, **d.kwargs)
 
 
 def fit_seeds(seed: int, k: int, purpose: int = REPEAT) -> list[int]:
@@ -69,15 +63,14 @@ def digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint(cfg: Any, data: Dataset) -> Fingerprint:
-    d = cfg.dataset
+def fingerprint(d: DatasetConfig, seed: int, data: Dataset) -> Fingerprint:
     if d.name == "csv":
         path = Path(d.kwargs.path).resolve()
         name, source = path.name, path.as_uri()
     else:
         kwargs = "".join(f", {k}={v!r}" for k, v in d.kwargs.items())
-        test = f", test_fraction={d.test_fraction}" if d.get("test_fraction", 0.0) else ""
-        name, source = d.name, (f"nncore.load_dataset({d.name!r}, seed={cfg.seed}, val_fraction={d.val_fraction}"
+        test = f", test_fraction={d.test_fraction}" if d.test_fraction else ""
+        name, source = d.name, (f"nncore.load_dataset({d.name!r}, seed={seed}, val_fraction={d.val_fraction}"
                                 f"{test}{kwargs})")
     digests = {context: digest(X, Y) for context, (X, Y) in splits(data).items()}
     if data.X_test is not None and data.X_test.shape[1]:  # in the question too: a change there is a change
@@ -85,18 +78,21 @@ def fingerprint(cfg: Any, data: Dataset) -> Fingerprint:
     return Fingerprint(name, source, digests)
 
 
-def build_network(cfg: Any, data: Dataset, seed: int | None = None) -> Network:
-    """The config's network, initialised by `seed` (cfg.seed unless given: a repeat's, a confirmation's)."""
-    sizes = [data.X_train.shape[0], *cfg.model.hidden_units, data.Y_train.shape[0]]  # n_x, hidden..., n_y
-    m = cfg.model
-    return Network.create(sizes, activation=m.activation, output=m.output, init=m.init,
-                          seed=cfg.seed if seed is None else seed, dtype=cfg.train.dtype, leaky_slope=m.leaky_slope)
+def build_network(m: ModelConfig, dtype: str, data: Dataset, seed: int) -> Network:
+    """The model's network in `dtype` (train.dtype), initialised by `seed` (the config's, a repeat's, a confirmation's)."""
+    sizes = [data.X_train.shape[0], *m.hidden_units, data.Y_train.shape[0]]  # n_x, hidden..., n_y
+    return Network.create(sizes, activation=m.activation, output=m.output, init=m.init, seed=seed, dtype=dtype,
+                          leaky_slope=m.leaky_slope)
 
 
-def train(net: Network, cfg: Any, data: Dataset, callback=None, seed: int | None = None) -> FitResult:
-    """nncore.fit with train's settings, and exactly the hyperparameters its optimiser takes; the
-    batch order drawn from `seed` (cfg.seed unless given)."""
-    t = cfg.train
+def hyperparameters(t: TrainConfig) -> dict[str, float]:
+    """The hyperparameters of train.optimizer: exactly those it takes, from its section train.optimizers.<name>."""
+    section = getattr(t.optimizers, t.optimizer, None)
+    return {h: getattr(section, h) for h in nncore.hyperparameters(t.optimizer)}
+
+
+def train(net: Network, t: TrainConfig, data: Dataset, seed: int, callback=None) -> FitResult:
+    """nncore.fit with train's settings and its optimiser's hyperparameters; the batch order drawn from `seed`."""
     return fit(net, data.X_train, data.Y_train, learning_rate=t.learning_rate, iterations=t.iterations,
-               optimizer=t.optimizer, batch_size=t.batch_size, l2=t.l2, seed=cfg.seed if seed is None else seed,
-               callback=callback, cost_every=t.cost_every, **optimizer_hyperparameters(t))
+               optimizer=t.optimizer, batch_size=t.batch_size, l2=t.l2, seed=seed, callback=callback,
+               cost_every=t.cost_every, **hyperparameters(t))

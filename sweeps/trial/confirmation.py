@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from nncore import Diverged
+from sweeps.config.checks import settings
 from sweeps.config.metrics import METRICS, TEST_METRICS, Snapshot, measure
 from sweeps.interrupts import check_interrupt
 from sweeps.trial.build import build_network, load_data, train
@@ -27,14 +26,14 @@ def retrain(jobs: list[tuple[dict[str, Any], int]]) -> list[dict[str, float]]:
     out: list[dict[str, float]] = []
     data: dict[str, Any] = {}  # the data of each split: the jobs of one sweep share one
     for config, seed in jobs:
-        cfg = OmegaConf.create(config)
-        key = OmegaConf.to_yaml({"dataset": cfg.dataset, "seed": cfg.seed})  # what the data depends on
+        cfg = settings(config)
+        key = repr((cfg.dataset, cfg.seed))  # what the data depends on
         if key not in data:
-            data[key] = load_data(cfg)
-        net = build_network(cfg, data[key], seed)
+            data[key] = load_data(cfg.dataset, cfg.seed)
+        net = build_network(cfg.model, cfg.train.dtype, data[key], seed)
         try:
             # a Ctrl-C stops it at the next iteration in a worker process too, where it only sets a flag
-            result = train(net, cfg, data[key], callback=_interrupted, seed=seed)
+            result = train(net, cfg.train, data[key], seed, callback=_interrupted)
         except Diverged:
             out.append({k: math.nan for k in (*METRICS, *TEST_METRICS)})
             continue

@@ -141,7 +141,8 @@ def log_network(tracker: Tracker, run: Run, tags: dict[str, str], params: dict[s
     from sweeps.trial.nnsweeps_pyfunc import FEATURES, WEIGHTS  # deferred with mlflow, which it imports
 
     client, run_id = tracker.client, run.info.run_id
-    data = load_data(read_config(tracker, run_id))
+    logged = read_config(tracker, run_id)
+    data = load_data(logged.dataset, logged.seed)
     X = data.X_val if data.X_val.shape[1] else data.X_train  # (n_x, m)
     example = pd.DataFrame(X[:, :EXAMPLE_ROWS].T, columns=data.feature_names)  # (5, n_x): samples as rows
     with tracker.artifact_file(run_id, "weights.npz") as weights, \

@@ -18,9 +18,10 @@ from omegaconf import DictConfig
 
 from nncore import Dataset, Diverged, Network
 from sweeps import reserve
-from sweeps.config.checks import flatten
+from sweeps.config.checks import flatten, settings
 from sweeps.config.metrics import METRICS, Snapshot, measure, repeated
 from sweeps.config.objectives import Constraint, constraints, metric_names, pruning
+from sweeps.config.schema import Config, SweepConfig
 from sweeps.config.space import SearchSpace
 from sweeps.errors import disk_full
 from sweeps.interrupts import check_interrupt
@@ -30,7 +31,7 @@ from sweeps.tracking.outbox import Outbox
 from sweeps.record import DIVERGED, ERROR, METRICS_ATTR, REPEATS_ATTR, RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import TrialRun, log_outcome
-from sweeps.trial.build import build_network, fit_seeds, repeats, train
+from sweeps.trial.build import build_network, fit_seeds, train
 
 
 class TimedOut(Exception):
@@ -43,16 +44,16 @@ def objective(trial: optuna.Trial, base: DictConfig, space: SearchSpace, data: D
     sweep.repeats=k, the mean of k trainings that differ in their seed (fit_seeds), on one split.
     deadline: time.monotonic() at which a trial still training stops (sweep.timeout)."""
     values = space.sample(trial, base)
-    cfg = space.apply(base, values)
+    cfg = settings(space.apply(base, values))
     with trial_run(trial, cfg, values, tracker) as run:
-        pruning = Pruning(trial, cfg, data, deadline)
+        pruning = Pruning(trial, cfg.sweep, cfg.train.report_every, data, deadline)
         nets, curves, runs = [], [], []  # each repeat's network, (iterations, costs) and metrics
         try:
-            for seed in fit_seeds(cfg.seed, repeats(cfg)):
-                nets.append(build_network(cfg, data, seed))
+            for seed in fit_seeds(cfg.seed, cfg.sweep.repeats):
+                nets.append(build_network(cfg.model, cfg.train.dtype, data, seed))
                 pruning.follow(nets[-1])
                 try:
-                    result = train(nets[-1], cfg, data, pruning, seed)
+                    result = train(nets[-1], cfg.train, data, seed, pruning)
                 except Diverged as err:  # a normal outcome of a large learning rate: kept, never best
                     curves.append((np.arange(err.costs.size) * cfg.train.cost_every, err.costs))
                     log_outcome(tracker, run, nets[0], cfg, curves, val_points=pruning.points, data=data)
@@ -99,19 +100,20 @@ class Pruning:
     sweep.repeats=k the repeats train one after the other: the pruner is asked during the last,
     with the mean of all k at each report step."""
 
-    def __init__(self, trial: optuna.Trial, cfg: DictConfig, data: Dataset, deadline: float = math.inf):
+    def __init__(self, trial: optuna.Trial, sweep: SweepConfig, every: int, data: Dataset,
+                 deadline: float = math.inf):
         # the first metric: the pruner's with one, drawn on cost_curve.png with several
-        self.trial, self.data, self.metric = trial, data, METRICS[metric_names(cfg.sweep)[0]]
+        self.trial, self.data, self.metric = trial, data, METRICS[metric_names(sweep)[0]]
         self.deadline = deadline
-        self.every = cfg.train.report_every
+        self.every = every  # train.report_every
         # with no pruner (or several metrics, which Optuna does not prune) reporting would only add
         # a store write per report
-        self.prunes = pruning(cfg.sweep)
-        self.asks_from = asks_from(cfg.sweep)  # before this step the pruner's answer is no
+        self.prunes = pruning(sweep)
+        self.asks_from = asks_from(sweep)  # before this step the pruner's answer is no
         # written by a thread while the trial trains, where the pruner allows (sweeps.study.reports)
         self.reports = Reports(trial) if self.prunes and asks_locally(trial.study.pruner) else None
         self.points: list[tuple[int, float]] = []  # (iteration, mean value) reported, drawn on cost_curve.png
-        self.repeats = repeats(cfg)
+        self.repeats = sweep.repeats
         self.earlier: list[dict[int, float]] = []  # each finished repeat's value at each report step
         self.net: Network | None = None
 
@@ -156,7 +158,7 @@ def diverged(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
 
 
 @contextlib.contextmanager
-def trial_run(trial: optuna.Trial, cfg: DictConfig, values: dict, tracker: Tracker | Outbox) -> Iterator[TrialRun]:
+def trial_run(trial: optuna.Trial, cfg: Config, values: dict, tracker: Tracker | Outbox) -> Iterator[TrialRun]:
     """The trial's child run, ended by how the trial ends: complete and pruned FINISHED (the
     state tag tells them apart), an error FAILED with its message, an interrupt KILLED; with the
     metrics and curve logged, whichever way."""

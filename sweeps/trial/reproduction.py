@@ -6,21 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 from nncore import Diverged, Network
+from sweeps.config.checks import logged
+from sweeps.config.schema import Config
 from sweeps.errors import ConfigError
 from sweeps.tracking.store import default_uri, open_existing
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import curve_file
-from sweeps.trial.build import Fingerprint, build_network, fingerprint, fit_seeds, load_data, repeats, train
+from sweeps.trial.build import Fingerprint, build_network, fingerprint, fit_seeds, load_data, train
 
 
 @dataclass
 class Reproduction:
     run_id: str
-    config: DictConfig  # the trial's resolved config, as logged
+    config: Config  # the trial's settings, as logged (an earlier version's keys read as this one's)
     network: Network  # the network trained again (the first repeat's)
     costs: np.ndarray  # (k,) its cost curve (the first repeat's)
     logged: np.ndarray  # (k', 2) iterations and costs of the logged curve (the first repeat's)
@@ -74,21 +76,21 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
     trained (sweep.repeats: a cost curve each) with its own seed, with the BLAS threads its worker
     had; the last stops where its logged curve stopped (a pruned trial)."""
     tracker, uri = _tracker(run_id, tracking_uri)
-    cfg = _artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load)
+    cfg = logged(_artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load))
     logged = [_artifact(tracker, uri, run_id, curve_file(0), _read_curve)]  # (k, 2) iteration, cost each
-    for i in range(1, repeats(cfg)):  # a pruned or diverged trial's repeats stop at the one that did
+    for i in range(1, cfg.sweep.repeats):  # a pruned or diverged trial's repeats stop at the one that did
         if (curve := _logged_curve(tracker, run_id, curve_file(i))) is None:
             break
         logged.append(curve)
     run = tracker.client.get_run(run_id)
     tags = run.data.tags
     threads = int(tags.get("blas_threads", "1"))  # the same BLAS split as its worker had
-    data = load_data(cfg)
-    changed = data_changes(run, fingerprint(cfg, data))
+    data = load_data(cfg.dataset, cfg.seed)
+    changed = data_changes(run, fingerprint(cfg.dataset, cfg.seed, data))
     pruned = tags.get("optuna.state") == "PRUNED" and tags.get("reason", "").startswith("pruned at")
     nets, diffs, first = [], [], None
     for i, (seed, old) in enumerate(zip(fit_seeds(cfg.seed, len(logged)), logged)):
-        net = build_network(cfg, data, seed)
+        net = build_network(cfg.model, cfg.train.dtype, data, seed)
         # A pruner stopped its trial's last repeat at its last logged cost, before that iteration's
         # update: stop there too. Any other repeat ran on (a diverged one until its cost was not
         # finite, as again here), and a complete one made one more update after its last logged cost.
@@ -96,7 +98,7 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
         stop = (lambda it, _cost, last=last: it >= last) if pruned and i == len(logged) - 1 else None
         with threadpool_limits(limits=threads):
             try:
-                costs = train(net, cfg, data, callback=stop, seed=seed).costs
+                costs = train(net, cfg.train, data, seed, callback=stop).costs
             except Diverged as err:
                 costs = err.costs
         nets.append(net)

@@ -24,7 +24,7 @@ def tracked(compose_cfg, tmp_path_factory):
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
     study = optuna.create_study()
     trial = study.ask()
-    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), tracker))
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), tracker))
     return uri, study.trials[0].user_attrs["run_id"]
 
 
@@ -61,16 +61,16 @@ def test_a_csv_changed_since_the_trial_is_named_with_both_digests(compose_cfg, t
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "dataset=csv", f"dataset.kwargs.path={csv}", "dataset.kwargs.label=y")
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
-    data = load_data(cfg)
-    use_data(tracker, cfg, data)  # the dataset inputs every trial run logs, with their digests
+    data = load_data(cfg.dataset, cfg.seed)
+    use_data(tracker, cfg.dataset, cfg.seed, data)  # the dataset inputs every trial run logs, with their digests
     study = optuna.create_study()
     trial = study.ask()
     study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), data, tracker))
-    run_id, before = study.trials[0].user_attrs["run_id"], fingerprint(cfg, data).digests
+    run_id, before = study.trials[0].user_attrs["run_id"], fingerprint(cfg.dataset, cfg.seed, data).digests
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert command.main([run_id]) == 0
     csv.write_text("a,b,y\n" + "\n".join(f"{a},{b},{int(a > 0)}" for a, b in rows) + "\n")  # labels edited
-    after = fingerprint(cfg, load_data(cfg)).digests
+    after = fingerprint(cfg.dataset, cfg.seed, load_data(cfg.dataset, cfg.seed)).digests
     assert command.main([run_id]) == 1
     out = capsys.readouterr().out.splitlines()[-1]
     assert out.startswith(f"NOT reproduced exactly; the data changed since the trial ran: points.csv ({csv.as_uri()}) ")

@@ -38,7 +38,7 @@ def test_default_config_composes_and_validates(make):
     cfg = make()
     assert cfg.dataset.name == "flower" and cfg.dataset.kwargs == {"n_samples": 400}
     assert cfg.model.hidden_units == [4] and cfg.model.depth is None and cfg.model.units is None
-    assert cfg.train.learning_rate == 1.2 and cfg.train.eps == 1e-8 and cfg.train.batch_size is None
+    assert cfg.train.learning_rate == 1.2 and cfg.train.optimizers.adam.eps == 1e-8 and cfg.train.batch_size is None
     assert cfg.sweep.n_trials == 30 and cfg.sweep.sampler == "tpe" and cfg.sweep.storage is None
     assert cfg.seed == 0 and cfg.tracking.curve_points == 200
     validate(cfg)

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeps.config.schema import Config
+from sweeps.config.schema import Config, structured
 from sweeps.config.space import parse_space
 from sweeps.errors import ConfigError
 
@@ -23,7 +23,7 @@ def entry(spec):
 @pytest.fixture
 def cfg():
     """The schema's defaults, typed and in struct mode like a composed config."""
-    return OmegaConf.merge(OmegaConf.structured(Config), {"dataset": {"name": "flower", "kwargs": {"n_samples": 400}}})
+    return OmegaConf.merge(structured(Config), {"dataset": {"name": "flower", "kwargs": {"n_samples": 400}}})
 
 
 # ---- the plugin's strings give the same distributions as the structured form ----------------
@@ -244,13 +244,13 @@ OPTIMIZERS = {"train.optimizer": {"type": "categorical", "choices": ["gd", "mome
               "train.learning_rate": [
                   {"type": "float", "low": 0.1, "high": 2.0, "log": True, "when": {"train.optimizer": ["gd", "momentum"]}},
                   {"type": "float", "low": 0.001, "high": 0.1, "log": True, "when": {"train.optimizer": "adam"}}],
-              "train.beta": {"type": "float", "low": 0.5, "high": 0.99, "when": {"train.optimizer": "momentum"}}}
+              "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.99, "when": {"train.optimizer": "momentum"}}}
 
 
 def test_a_conditional_entry_is_sampled_only_when_its_condition_holds(cfg):
     space = parse_space(OPTIMIZERS)
     assert set(space.entries) == {"train.optimizer"} and list(space.conditional) == ["train.learning_rate",
-                                                                                       "train.beta"]
+                                                                                       "train.optimizers.momentum.beta"]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(30):
@@ -258,33 +258,33 @@ def test_a_conditional_entry_is_sampled_only_when_its_condition_holds(cfg):
         values = space.sample(trial, cfg)
         opt = values["train.optimizer"]
         seen.add(opt)
-        assert ("train.beta" in values) == (opt == "momentum") == ("train.beta" in trial.params)
+        assert ("train.optimizers.momentum.beta" in values) == (opt == "momentum") == ("train.optimizers.momentum.beta" in trial.params)
         assert (0.001 <= values["train.learning_rate"] <= 0.1) if opt == "adam" else \
             (0.1 <= values["train.learning_rate"] <= 2.0)
         study.tell(trial, 0.0)
-        assert space.apply(cfg, values).train.beta == values.get("train.beta", 0.9)  # unsampled: the config's
+        assert space.apply(cfg, values).train.optimizers.momentum.beta == values.get("train.optimizers.momentum.beta", 0.9)  # unsampled: the config's
     assert seen == {"gd", "momentum", "adam"}
 
 
 def test_a_condition_on_a_fixed_value_reads_the_config(cfg):
-    space = parse_space({"train.beta": {"type": "float", "low": 0.5, "high": 0.99,
+    space = parse_space({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.99,
                                         "when": {"train.optimizer": "momentum"}}})
     trial = optuna.create_study().ask()
     assert space.sample(trial, cfg) == {}  # train.optimizer is gd
     cfg.train.optimizer = "momentum"
-    assert set(space.sample(optuna.create_study().ask(), cfg)) == {"train.beta"}
+    assert set(space.sample(optuna.create_study().ask(), cfg)) == {"train.optimizers.momentum.beta"}
 
 
 @pytest.mark.parametrize("spec, words", [
-    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimiser": "momentum"}}},
-     ["'train.beta'", "'train.optimiser'", "not a path of the config"]),
-    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "nesterov"}}},
-     ["'train.beta'", "train.optimizer='nesterov'", "adam, gd, momentum"]),
-    ({**OPTIMIZERS, "train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "sgd"}}},
-     ["'train.beta'", "train.optimizer='sgd'", "can never hold"]),
+    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimiser": "momentum"}}},
+     ["'train.optimizers.momentum.beta'", "'train.optimiser'", "not a path of the config"]),
+    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "nesterov"}}},
+     ["'train.optimizers.momentum.beta'", "train.optimizer='nesterov'", "adam, gd, momentum"]),
+    ({**OPTIMIZERS, "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "sgd"}}},
+     ["'train.optimizers.momentum.beta'", "train.optimizer='sgd'", "can never hold"]),
     ({"model.depth": {"type": "int", "low": 1, "high": 3, "when": {"train.optimizer": "gd"}}},
      ["'model.depth'", "cannot be conditional"]),
-    ({"train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": "momentum"}}, ["'train.beta'", "when="]),
+    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": "momentum"}}, ["'train.optimizers.momentum.beta'", "when="]),
 ])
 def test_a_condition_on_an_unknown_path_or_an_impossible_value_is_refused(cfg, spec, words):
     from sweeps.config.space import check_space
@@ -340,10 +340,10 @@ def test_a_condition_that_can_hold_is_accepted_whichever_variant_gives_the_value
         "train.l2": {"type": "float", "low": 0.0, "high": 0.1, "when": {"model.activation": "relu"}},
         "model.depth": "range(1, 4)",
         "train.iterations": {"type": "int", "low": 100, "high": 300, "step": 100, "when": {"model.depth": 3}},
-        "train.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
+        "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
     }
     space = check_space(cfg)
-    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", "train.beta"]
+    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", "train.optimizers.momentum.beta"]
 
 
 def test_a_grid_cannot_enumerate_conditional_entries():
@@ -356,4 +356,4 @@ def test_the_shipped_optimizers_space_checks_against_the_config(cfg):
 
     cfg.search_space = OmegaConf.load(CONF / "search_space/optimizers.yaml")
     space = check_space(cfg)
-    assert "train.beta" in space.conditional and len(space.conditional["train.learning_rate"]) == 2
+    assert "train.optimizers.momentum.beta" in space.conditional and len(space.conditional["train.learning_rate"]) == 2

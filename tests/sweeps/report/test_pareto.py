@@ -33,7 +33,7 @@ def swept(compose_cfg, tmp_path_factory):
                                   params={"sweep.metric": "['val_cost', 'n_params']", "sweep.direction": "null"})
     study = optuna.create_study(study_name="s", directions=["minimize", "minimize"],
                                 sampler=optuna.samplers.RandomSampler(seed=1))
-    space, data = parse_space(cfg.search_space), load_data(cfg)
+    space, data = parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed)
     for _ in range(8):
         trial = study.ask()
         study.tell(trial, objective(trial, cfg, space, data, tracker))

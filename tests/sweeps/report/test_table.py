@@ -21,7 +21,7 @@ def swept(compose_cfg, tmp_path_factory):
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep-s", tags={"optuna.study": "s"},
                                   params={"sweep.metric": "val_accuracy", "sweep.direction": "null"})
     study = optuna.create_study(study_name="s", direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    space, data = parse_space(cfg.search_space), load_data(cfg)
+    space, data = parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed)
     for _ in range(4):
         trial = study.ask()
         study.tell(trial, objective(trial, cfg, space, data, tracker))
@@ -69,7 +69,7 @@ def test_without_a_feasible_trial_the_table_marks_them_and_names_no_best(compose
     cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "sweep.constraints=['n_params <= 1']")
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep-c", tags={}, params={"sweep.metric": "val_cost"})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space, data = parse_space(cfg.search_space), load_data(cfg)
+    space, data = parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed)
     for _ in range(2):
         trial = study.ask()
         study.tell(trial, objective(trial, cfg, space, data, tracker))

@@ -22,7 +22,7 @@ def swept(compose_cfg, tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
     cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "sweep.confirm.seeds=4")
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
-    space, data = parse_space(cfg.search_space), load_data(cfg)
+    space, data = parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: objective(t, cfg, space, data, tracker), n_trials=4)
     return cfg, space, study, tracker

@@ -44,7 +44,7 @@ def test_a_trial_recorded_through_the_outbox_ends_as_a_whole_run(compose_cfg, st
     try:
         outbox = writer.outbox(cfg.tracking.curve_points, {"optuna.study": "S"})
         trial = study.ask()
-        value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), outbox)
+        value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), outbox)
         study.tell(trial, value)
         assert writer.flush(timeout=60)
     finally:
@@ -74,7 +74,7 @@ cfg, outbox, journal = pickle.load(open(sys.argv[1], "rb"))
 cfg = OmegaConf.create(cfg)
 study = optuna.load_study(study_name="S", storage=storage_for(journal).open())
 trial = study.ask()
-study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), outbox))
+study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), outbox))
 print("mlflow imported:", "mlflow" in sys.modules)
 """
 

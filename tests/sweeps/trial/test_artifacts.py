@@ -29,7 +29,7 @@ def test_a_trial_writes_its_files_and_the_best_get_a_boundary_at_the_end(compose
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
     study = optuna.create_study()
     trial = study.ask()
-    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), tracker))
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), tracker))
     run_id = study.trials[0].user_attrs["run_id"]
     client = MlflowClient(uri)
     listed = {a.path for a in client.list_artifacts(run_id)}
@@ -46,8 +46,8 @@ def test_every_trial_run_logs_its_dataset_as_training_and_validation_inputs(comp
                       "dataset.kwargs.label=y", "dataset.val_fraction=0.25",
                       "dataset.test_fraction=0")  # the split sizes asserted below are those of no test split
     tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
-    data = load_data(cfg)
-    use_data(tracker, cfg, data)
+    data = load_data(cfg.dataset, cfg.seed)
+    use_data(tracker, cfg.dataset, cfg.seed, data)
     study = optuna.create_study()
     for _ in range(2):
         trial = study.ask()

@@ -2,32 +2,48 @@
 
 import numpy as np
 
+from sweeps.config.checks import logged
 from sweeps.trial.build import build_network, load_data, train
 from tests.sweeps.conftest import SMALL
 
 
 def test_the_network_takes_its_sizes_from_the_data_and_the_config(compose_cfg):
     cfg = compose_cfg("dataset=iris", "model.hidden_units=[5,3]")
-    data = load_data(cfg)
-    assert build_network(cfg, data).sizes == [data.X_train.shape[0], 5, 3, 3]  # iris: 4 features, 3 classes
+    data = load_data(cfg.dataset, cfg.seed)
+    assert build_network(cfg.model, cfg.train.dtype, data, cfg.seed).sizes == [data.X_train.shape[0], 5, 3, 3]  # iris: 4 features, 3 classes
 
 
 def test_train_passes_the_optimisers_own_hyperparameters(compose_cfg):
     curves = []
     for beta in (0.9, 0.5):
-        cfg = compose_cfg("train=adam", f"train.beta1={beta}", "train.iterations=30")
-        data = load_data(cfg)
-        curves.append(train(build_network(cfg, data), cfg, data).costs)
-    assert not np.array_equal(*curves)  # train.beta1 reached Adam
-    cfg = compose_cfg("train.optimizer=gd", "train.beta=0.1", "train.iterations=30")  # gd takes no beta: not passed
-    data = load_data(cfg)
-    assert train(build_network(cfg, data), cfg, data).iterations_run == 30
+        cfg = compose_cfg("train=adam", f"train.optimizers.adam.beta1={beta}", "train.iterations=30")
+        data = load_data(cfg.dataset, cfg.seed)
+        curves.append(train(network(cfg, data), cfg.train, data, cfg.seed).costs)
+    assert not np.array_equal(*curves)  # train.optimizers.adam.beta1 reached Adam
+    # gd takes no beta: momentum's is not passed
+    cfg = compose_cfg("train.optimizer=gd", "train.optimizers.momentum.beta=0.1", "train.iterations=30")
+    data = load_data(cfg.dataset, cfg.seed)
+    assert train(network(cfg, data), cfg.train, data, cfg.seed).iterations_run == 30
+
+
+def test_a_sampled_optimiser_trains_with_its_own_hyperparameters(compose_cfg):
+    """A config composed for gd whose trial samples momentum: momentum gets its beta, from its section."""
+    curves = []
+    for beta in (0.9, 0.2):
+        cfg = compose_cfg("train.optimizer=momentum", f"train.optimizers.momentum.beta={beta}", "train.iterations=30")
+        data = load_data(cfg.dataset, cfg.seed)
+        curves.append(train(network(cfg, data), cfg.train, data, cfg.seed).costs)
+    assert not np.array_equal(*curves)
+
+
+def network(cfg, data):
+    return build_network(cfg.model, cfg.train.dtype, data, cfg.seed)
 
 
 def test_the_same_config_trains_bitwise_the_same(compose_cfg):
     cfg = compose_cfg("train.iterations=100", "train.batch_size=64")
-    data = load_data(cfg)
-    a, b = (train(build_network(cfg, data), cfg, data).costs for _ in range(2))
+    data = load_data(cfg.dataset, cfg.seed)
+    a, b = (train(network(cfg, data), cfg.train, data, cfg.seed).costs for _ in range(2))
     assert np.array_equal(a, b)
 
 
@@ -47,5 +63,6 @@ def test_a_config_logged_before_test_splits_loads_the_split_it_trained_on(compos
     cfg = compose_cfg(*SMALL)
     old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     del old.dataset["test_fraction"]  # as a trial's config.yaml of before has it
-    then, now = load_data(old), load_data(compose_cfg(*SMALL, "dataset.test_fraction=0"))
+    was, new = logged(old), compose_cfg(*SMALL, "dataset.test_fraction=0")
+    then, now = load_data(was.dataset, was.seed), load_data(new.dataset, new.seed)
     assert np.array_equal(then.X_train, now.X_train) and np.array_equal(then.X_val, now.X_val)

@@ -46,7 +46,7 @@ def trial(store, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)  # MLflow's loader finds the store by it
     study = optuna.create_study()
     t = study.ask()
-    data = load_data(cfg)
+    data = load_data(cfg.dataset, cfg.seed)
     study.tell(t, objective(t, cfg, parse_space(cfg.search_space), data, tracker))
     return tracker, study.trials[0].user_attrs["run_id"], data
 

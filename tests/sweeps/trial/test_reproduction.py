@@ -24,7 +24,7 @@ def tracked(compose_cfg, tmp_path_factory):
         cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", *extra)
         study = optuna.create_study()
         trial = study.ask()
-        data = load_data(cfg)
+        data = load_data(cfg.dataset, cfg.seed)
         study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), data, tracker))
         runs.append(study.trials[0].user_attrs["run_id"])
     return uri, runs, data
@@ -56,7 +56,7 @@ def test_every_repeat_of_a_trial_reproduces_bit_for_bit(compose_cfg, tmp_path):
     cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "sweep.repeats=3", "train.batch_size=32")
     study = optuna.create_study()
     trial = study.ask()
-    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), tracker))
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), tracker))
     run_id = study.trials[0].user_attrs["run_id"]
     r = reproduce(run_id, uri)
     assert r.repeat_diffs == [0.0, 0.0, 0.0] and r.max_abs_diff == 0.0
