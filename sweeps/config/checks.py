@@ -94,7 +94,7 @@ def moved(path: str) -> str:
             "train.optimizers.<name>")
 
 
-def logged(cfg: DictConfig | Mapping[str, Any]) -> Config:
+def logged_settings(cfg: DictConfig | Mapping[str, Any]) -> Config:
     """The settings of a config a trial logged, by this version or an earlier one (MOVED, ABSENT)."""
     old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg)
     for path, value in ABSENT.items():

@@ -68,15 +68,21 @@ class Interval(Rule):
 
     def says(self) -> str:
         what = "an integer" if self.kind is int else "a number"
+        low, high = _shown(self.low), _shown(self.high)
         if self.low is None and self.high is None:
             return what if self.kind is int else "a finite number"
         if self.high is None:
-            return f"{what} {'>=' if self.left else '>'} {self.low:g}"
+            return f"{what} {'>=' if self.left else '>'} {low}"
         if self.low is None:
-            return f"{what} {'<=' if self.right else '<'} {self.high:g}"
+            return f"{what} {'<=' if self.right else '<'} {high}"
         if self.kind is int:  # whole numbers: the first and last it allows
-            return f"{what} from {self.low + (not self.left):g} to {self.high - (not self.right):g}"
-        return f"{what} in {'[' if self.left else '('}{self.low:g}, {self.high:g}{']' if self.right else ')'}"
+            return f"{what} from {self.low + (not self.left)} to {self.high - (not self.right)}"
+        return f"{what} in {'[' if self.left else '('}{low}, {high}{']' if self.right else ')'}"
+
+
+def _shown(bound: float | None) -> str:
+    """2 as 2, 1e-08 as 1e-08, 0.5 as 0.5."""
+    return str(bound) if bound is None or isinstance(bound, int) else f"{bound:g}"
 
 
 class Options(Rule):

@@ -14,7 +14,7 @@ import yaml
 
 from nncore import Dataset, Network
 from sweeps import plots, reserve
-from sweeps.config.checks import logged
+from sweeps.config.checks import logged_settings
 from sweeps.config.objectives import metric_names
 from sweeps.config.schema import Config, DatasetConfig
 from sweeps.tracking.tracker import Tracker
@@ -121,7 +121,7 @@ def read_config(tracker: Tracker, run_id: str) -> Config:
     parser: OmegaConf.load's is pure Python, several times slower."""
     with tracker.artifact_file(run_id, "config.yaml") as path:
         text = path.read_text()
-    return logged(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    return logged_settings(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker) -> None:

@@ -65,7 +65,7 @@ def digest(*arrays: np.ndarray) -> str:
 
 def fingerprint(d: DatasetConfig, seed: int, data: Dataset) -> Fingerprint:
     if d.name == "csv":
-        path = Path(d.kwargs.path).resolve()
+        path = Path(d.kwargs["path"]).resolve()
         name, source = path.name, path.as_uri()
     else:
         kwargs = "".join(f", {k}={v!r}" for k, v in d.kwargs.items())

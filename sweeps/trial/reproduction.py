@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 from nncore import Diverged, Network
-from sweeps.config.checks import logged
+from sweeps.config.checks import logged_settings
 from sweeps.config.schema import Config
 from sweeps.errors import ConfigError
 from sweeps.tracking.store import default_uri, open_existing
@@ -76,7 +76,7 @@ def reproduce(run_id: str, tracking_uri: str | None = None) -> Reproduction:
     trained (sweep.repeats: a cost curve each) with its own seed, with the BLAS threads its worker
     had; the last stops where its logged curve stopped (a pruned trial)."""
     tracker, uri = _tracker(run_id, tracking_uri)
-    cfg = logged(_artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load))
+    cfg = logged_settings(_artifact(tracker, uri, run_id, "config.yaml", OmegaConf.load))
     logged = [_artifact(tracker, uri, run_id, curve_file(0), _read_curve)]  # (k, 2) iteration, cost each
     for i in range(1, cfg.sweep.repeats):  # a pruned or diverged trial's repeats stop at the one that did
         if (curve := _logged_curve(tracker, run_id, curve_file(i))) is None:

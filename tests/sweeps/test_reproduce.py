@@ -4,6 +4,7 @@ store is missing (never creating a store); and `sweeps.reproduce` callable once 
 import numpy as np
 import optuna
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 import sweeps
@@ -87,3 +88,26 @@ def test_a_sweeps_parent_run_is_named_as_such_with_where_to_find_a_trial(tracked
     err = capsys.readouterr().err.strip()
     assert err == (f"error: run {parent!r} in {uri} is a sweep's parent run, not a trial; `python -m sweeps.report "
                    f"{parent}` lists its trials with their run ids: pass one of those.")
+
+
+def test_a_trial_logged_with_the_flat_optimiser_keys_of_before_reproduces(compose_cfg, tmp_path):
+    """Before train.optimizers.<name>, a trial's config.yaml had train.beta, beta1, beta2 and eps
+    (and no test split): reproduce reads them as today's keys, so momentum trains with its beta."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = compose_cfg(*SMALL, f"tracking.uri={uri}", "train.optimizer=momentum", "train.optimizers.momentum.beta=0.5",
+                      "dataset.test_fraction=0")
+    tracker = Tracker.start_sweep(uri, "e", run_name="sweep", tags={}, params={})
+    study = optuna.create_study()
+    trial = study.ask()
+    study.tell(trial, objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), tracker))
+    run_id = study.trials[0].user_attrs["run_id"]
+    with tracker.artifact_file(run_id, "config.yaml") as path:
+        old = yaml.safe_load(path.read_text())
+    sections = old["train"].pop("optimizers")
+    old["train"].update(beta=sections["momentum"]["beta"], **sections["adam"])
+    del old["dataset"]["test_fraction"]
+    tracker.log_artifacts(run_id, {"config.yaml": lambda p: p.write_text(yaml.safe_dump(old))})
+    with tracker.artifact_file(run_id, "config.yaml") as path:
+        assert "optimizers" not in path.read_text()  # the file as an earlier version wrote it
+    r = sweeps.reproduce(run_id, uri)
+    assert r.exact and r.config.train.optimizers.momentum.beta == 0.5 and r.config.dataset.test_fraction == 0.0

@@ -1,5 +1,6 @@
 """conf/ composed by real Hydra on top of the schema in sweeps.config, and validate()'s checks."""
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -10,8 +11,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from nncore import DATASETS
-from sweeps.config.checks import flatten, resolve_direction, resolve_hidden_units
-from sweeps.config.schema import register_configs
+from sweeps.config.checks import flatten, resolve_direction, resolve_hidden_units, settings
+from sweeps.config.schema import TrainConfig, register_configs
 from sweeps.config.space import parse_space
 from sweeps.errors import ConfigError
 from sweeps.runner.checks import validate
@@ -113,6 +114,11 @@ BAD_VALUES = [
     (["model.init=zeros"], ["model.init", "'zeros'", "he, scaled, xavier"]),
     (["model.leaky_slope=1.5"], ["model.leaky_slope", "1.5"]),
     (["train.optimizer=sgd"], ["train.optimizer", "'sgd'", "adam, gd, momentum"]),
+    (["train.optimizers.momentum.beta=1.5"], ["train.optimizers.momentum.beta", "1.5", "a number in [0, 1)"]),
+    (["train.optimizers.adam.eps=0"], ["train.optimizers.adam.eps", "0.0", "a number > 0"]),
+    # an earlier version's flat keys, in a search space: refused, naming the new path
+    (["+search_space.train.beta={type:float,low:0.5,high:0.9}"],
+     ["'train.beta'", "search_space.train.optimizers.momentum.beta"]),
     (["train.dtype=float16"], ["train.dtype", "'float16'", "float32, float64"]),
     (["train.batch_size=0"], ["train.batch_size", "0"]),
     (["train.l2=-0.1"], ["train.l2", "-0.1"]),
@@ -179,6 +185,14 @@ def test_samplers_needing_an_optional_package_are_checked(make, sampler, package
     else:
         with pytest.raises(ConfigError, match=f"sweep.sampler is '{sampler}'.*{package} package"):
             validate(cfg)
+
+
+def test_the_settings_are_frozen_parts_read_from_the_composed_config(make):
+    cfg = settings(make("train=adam", "train.optimizers.adam.beta1=0.8"))
+    assert cfg.train.optimizer == "adam" and cfg.train.optimizers.adam.beta1 == 0.8
+    assert isinstance(cfg.train, TrainConfig) and cfg.sweep.sampler == "tpe"  # resolved
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.learning_rate = 9.0
 
 
 def test_grid_sampler_is_accepted_for_a_discrete_space(make):

@@ -11,6 +11,9 @@ from sweeps.config.overrides import explain, groups, options
     ("model.actvation=relu", ["model.actvation", "(did you mean 'model.activation'?)"]),
     ("sweep.n_trials=ten", ["sweep.n_trials=ten is not an integer"]),
     ("train.learning_rate=fast", ["train.learning_rate=fast is not a number"]),
+    # an earlier version's flat optimiser keys: the new path, in the override that would work
+    ("train.beta=0.95", ["train.beta is now train.optimizers.momentum.beta", "train.optimizers.momentum.beta=0.95"]),
+    ("train.eps=1e-7", ["train.optimizers.adam.eps=1e-7"]),
     ("sweep.constraints=[n_params<=2000]", ["sweep.constraints=[n_params<=2000]", "quote each constraint"]),
 ])
 def test_the_override_at_fault_is_named(override, words):

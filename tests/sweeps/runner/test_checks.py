@@ -37,3 +37,4 @@ def test_a_grid_with_queued_or_copied_trials_is_refused(compose_cfg):
         validate(compose_cfg(*grid, "+sweep.enqueue=[{model.units: 3}]"))
     with pytest.raises(ConfigError, match="sweep.sampler is 'grid'"):
         validate(compose_cfg(*grid, "sweep.warm_start=flower"))
+

@@ -122,3 +122,17 @@ def test_a_sweep_seed_numpy_cannot_take_is_one_sentence_exit_2_and_no_journal(sw
     assert proc.stderr.strip() == (f"error: sweep.seed is {seed}, but it must be an integer from 0 to 4294967295 "
                                    "(NumPy's seeds)."), proc.stderr
     assert not sweep_dir.journal.exists(), "the Optuna storage was written"
+
+
+def test_a_launch_checks_the_config_once(tmp_path, monkeypatch):
+    """start_workers' checks hand their space to the session, whose preflight ran them again before."""
+    import sweeps
+    import sweeps.runner.checks as checks
+
+    calls = []
+    real = checks.check_values
+    monkeypatch.setattr(checks, "check_values", lambda cfg: calls.append(1) or real(cfg))
+    monkeypatch.chdir(tmp_path)
+    sweeps.run(["sweep.n_trials=1", "sweep.n_jobs=1", "tracking.enabled=false", "search_space=none",
+                "train.iterations=20", "sweep.confirm.top=0", f"sweep.storage={tmp_path / 's.journal'}"])
+    assert len(calls) == 1

@@ -57,8 +57,8 @@ def test_what_cannot_change_a_training_is_not_asked_and_what_can_is(compose_cfg,
         cfg = compose_cfg(*overrides)
         return question(cfg, parse_space(cfg.search_space))
 
-    assert asked("train.beta1=0.5") == asked()  # gd takes no beta1
-    assert asked("train=adam", "train.beta1=0.5") != asked("train=adam")
+    assert asked("train.optimizers.adam.beta1=0.5") == asked()  # gd takes no beta1
+    assert asked("train=adam", "train.optimizers.adam.beta1=0.5") != asked("train=adam")
     csv = ("dataset=csv", "dataset.kwargs.label=y")
     assert asked(*csv, "dataset.kwargs.path=d.csv") == asked(*csv, f"dataset.kwargs.path={tmp_path / 'd.csv'}")
     # a conditional entry's fixed value trains the trials whose condition fails: it is asked

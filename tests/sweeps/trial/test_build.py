@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sweeps.config.checks import logged
+from sweeps.config.checks import logged_settings
 from sweeps.trial.build import build_network, load_data, train
 from tests.sweeps.conftest import SMALL
 
@@ -63,6 +63,6 @@ def test_a_config_logged_before_test_splits_loads_the_split_it_trained_on(compos
     cfg = compose_cfg(*SMALL)
     old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     del old.dataset["test_fraction"]  # as a trial's config.yaml of before has it
-    was, new = logged(old), compose_cfg(*SMALL, "dataset.test_fraction=0")
+    was, new = logged_settings(old), compose_cfg(*SMALL, "dataset.test_fraction=0")
     then, now = load_data(was.dataset, was.seed), load_data(new.dataset, new.seed)
     assert np.array_equal(then.X_train, now.X_train) and np.array_equal(then.X_val, now.X_val)
