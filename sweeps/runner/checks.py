@@ -24,7 +24,7 @@ def validate(cfg: Any) -> SearchSpace:
     ConfigError, one sentence naming the field, the value and what is allowed."""
     check_values(cfg)
     space = check_space(cfg)
-    check_study(cfg, space)
+    check_study(cfg.sweep, space)
     check_stop(cfg.sweep)
     if cfg.sweep.sampler == "grid" and (cfg.sweep.enqueue is not None or cfg.sweep.warm_start is not None):
         raise ConfigError("sweep.sampler is 'grid', which hands grid point N to trial N, so trials queued or copied in "

@@ -244,7 +244,7 @@ def open_asked(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage
             check_shared(cfg, storage, existed)
         if not existed:
             check_no_orphan_runs(cfg, storage)
-        study = open_study(cfg, storage, space, seed=cfg.sweep.seed, create=True)
+        study = open_study(cfg.sweep, storage, space, seed=cfg.sweep.seed, create=True)
         if existed:
             check_store_kept(cfg, storage, study)
         if check_question(study, asked, storage.shown):  # a study asking another question is refused here

@@ -172,7 +172,7 @@ def _work(job: Job) -> Report:
 
 def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage: Storage) -> Report:
     """Trials from the study until it holds n_trials finished ones (or the deadline, a stop)."""
-    study = open_study(cfg, storage, space, job.seed)
+    study = open_study(cfg.sweep, storage, space, job.seed)
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
     stop = stop_rule(cfg.sweep) if job.decides_stop else None

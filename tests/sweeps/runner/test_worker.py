@@ -58,7 +58,7 @@ def job_for(compose_cfg, tmp_path, *overrides, create=True) -> Job:
     cfg = compose_cfg(*SMALL, *overrides)
     journal = str(tmp_path / "w.journal")
     if create:  # as the session does before its workers start
-        open_study(cfg, storage_for(journal, cfg.sweep), parse_space(cfg.search_space), seed=0, create=True)
+        open_study(cfg.sweep, storage_for(journal, cfg.sweep), parse_space(cfg.search_space), seed=0, create=True)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", enabled=False)
     return Job(config=OmegaConf.to_container(cfg, resolve=True), storage=journal, tracker=tracker, index=2,
                seed=sampler_seed(0, 2, 0))
