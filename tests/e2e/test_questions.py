@@ -83,15 +83,15 @@ def test_a_conditional_parameter_is_sampled_only_when_its_condition_holds(sweep_
     sweep_dir.run("sweep.n_trials=8", "sweep.sampler=random", "search_space=none", "train.iterations=200",
                   "+search_space.train.optimizer={type:categorical,choices:[gd,momentum]}",
                   "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}",
-                  "+search_space.train.beta={type:float,low:0.5,high:0.99,when:{train.optimizer:momentum}}")
+                  "+search_space.train.optimizers.momentum.beta={type:float,low:0.5,high:0.99,when:{train.optimizer:momentum}}")
     trials = sweep_dir.study().trials
     assert {t.params["train.optimizer"] for t in trials} == {"gd", "momentum"}
     for t in trials:
-        assert ("train.beta" in t.params) == (t.params["train.optimizer"] == "momentum")
+        assert ("train.optimizers.momentum.beta" in t.params) == (t.params["train.optimizer"] == "momentum")
     runs = {r.data.tags["optuna.trial"]: r for r in sweep_dir.runs("trial")}
     for t in trials:
         sampled = runs[str(t.number)].data.tags["sampled"].split(",")
-        assert ("train.beta" in sampled) == (t.params["train.optimizer"] == "momentum")
+        assert ("train.optimizers.momentum.beta" in sampled) == (t.params["train.optimizer"] == "momentum")
 
 
 def test_a_complete_study_run_again_creates_no_run_and_says_how_to_extend_it(sweep_dir):

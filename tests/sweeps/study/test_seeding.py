@@ -109,7 +109,7 @@ def test_warm_start_places_conditional_and_per_layer_params_by_the_new_space(com
         lr, opt = t.params["train.learning_rate"], t.params["train.optimizer"]
         assert (lr <= 0.01) if opt == "adam" else (0.1 <= lr <= 2.0)
         assert t.distributions["train.learning_rate"].high == (0.01 if opt == "adam" else 2.0)
-        assert ("train.beta" in t.params) == (opt == "momentum")
+        assert ("train.optimizers.momentum.beta" in t.params) == (opt == "momentum")
         assert all(t.params[f"model.units_l{i}"] <= 8 for i in range(1, t.params["model.depth"] + 1))
     assert "lies outside the space" in said and "Traceback" not in said
 
