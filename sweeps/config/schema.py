@@ -127,8 +127,9 @@ class SweepConfig:
     n_trials: int = checked(30, COUNT)
     # parallel trial processes; -1 = all cores (with dask: every worker thread)
     n_jobs: int = checked(2, Either(COUNT, Exactly(-1, "-1 for all cores")))
-    # tpe, or nsgaii for several metrics; a name of sweeps.study.samplers.SAMPLERS, checked there
-    sampler: str = "${sampler_for:${sweep.metric}}"
+    # a name of sweeps.study.samplers.SAMPLERS, checked there; conf/sweep/default.yaml makes it
+    # ${sampler_for:${sweep.metric}}: tpe, or nsgaii for several metrics
+    sampler: str = "tpe"
     pruner: str = "median"  # a name of sweeps.study.pruners.PRUNERS, checked there; several metrics: none
     # a name of sweeps.config.metrics or a list of them (several objectives), checked by sweeps.config.objectives
     metric: Any = "val_cost"

@@ -240,17 +240,18 @@ def test_grid_refuses_continuous_and_per_layer_entries():
 
 
 # ---- conditional entries (`when`) -------------------------------------------------------------
+BETA = "train.optimizers.momentum.beta"  # momentum's hyperparameter
 OPTIMIZERS = {"train.optimizer": {"type": "categorical", "choices": ["gd", "momentum", "adam"]},
               "train.learning_rate": [
                   {"type": "float", "low": 0.1, "high": 2.0, "log": True, "when": {"train.optimizer": ["gd", "momentum"]}},
                   {"type": "float", "low": 0.001, "high": 0.1, "log": True, "when": {"train.optimizer": "adam"}}],
-              "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.99, "when": {"train.optimizer": "momentum"}}}
+              BETA: {"type": "float", "low": 0.5, "high": 0.99, "when": {"train.optimizer": "momentum"}}}
 
 
 def test_a_conditional_entry_is_sampled_only_when_its_condition_holds(cfg):
     space = parse_space(OPTIMIZERS)
     assert set(space.entries) == {"train.optimizer"} and list(space.conditional) == ["train.learning_rate",
-                                                                                       "train.optimizers.momentum.beta"]
+                                                                                       BETA]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(30):
@@ -258,33 +259,34 @@ def test_a_conditional_entry_is_sampled_only_when_its_condition_holds(cfg):
         values = space.sample(trial, cfg)
         opt = values["train.optimizer"]
         seen.add(opt)
-        assert ("train.optimizers.momentum.beta" in values) == (opt == "momentum") == ("train.optimizers.momentum.beta" in trial.params)
+        assert (BETA in values) == (opt == "momentum") == (BETA in trial.params)
         assert (0.001 <= values["train.learning_rate"] <= 0.1) if opt == "adam" else \
             (0.1 <= values["train.learning_rate"] <= 2.0)
         study.tell(trial, 0.0)
-        assert space.apply(cfg, values).train.optimizers.momentum.beta == values.get("train.optimizers.momentum.beta", 0.9)  # unsampled: the config's
+        beta = space.apply(cfg, values).train.optimizers.momentum.beta
+        assert beta == values.get(BETA, 0.9)  # unsampled: the config's
     assert seen == {"gd", "momentum", "adam"}
 
 
 def test_a_condition_on_a_fixed_value_reads_the_config(cfg):
-    space = parse_space({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.99,
+    space = parse_space({BETA: {"type": "float", "low": 0.5, "high": 0.99,
                                         "when": {"train.optimizer": "momentum"}}})
     trial = optuna.create_study().ask()
     assert space.sample(trial, cfg) == {}  # train.optimizer is gd
     cfg.train.optimizer = "momentum"
-    assert set(space.sample(optuna.create_study().ask(), cfg)) == {"train.optimizers.momentum.beta"}
+    assert set(space.sample(optuna.create_study().ask(), cfg)) == {BETA}
 
 
 @pytest.mark.parametrize("spec, words", [
-    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimiser": "momentum"}}},
-     ["'train.optimizers.momentum.beta'", "'train.optimiser'", "not a path of the config"]),
-    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "nesterov"}}},
-     ["'train.optimizers.momentum.beta'", "train.optimizer='nesterov'", "adam, gd, momentum"]),
-    ({**OPTIMIZERS, "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "sgd"}}},
-     ["'train.optimizers.momentum.beta'", "train.optimizer='sgd'", "can never hold"]),
+    ({BETA: {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimiser": "momentum"}}},
+     [f"'{BETA}'", "'train.optimiser'", "not a path of the config"]),
+    ({BETA: {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "nesterov"}}},
+     [f"'{BETA}'", "train.optimizer='nesterov'", "adam, gd, momentum"]),
+    ({**OPTIMIZERS, BETA: {"type": "float", "low": 0.5, "high": 0.9, "when": {"train.optimizer": "sgd"}}},
+     [f"'{BETA}'", "train.optimizer='sgd'", "can never hold"]),
     ({"model.depth": {"type": "int", "low": 1, "high": 3, "when": {"train.optimizer": "gd"}}},
      ["'model.depth'", "cannot be conditional"]),
-    ({"train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": "momentum"}}, ["'train.optimizers.momentum.beta'", "when="]),
+    ({BETA: {"type": "float", "low": 0.5, "high": 0.9, "when": "momentum"}}, [f"'{BETA}'", "when="]),
 ])
 def test_a_condition_on_an_unknown_path_or_an_impossible_value_is_refused(cfg, spec, words):
     from sweeps.config.space import check_space
@@ -340,10 +342,10 @@ def test_a_condition_that_can_hold_is_accepted_whichever_variant_gives_the_value
         "train.l2": {"type": "float", "low": 0.0, "high": 0.1, "when": {"model.activation": "relu"}},
         "model.depth": "range(1, 4)",
         "train.iterations": {"type": "int", "low": 100, "high": 300, "step": 100, "when": {"model.depth": 3}},
-        "train.optimizers.momentum.beta": {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
+        BETA: {"type": "float", "low": 0.5, "high": 0.9, "when": {"dataset.name": ["moons", "flower"]}},
     }
     space = check_space(cfg)
-    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", "train.optimizers.momentum.beta"]
+    assert list(space.conditional) == ["model.activation", "train.l2", "train.iterations", BETA]
 
 
 def test_a_grid_cannot_enumerate_conditional_entries():
@@ -356,4 +358,4 @@ def test_the_shipped_optimizers_space_checks_against_the_config(cfg):
 
     cfg.search_space = OmegaConf.load(CONF / "search_space/optimizers.yaml")
     space = check_space(cfg)
-    assert "train.optimizers.momentum.beta" in space.conditional and len(space.conditional["train.learning_rate"]) == 2
+    assert BETA in space.conditional and len(space.conditional["train.learning_rate"]) == 2

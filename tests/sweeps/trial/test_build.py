@@ -10,7 +10,7 @@ from tests.sweeps.conftest import SMALL
 def test_the_network_takes_its_sizes_from_the_data_and_the_config(compose_cfg):
     cfg = compose_cfg("dataset=iris", "model.hidden_units=[5,3]")
     data = load_data(cfg.dataset, cfg.seed)
-    assert build_network(cfg.model, cfg.train.dtype, data, cfg.seed).sizes == [data.X_train.shape[0], 5, 3, 3]  # iris: 4 features, 3 classes
+    assert network(cfg, data).sizes == [data.X_train.shape[0], 5, 3, 3]  # iris: 4 features, 3 classes
 
 
 def test_train_passes_the_optimisers_own_hyperparameters(compose_cfg):
