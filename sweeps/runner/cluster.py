@@ -90,6 +90,7 @@ def run_tasks(client: Any, jobs: list[Job], study: optuna.Study, storage: Storag
             keep(report, study, storage, outbox)
             reports[k].add(report)
             if report.asked == job.trials and not (report.stopped or report.timed_out):  # it would go on
+                # a new sampler seed each task; a fresh Held, since an in-process cluster shares the object
                 job = replace(job, seed=sampler_seed(job.seed, 1, 0), in_a_row=report.in_a_row,
                               tracker=replace(job.tracker, records={}) if isinstance(job.tracker, Held) else job.tracker)
                 running[future := client.submit(work, job, pure=False)] = (k, job)
