@@ -1,16 +1,31 @@
 """A Dask cluster as the workers' place (sweep.backend=dask): its client, a quick check that
-its scheduler answers, and what joblib raises when one of its workers died. distributed is
-imported only for this backend."""
+its scheduler answers, what joblib raises when one of its workers died, and the workers' trials
+(run_tasks). distributed is imported only for this backend.
+
+A Dask worker may run on another host, sharing no folder with the launcher, and it never imports
+mlflow: each of its tasks runs one trial and returns the trial's record and end (a Report of
+sweeps.runner.worker). The launcher puts the record into its MLflow writer's folder, on disk and
+its run made (sweeps.tracking.outbox.Outbox.put), and only then tells Optuna the trial's end: a
+trial is COMPLETE only once its record is durable, as a local worker's. Meanwhile the trial is
+RUNNING, kept alive by the launcher's heartbeats; a worker that dies leaves it to the heartbeat's
+grace, as before, and a launcher that dies leaves its folder to the next invocation on its host.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+from dataclasses import replace
 from typing import Any, Iterator
 
+import optuna
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from sweeps.errors import ConfigError
+from sweeps.runner.worker import Job, Report, sampler_seed, settle, work
+from sweeps.study.budget import heartbeat
+from sweeps.study.storages import Storage
+from sweeps.tracking.outbox import Held, Outbox
 
 
 def worker_died(backend: str) -> tuple[type[BaseException], ...]:
@@ -57,3 +72,40 @@ def dask_client(cfg: Any) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def run_tasks(client: Any, jobs: list[Job], study: optuna.Study, storage: Storage, outbox: Outbox | None
+              ) -> list[Report]:
+    """Each job as a chain of one-trial Dask tasks, len(jobs) at a time; each task's trials are
+    kept (keep) before its job's next task is sent. A worker's report sums its job's tasks."""
+    from distributed import as_completed  # deferred, as above
+
+    jobs = [replace(job, trials=1, tells=False) for job in jobs]
+    reports = [Report(job.index) for job in jobs]
+    running = {client.submit(work, job, pure=False): (k, job) for k, job in enumerate(jobs)}
+    try:
+        for future in (done := as_completed(running, loop=client.loop)):
+            k, job = running.pop(future)
+            report = future.result()
+            keep(report, study, storage, outbox)
+            reports[k].add(report)
+            if report.asked == job.trials and not (report.stopped or report.timed_out):  # it would go on
+                # a new sampler seed each task; a fresh Held, since an in-process cluster shares the object
+                job = replace(job, seed=sampler_seed(job.seed, 1, 0), in_a_row=report.in_a_row,
+                              tracker=replace(job.tracker, records={}) if isinstance(job.tracker, Held) else job.tracker)
+                running[future := client.submit(work, job, pure=False)] = (k, job)
+                done.add(future)
+    finally:  # an error or Ctrl-C here: the tasks still queued are not run (a running trial's end is lost,
+        client.cancel(list(running))  # and its heartbeat's grace fails it)
+    return reports
+
+
+def keep(report: Report, study: optuna.Study, storage: Storage, outbox: Outbox | None) -> None:
+    """A task's trials: each record put into the writer's folder (on disk, its run made), under
+    the launcher's heartbeats, then each end told to Optuna."""
+    for record in report.records:
+        if outbox is not None:
+            with heartbeat(storage, study, record.start["number"]):
+                outbox.put(record)
+    for ending in report.endings:
+        settle(study, ending)

@@ -6,8 +6,9 @@ best trial. `join(cfg)` is `python -m sweeps.worker`: local worker processes for
 runs already (or that it starts), without the summary. Both are `_session()` with a Role.
 
 Workers are local processes (joblib's loky backend, `sweep.backend=loky`) or the workers of a
-dask.distributed cluster (`sweep.backend=dask`, joblib's Dask backend); either way each runs
-sweeps.runner.worker.work(Job).
+dask.distributed cluster (`sweep.backend=dask`: one trial per task, sweeps.runner.cluster);
+either way each runs sweeps.runner.worker.work(Job). Neither imports mlflow: this process's
+writer (sweeps.tracking.writer) makes the trials' runs from their records.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from joblib import Parallel, delayed, parallel_config
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
@@ -40,7 +40,7 @@ from sweeps.report import pareto, summary
 from sweeps.runner import pool
 from sweeps.runner.checks import preflight
 from sweeps.runner.cli import WARM_UP
-from sweeps.runner.cluster import dask_client, worker_died
+from sweeps.runner.cluster import dask_client, run_tasks, worker_died
 from sweeps.runner.confirm import confirm, unconfirmed
 from sweeps.runner.progress import Progress
 from sweeps.runner.shared import check_shared
@@ -55,7 +55,7 @@ from sweeps.study.stopping import STOPPED_ATTR, reached, recorded, resume, shown
 from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.tracking.store import Patient, git_commit, sqlite_path
-from sweeps.tracking.outbox import Outbox
+from sweeps.tracking.outbox import Held, Outbox
 from sweeps.tracking.tracker import Tracker, run_store
 from sweeps.tracking.writer import Writer
 from sweeps.tracking.writer import report as writer_report
@@ -149,9 +149,8 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
     else:
         tracker, own = joined_tracker(cfg, storage, study)
     pool.freeze_heap()  # the last heavy import was MLflow's store
-    # the trials' runs are written here, from the records the workers leave; Dask's workers share
-    # no folder with this process, and write their own
-    writer = Writer(tracker, storage, cfg.sweep.study_name) if tracker.enabled and cfg.sweep.backend == "loky" else None
+    # the trials' runs are written here, from the records the workers leave (or, Dask's, return)
+    writer = Writer(tracker, storage, cfg.sweep.study_name) if tracker.enabled else None
     if own or writer is not None:
         use_data(tracker, cfg.dataset, cfg.seed, data)  # the dataset each trial run links to
     if own:  # the parent run's dataset: in the experiment before any trial run links to it
@@ -526,7 +525,7 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
             if deadline is not None and time.time() >= deadline:
                 break
             # the launcher's sweep.stop decides; a joined worker only obeys the stop it records
-            reports += run_workers(cfg, storage, tracker, n, count(study), client, salt, deadline,
+            reports += run_workers(cfg, storage, study, tracker, n, client, salt, deadline,
                                    decides_stop=role.launcher, writer=writer)
             break
         except worker_died(cfg.sweep.backend) as err:
@@ -542,16 +541,20 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
     return reports
 
 
-def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, done: int, client: Any = None,
+def run_workers(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Tracker, n: int, client: Any = None,
                 salt: int = 0, deadline: float | None = None, decides_stop: bool = True,
                 writer: Writer | None = None) -> list[Report]:
+    done = count(study)
     container = OmegaConf.to_container(cfg, resolve=True)
     container["sweep"]["storage"] = redact(container["sweep"]["storage"] or "") or None  # logged by trials
     # n_jobs x BLAS threads <= cores (sweeps.runner.pool.blas_threads). A Dask worker runs one task
     # per thread, and a cluster has about one thread per core: one BLAS thread each.
     threads = 1 if client is not None else pool.blas_threads(n)
-    # each job its own Outbox or Tracker (tags): the first runs in this process, beside the launcher's
+    # each job its own Outbox or Tracker (tags): the first runs in this process, beside the launcher's.
+    # A Dask worker's records come back in its tasks' results (Held), to be put into the writer's folder
     def recorder() -> Tracker | Outbox:
+        if writer is not None and client is not None:
+            return Held(curve_points=cfg.tracking.curve_points, common_tags=dict(tracker.common_tags))
         if writer is not None:
             return writer.outbox(cfg.tracking.curve_points, tracker.common_tags)
         return replace(tracker, common_tags=dict(tracker.common_tags))
@@ -559,9 +562,8 @@ def run_workers(cfg: DictConfig, storage: Storage, tracker: Tracker, n: int, don
     jobs = [Job(container, storage.spec, recorder(), i, sampler_seed(cfg.sweep.seed, i, done, salt), threads,
                 deadline, decides_stop) for i in range(n)]
     if client is not None:
-        # batch_size=1: each job is a worker's whole loop, never two of them in one Dask task
-        with parallel_config(backend="dask", client=client):
-            return Parallel(n_jobs=n, batch_size=1)(delayed(work)(job) for job in jobs)
+        outbox = writer.outbox(cfg.tracking.curve_points, tracker.common_tags) if writer is not None else None
+        return run_tasks(client, jobs, study, storage, outbox)
     # worker processes never import mlflow when a writer records their trials; its thread here
     # would compete with a trial for this interpreter, so every worker is a process of its own
     return pool.map(work, jobs, n, tracker.uri if tracker.enabled and writer is None else None, WARM_UP,

@@ -5,6 +5,11 @@ or on the workers of a Dask cluster; every worker opens the same study storage, 
 coordinate through it alone, and a pruned trial stops at once wherever it runs. With an RDB
 storage a running trial sends heartbeats, so that the others can fail and retry it if this
 worker dies.
+
+A local worker tells Optuna each trial's end itself (`settle`), once its record is on disk. A
+Dask worker shares no folder with its launcher's MLflow writer: it runs one trial per task
+(Job.trials=1, Job.tells=False) and returns the trial's record (sweeps.tracking.outbox.Held) and
+its `Ending` in the task's Report; the launcher settles them (sweeps.runner.cluster).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from sweeps.study.factory import open_study
 from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for
 from sweeps.tracking.store import sqlite_path, store_busy
-from sweeps.tracking.outbox import Outbox, outbox_root
+from sweeps.tracking.outbox import Held, HeldRecord, Outbox, outbox_root
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import load_data
@@ -48,12 +53,27 @@ class Job:
 
     config: dict[str, Any]  # the resolved config as plain containers
     storage: str  # the storage's spec (sweeps.study.storage_spec)
-    tracker: Tracker | Outbox  # an Outbox, whose records the invocation's writer sends; a Tracker on Dask
+    tracker: Tracker | Outbox  # an Outbox, whose records the invocation's writer sends (Held on Dask)
     index: int = 0
     seed: int = 0  # this worker's sampler seed
     blas_threads: int = 1
     deadline: float | None = None  # time.time() at which sweep.timeout ends the sweep, in every process
     decides_stop: bool = True  # sweep.stop decides here (the launcher's); else only a recorded stop is obeyed
+    trials: int | None = None  # at most this many trials (a Dask task's: one), else until the budget
+    tells: bool = True  # False: the trials' ends are returned in the Report, for the launcher to tell
+    in_a_row: int = 0  # trials failed in a row before this job's first (a Dask worker's earlier tasks')
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a trial ended, as Optuna is told it (settle): by its worker, or by the launcher once
+    the trial's record is on disk there (a Dask worker's)."""
+
+    number: int
+    params: dict[str, Any]
+    values: float | list[float] | None = None  # a complete trial's
+    state: str = "FAIL"  # else: PRUNED or FAIL
+    again: bool = False  # failed and its params queued again (sweep.timeout, a store busy or full)
 
 
 @dataclass
@@ -65,6 +85,17 @@ class Report:
     timed_out: int = 0
     stopped: str = ""  # why the worker stopped early, if it did
     errors: list[str] = field(default_factory=list)
+    asked: int = 0  # trials it took from the study
+    in_a_row: int = 0  # trials failed in a row when it returned
+    endings: list[Ending] = field(default_factory=list)  # with Job.tells=False: for the launcher to tell
+    records: list[HeldRecord] = field(default_factory=list)  # with a Held tracker: for the launcher's writer
+
+    def add(self, later: "Report") -> None:
+        """A later task's counts of the same worker (a Dask worker's next trial)."""
+        for name in ("complete", "pruned", "failed", "timed_out", "asked"):
+            setattr(self, name, getattr(self, name) + getattr(later, name))
+        self.stopped, self.in_a_row = self.stopped or later.stopped, later.in_a_row
+        self.errors += later.errors
 
 
 def sampler_seed(sweep_seed: int, worker: int, n_existing: int, salt: int = 0) -> int:
@@ -107,27 +138,28 @@ def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> No
     os._exit(1)
 
 
-def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """A trial stopped by sweep.timeout or by its store (full, or busy too long): failed and its
-    params queued again, if the storage can still be written (else the next invocation's tidy()
-    does both)."""
-    try:
-        _tell(study, trial, state=TrialState.FAIL)
-        requeue(study, trial.params, trial.number)
-    except Exception:
-        pass
-
-
-def _tell_finished(study: optuna.Study, trial: optuna.Trial, value: Any) -> None:
-    """Tells a trial's value; a journal that finds the disk full gets the space kept back, so the
-    trial ends COMPLETE like its run rather than being left RUNNING, and the sweep then stops."""
-    try:
-        _tell(study, trial, values=value)
-    except Exception as err:
-        if disk_full(err) is None or not reserve.release():
+def settle(study: optuna.Study, ending: Ending) -> None:
+    """Tells Optuna a trial's end. A trial stopped by sweep.timeout or by its store (full, or busy
+    too long) is failed and its params queued again, if the storage can still be written (else the
+    next invocation's tidy() does both). A complete trial's value that finds a journal's disk full
+    gets the space kept back, so the trial ends COMPLETE like its run rather than being left
+    RUNNING, and the sweep then stops."""
+    if ending.again:
+        try:
+            _tell(study, ending.number, state=TrialState.FAIL)
+            requeue(study, ending.params, ending.number)
+        except Exception:
+            pass
+    elif ending.values is None:
+        _tell(study, ending.number, state=TrialState[ending.state])
+    else:
+        try:
+            _tell(study, ending.number, values=ending.values)
+        except Exception as err:
+            if disk_full(err) is None or not reserve.release():
+                raise
+            _tell(study, ending.number, values=ending.values)
             raise
-        _tell(study, trial, values=value)
-        raise
 
 
 def store_folders(cfg: Any, storage: Storage) -> list[Path]:
@@ -138,7 +170,7 @@ def store_folders(cfg: Any, storage: Storage) -> list[Path]:
     return [p.parent for p in (db, storage.local_file) if p is not None] + ([records.parents[1]] if records else [])
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
+def _tell(study: optuna.Study, trial: int, **kwargs) -> None:
     """study.tell. A trial another worker failed meanwhile (its heartbeat was late: a stalled
     machine) is left as it is: its retry is queued already."""
     study.tell(trial, skip_if_finished=True, **kwargs)
@@ -147,7 +179,10 @@ def _tell(study: optuna.Study, trial: optuna.Trial, **kwargs) -> None:
 def work(job: Job) -> Report:
     # Ctrl-C stops the worker at its checks (sweeps.interrupts): never inside a store's write
     with threadpool_limits(limits=job.blas_threads), interrupts_deferred():
-        return _work(job)
+        report = _work(job)
+    if isinstance(job.tracker, Held):
+        report.records = list(job.tracker.records.values())
+    return report
 
 
 def _work(job: Job) -> Report:
@@ -176,15 +211,17 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
     report = Report(job.index)
     deadline = time.monotonic() + (job.deadline - time.time()) if job.deadline is not None else float("inf")
     stop = stop_rule(cfg.sweep) if job.decides_stop else None
-    in_a_row = 0
-    while time.monotonic() < deadline and not SIBLING_FAILED.is_set():
+    in_a_row = job.in_a_row
+    tell = (lambda e: settle(study, e)) if job.tells else report.endings.append
+    while time.monotonic() < deadline and not SIBLING_FAILED.is_set() and report.asked != job.trials:
         check_interrupt()
         trial = ask_within_budget(study, storage, cfg.sweep.n_trials, deadline, stop=stop)
         if trial is None:
             break
+        report.asked += 1
         value = None
         try:
-            with heartbeat(storage, study, trial):
+            with heartbeat(storage, study, trial.number):
                 value = objective(trial, cfg, space, data, job.tracker, deadline)
         except optuna.exceptions.UpdateFinishedTrialError as err:
             # another worker failed this trial while it ran (no heartbeat for grace_period) and
@@ -194,19 +231,19 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
         except TimedOut:
             # stopped by sweep.timeout: failed, and its params queued for the next invocation
             report.timed_out += 1
-            _give_back(study, trial)
+            tell(Ending(trial.number, trial.params, again=True))
             break
         except optuna.TrialPruned:
             report.pruned += 1
-            _tell(study, trial, state=TrialState.PRUNED)
+            tell(Ending(trial.number, trial.params, state="PRUNED"))
         except KeyboardInterrupt:
             # after the objective returned, its run ended FINISHED: the trial is complete
-            _tell(study, trial, **({"state": TrialState.FAIL} if value is None else {"values": value}))
+            tell(Ending(trial.number, trial.params, values=value))
             raise
         except Exception as err:  # a bug or a MemoryError in one trial must not end the sweep
             if (where := disk_full(err)) is not None:
                 reserve.release()  # the space kept back: the trial is failed and queued again
-                _give_back(study, trial)
+                tell(Ending(trial.number, trial.params, again=True))
                 raise DiskFull(f"the disk is full{f' at {where}' if where else ''} ({cfg.tracking.uri}, "
                                f"{job.storage}): the sweep stopped; free some space and run the same command "
                                "to resume.") from None
@@ -215,10 +252,10 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
             if store_busy(err):  # busy past BUSY_SECONDS: the trial fails, its params run again later
                 report.errors.append(f"trial {trial.number}: the store stayed busy ({str(err).splitlines()[0][:160]})")
                 print(f"[worker] {report.errors[-1]}; its params are queued again", file=sys.stderr, flush=True)
-                _give_back(study, trial)
+                tell(Ending(trial.number, trial.params, again=True))
             else:
                 report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")
-                _tell(study, trial, state=TrialState.FAIL)
+                tell(Ending(trial.number, trial.params))
             if in_a_row >= cfg.sweep.max_failures:
                 report.stopped = (f"{in_a_row} trials failed in a row (sweep.max_failures="
                                   f"{cfg.sweep.max_failures}); the last: {report.errors[-1]}")
@@ -226,6 +263,7 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
             continue
         else:
             report.complete += 1
-            _tell_finished(study, trial, value)
+            tell(Ending(trial.number, trial.params, values=value))
         in_a_row = 0
+    report.in_a_row = in_a_row
     return report

@@ -58,20 +58,20 @@ def trial_id(storage: Storage, study: optuna.Study, number: int) -> int:
 
 
 @contextlib.contextmanager
-def heartbeat(storage: Storage, study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
-    """Beats for the trial every heartbeat_interval seconds while the block runs (nothing for a
-    storage without heartbeats)."""
+def heartbeat(storage: Storage, study: optuna.Study, number: int) -> Iterator[None]:
+    """Beats for trial `number` every heartbeat_interval seconds while the block runs (nothing for
+    a storage without heartbeats)."""
     if not storage.heartbeats:
         yield
         return
-    backend, tid = storage.open(), trial_id(storage, study, trial.number)
+    backend, tid = storage.open(), trial_id(storage, study, number)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(storage.sweep["heartbeat_interval"]):
             backend.record_heartbeat(tid)
 
-    thread = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{trial.number}")
+    thread = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{number}")
     thread.start()
     try:
         yield

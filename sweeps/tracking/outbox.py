@@ -5,7 +5,7 @@ hands its run's record to the folder of its invocation's writer (sweeps.tracking
 of the launcher or of `python -m sweeps.worker`), which sends it on to MLflow. The exchange, per
 trial number N, in `folder` (one per writer):
 
-  N.start.json   the worker, as the trial starts: the run's name, tags and params
+  N.start.json   the worker, as the trial starts: the run's name, tags, params and start time
   N.run          the writer, once it made the run and set the trial's user attribute run_id
   N.files/       the worker: the run's artifacts (config.yaml, weights.npz, ...)
   N.end.json     the worker, last: the run's status, metrics, curves and end tags; written and
@@ -13,6 +13,10 @@ trial number N, in `folder` (one per writer):
                  record is on disk, and the writer of the next invocation sends what a crash left
 
 A file appears whole or not at all (written under a temporary name, then renamed).
+
+A worker that shares no folder with its writer (a Dask worker on another host) records into a
+`Held` outbox instead: the same record, kept in memory and returned with the trial's end to the
+launcher, which puts it into its writer's folder (`Outbox.put`) before it tells Optuna that end.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,11 +97,14 @@ class Outbox:
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         """Asks the writer for the trial's run; the key to name it by (the trial's number)."""
         key = str(trial_number)
-        write_json(self.path / f"{key}.start.json", {
-            "number": trial_number, "tags": {**self.common_tags, **here(), **{k: str(v) for k, v in tags.items()}},
-            "params": {k: str(v) for k, v in params.items()}, "experiment_id": self.experiment_id,
-            "parent_run_id": self.parent_run_id})
+        write_json(self.path / f"{key}.start.json", self._start(trial_number, tags, params))
         return key
+
+    def _start(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        """N.start.json's content."""
+        return {"number": trial_number, "tags": {**self.common_tags, **here(), **{k: str(v) for k, v in tags.items()}},
+                "params": {k: str(v) for k, v in params.items()}, "experiment_id": self.experiment_id,
+                "parent_run_id": self.parent_run_id, "start_time": int(time.time() * 1000)}
 
     def log_artifacts(self, key: str, files: Mapping[str, Callable[[Path], Any]]) -> None:
         """files: name -> writer(path), as Tracker.log_artifacts; into N.files/ for the writer. A
@@ -118,17 +126,40 @@ class Outbox:
         """Waits until the writer has made the run (and so set the trial's run_id, which a trial
         must have before Optuna is told its end), then writes the run's end, on disk before it
         returns. In that order: once the end is there, the writer may send it and remove the rest."""
+        self._seal(key, self._end(status, tags, metrics, curve, steps, step))
+
+    def _end(self, status: str, tags: Mapping[str, Any], metrics: Mapping[str, float],
+             curve: tuple[np.ndarray, np.ndarray] | None, steps: Mapping[str, list[tuple[int, float]]], step: int
+             ) -> dict[str, Any]:
+        """N.end.json's content."""
+        return {"status": status, "tags": {k: str(v) for k, v in tags.items()},
+                "metrics": {k: float(v) for k, v in metrics.items()},
+                "curve": downsample(curve, self.curve_points) if curve is not None else [],
+                "steps": {k: [(int(i), float(v)) for i, v in pts] for k, pts in steps.items()}, "step": int(step),
+                "end_time": int(time.time() * 1000)}
+
+    def _seal(self, key: str, end: dict[str, Any]) -> None:
+        """Once the run is made: the artifacts on disk, then the end, synced."""
         self.run_id(key)
         files = self.path / f"{key}.files"
         for f in files.glob("*") if files.exists() else ():  # the artifacts first: the record names them
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        write_json(self.path / f"{key}.end.json", {
-            "status": status, "tags": {k: str(v) for k, v in tags.items()},
-            "metrics": {k: float(v) for k, v in metrics.items()},
-            "curve": downsample(curve, self.curve_points) if curve is not None else [],
-            "steps": {k: [(int(i), float(v)) for i, v in pts] for k, pts in steps.items()}, "step": int(step),
-        }, durable=True)
+        write_json(self.path / f"{key}.end.json", end, durable=True)
+
+    def put(self, record: "HeldRecord") -> None:
+        """A record a Held outbox kept (a Dask worker's trial), written here as a worker of this
+        folder would have written it: on disk, and its run made, when this returns."""
+        key = str(record.start["number"])
+        write_json(self.path / f"{key}.start.json", {**record.start, "experiment_id": self.experiment_id,
+                                                     "parent_run_id": self.parent_run_id}, durable=True)
+        if record.files:
+            folder = self.path / f"{key}.files"
+            folder.mkdir(exist_ok=True)
+            for name, data in record.files.items():
+                (folder / name).write_bytes(data)
+        if record.end is not None:  # else its run is made, and tidy() judges it as any a dead worker left
+            self._seal(key, record.end)
 
     def run_id(self, key: str, timeout: float = WAIT_SECONDS) -> str:
         """The run the writer made for the trial, waited for; SweepStopped if it never comes."""
@@ -143,6 +174,40 @@ class Outbox:
             check_interrupt()
             time.sleep(delay)
             delay = min(2 * delay, 0.05)
+
+
+@dataclass
+class HeldRecord:
+    """One trial's record as a Held outbox keeps it: N.start.json, N.files/ and N.end.json's contents."""
+
+    start: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    end: dict[str, Any] | None = None
+
+
+@dataclass
+class Held(Outbox):
+    """An Outbox that writes no file: each trial's record is kept in `records`, which the worker
+    returns to its launcher (a Dask task's result), whose writer's Outbox puts it on disk. Its
+    writer makes no run meanwhile, so nothing is waited for here."""
+
+    folder: str = ""
+    records: dict[str, HeldRecord] = field(default_factory=dict)
+
+    def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+        key = str(trial_number)
+        self.records[key] = HeldRecord(self._start(trial_number, tags, params))
+        return key
+
+    def log_artifacts(self, key: str, files: Mapping[str, Callable[[Path], Any]]) -> None:
+        with tempfile.TemporaryDirectory(prefix="nnsweeps-") as tmp:
+            Outbox(tmp).log_artifacts(key, files)
+            self.records[key].files.update({f.name: f.read_bytes() for f in Path(tmp, f"{key}.files").glob("*")})
+
+    def end(self, key: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
+            metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
+            steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0) -> None:
+        self.records[key].end = self._end(status, tags, metrics, curve, steps, step)
 
 
 def remove(folder: Path, key: str) -> None:

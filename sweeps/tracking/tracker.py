@@ -66,8 +66,10 @@ class Tracker:
             self._client = Patient(lambda: MlflowClient(tracking_uri=self.uri, registry_uri=self.uri))
         return self._client
 
-    def _create_run(self, run_name: str, tags: Mapping[str, str], experiment_id: str = "") -> str:
-        run = self.client.create_run(experiment_id or self.experiment_id, run_name=run_name, tags=tags)
+    def _create_run(self, run_name: str, tags: Mapping[str, str], experiment_id: str = "",
+                    start_time: int | None = None) -> str:
+        run = self.client.create_run(experiment_id or self.experiment_id, run_name=run_name, tags=tags,
+                                     start_time=start_time)
         # where its artifacts go, so that log_artifacts need not ask the store for it again
         self.__dict__.setdefault("_folders", {})[run.info.run_id] = local_folder(run.info.artifact_uri)
         return run.info.run_id
@@ -179,15 +181,16 @@ class Tracker:
             for context, (X, Y, digest) in splits.items()]
 
     def start_trial(self, trial_number: int, tags: Mapping[str, Any], params: Mapping[str, Any],
-                    experiment_id: str = "", parent_run_id: str = "") -> str:
+                    experiment_id: str = "", parent_run_id: str = "", start_time: int | None = None) -> str:
         """The trial's run, under this tracker's parent run and experiment unless told others (a
-        record a stopped writer left). host and pid are the tags' if they have them: the worker's."""
+        record a stopped writer left). host and pid are the tags' if they have them: the worker's.
+        start_time: in ms, when the trial started, if that was before now (a record sent later)."""
         if not self.enabled:
             return ""
         run_id = self._create_run(
             f"trial-{trial_number:04d}",
             {**self.common_tags, **here(), **{k: str(v) for k, v in tags.items()},
-             PARENT_TAG: parent_run_id or self.parent_run_id, "nnsweeps.role": "trial"}, experiment_id)
+             PARENT_TAG: parent_run_id or self.parent_run_id, "nnsweeps.role": "trial"}, experiment_id, start_time)
         self.log(run_id, params=params)
         self.log_dataset(run_id)
         return run_id
@@ -276,10 +279,10 @@ class Tracker:
 
     def end(self, run_id: str, status: str = "FINISHED", tags: Mapping[str, Any] = {},
             metrics: Mapping[str, float] = {}, curve: tuple[np.ndarray, np.ndarray] | None = None,
-            steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0) -> None:
+            steps: Mapping[str, list[tuple[int, float]]] = {}, step: int = 0, end_time: int | None = None) -> None:
         """The run's last metrics, curves and tags in one log_batch (see log), then its status,
         whatever became of the batch: a run whose batch was lost (a full disk) ends FAILED rather
-        than FINISHED, since its record is not whole."""
+        than FINISHED, since its record is not whole. end_time: in ms, if the trial ended before now."""
         if not self.enabled or not run_id:
             return
         from mlflow.entities import RunStatus
@@ -290,7 +293,8 @@ class Tracker:
             whole = True
         finally:
             status = status if whole or status != "FINISHED" else "FAILED"
-            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+            self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)),
+                                       end_time=end_time)
             self.__dict__.get("_folders", {}).pop(run_id, None)
 
     def __getstate__(self) -> dict:

@@ -167,7 +167,8 @@ class Writer:
     def _make_run(self, folder: Path, key: str) -> str:
         start = json.loads((folder / f"{key}.start.json").read_text())
         run_id = self.tracker.start_trial(start["number"], tags=start["tags"], params=start["params"],
-                                          experiment_id=start["experiment_id"], parent_run_id=start["parent_run_id"])
+                                          experiment_id=start["experiment_id"], parent_run_id=start["parent_run_id"],
+                                          start_time=start.get("start_time"))  # records of older versions lack it
         storage = self.storage.open()
         trial_id = storage.get_trial_id_from_study_id_trial_number(self.storage.study_id(self.study_name),
                                                                    start["number"])
@@ -190,7 +191,8 @@ class Writer:
             self.tracker.log_folder(run_id, files)  # at a full disk the space left is for the runs' ends
         points = np.array(end["curve"], dtype=float).reshape(-1, 2)  # (k, 2): iteration, cost
         self.tracker.end(run_id, end["status"], end["tags"], metrics=end["metrics"],
-                         curve=(points[:, 0].astype(int), points[:, 1]), steps=end["steps"], step=end["step"])
+                         curve=(points[:, 0].astype(int), points[:, 1]), steps=end["steps"], step=end["step"],
+                         end_time=None if killed is not None else end.get("end_time"))
         remove(folder, key)
 
 

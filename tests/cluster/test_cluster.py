@@ -1,7 +1,8 @@
 """A sweep across hosts, tested as hosts really fail (issue 24): hosts `db`, `a` and `b` are network
 namespaces on one bridge (tests/cluster/harness.py), with no file shared between them. db runs
 PostgreSQL and the MLflow server, both asking for credentials; a runs the launcher and b a joined
-worker (`python -m sweeps.worker`); each case reads both stores from a fresh host, c, when it ends.
+worker (`python -m sweeps.worker`), or a Dask worker of a's Dask scheduler; each case reads both
+stores from a fresh host, c, when it ends.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections import Counter
 
@@ -51,6 +53,39 @@ def test_a_clean_sweep_across_two_hosts(sweep, hosts):
     # no record is left waiting on a or b: MLflow holds them all
     for host in ("a", "b"):
         assert not [p for p in hosts.folder(host).rglob("*.json") if ".nnsweeps-outbox" in p.parts]
+
+
+MLFLOW_ON_WORKERS = """
+import sys
+from distributed import Client
+with Client(sys.argv[1], timeout="20s") as client:
+    print(sorted(set(client.run(lambda: "mlflow" in sys.modules).values())))
+"""
+
+
+def test_a_dask_worker_on_b_records_its_trials_through_the_launcher_on_a(sweep, hosts):
+    # b shares no folder with a: its trials come back to a as task results, and a's writer sends them
+    scheduler = f"tcp://{hosts.addr('a')}:8786"
+    dask = [sys.executable, "-m", "dask"]
+    hosts.spawn("a", [*dask, "scheduler", "--host", hosts.addr("a"), "--port", "8786", "--no-dashboard"],
+                log=hosts.folder("a") / f"{sweep.name}-scheduler.log")
+    hosts.spawn("b", [*dask, "worker", scheduler, "--host", hosts.addr("b"), "--nthreads", "1", "--no-dashboard"],
+                log=hosts.folder("b") / f"{sweep.name}-dask-worker.log")
+    launcher = sweep.start("a", "sweep.n_trials=6", "sweep.backend=dask", f"sweep.scheduler={scheduler}",
+                           *HEARTBEAT, *STEADY)
+    out = sweep.finish(launcher)
+    assert "1 Dask task(s) on the 1 worker thread(s)" in out and "Best trial" in out
+
+    trials = sweep.assert_consistent(6)  # one FINISHED run per finished trial, nothing RUNNING
+    assert len(trials) == 6
+    assert hosts_of(trials) == {"host-b"}  # the Dask worker on b ran them all
+    for trial in trials:  # read through the server from the fresh host c
+        assert {"config.yaml", "weights.npz", "cost_curve.csv"} <= set(
+            sweep.probe("artifacts", uri=hosts.tracking, run_id=trial["user_attrs"]["run_id"]))
+    for host in ("a", "b"):  # every record sent
+        assert not [p for p in hosts.folder(host).rglob("*.json") if ".nnsweeps-outbox" in p.parts]
+    asked = hosts.python("a", "-c", MLFLOW_ON_WORKERS, scheduler, timeout=60)
+    assert asked.stdout.strip() == "[False]", asked  # b's worker never imported mlflow
 
 
 def test_a_worker_given_a_store_only_its_host_sees_is_refused_before_its_first_trial(sweep, hosts):

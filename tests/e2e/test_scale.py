@@ -122,6 +122,33 @@ def test_a_dask_sweep_over_postgresql_and_an_mlflow_server(sweep, dask_cluster, 
         os.environ.pop("MLFLOW_TRACKING_URI")
 
 
+def test_dask_workers_never_import_mlflow_and_the_launcher_records_each_trial_once(sweep, dask_cluster):
+    """A Dask worker's trial comes back to the launcher as its task's result, whose writer makes
+    its run: the worker processes never import mlflow, and a pruned (diverged) trial has its run too."""
+    cluster, client = dask_cluster
+    client.wait_for_workers(2, timeout=60)
+    worker_pids = set(client.run(os.getpid).values())
+    rates = "[0.3,0.5,0.8,1000.0,2000.0,3000.0]"  # the last three diverge: pruned
+    sweep.run("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=2",
+              "sweep.n_trials=6", "sweep.sampler=grid", "search_space=none",
+              f"+search_space.train.learning_rate={{type:categorical,choices:{rates}}}", "model.activation=relu",
+              "model.init=he", "train.iterations=300", *HEARTBEAT)
+    study = assert_consistent(sweep, 6)  # one FINISHED run per finished trial
+    assert len(study.trials) == 6
+    assert {int(t.user_attrs["pid"]) for t in study.trials} <= worker_pids
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert sorted(t.params["train.learning_rate"] for t in pruned) == [1000.0, 2000.0, 3000.0]
+    runs = {r.data.tags["optuna.trial"]: r for r in sweep.runs("trial")}
+    for t in pruned:
+        assert runs[str(t.number)].data.tags["reason"].startswith("diverged at iteration")
+    for t in study.trials:  # the run spans its trial, though it was made once the trial had ended
+        run = runs[str(t.number)]
+        assert run.info.start_time <= t.datetime_start.timestamp() * 1000 + 1000
+        assert run.info.end_time >= run.info.start_time
+        assert "weights.npz" in {a.path for a in sweep.client().list_artifacts(run.info.run_id)}
+    assert set(client.run(lambda: "mlflow" in sys.modules).values()) == {False}
+
+
 def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_cluster):
     cluster, client = dask_cluster
     client.wait_for_workers(2, timeout=60)

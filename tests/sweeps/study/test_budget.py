@@ -201,7 +201,7 @@ def test_heartbeat_keeps_a_running_trial_alive(rdb):
     storage, study = rdb
     trial = ask_within_budget(study, storage, n_trials=3)
     trial.suggest_float("x", 0.0, 1.0)
-    with heartbeat(storage, study, trial):
+    with heartbeat(storage, study, trial.number):
         for _ in range(3):  # 3 s: longer than the grace period of 2 s
             time.sleep(1.0)
             assert reconcile(study, storage) == []
@@ -219,7 +219,7 @@ def test_a_trial_left_without_heartbeats_is_failed_and_retried(rdb):
     storage, study = rdb
     trial = ask_within_budget(study, storage, n_trials=3)
     x = trial.suggest_float("x", 0.0, 1.0)
-    with heartbeat(storage, study, trial):
+    with heartbeat(storage, study, trial.number):
         time.sleep(1.2)  # one beat from the thread
     left = time.monotonic()
     assert reconcile(study, storage) == []  # just beaten: not stale yet

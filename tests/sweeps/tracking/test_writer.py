@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from sweeps.config.space import parse_space
 from sweeps.study.storages import storage_for
-from sweeps.tracking.outbox import outbox_root
+from sweeps.tracking.outbox import Held, outbox_root
 from sweeps.tracking.tracker import Tracker
 from sweeps.tracking.writer import Writer
 from sweeps.trial.build import load_data
@@ -60,6 +60,34 @@ def test_a_trial_recorded_through_the_outbox_ends_as_a_whole_run(compose_cfg, st
     steps = MlflowClient(tracker.uri).get_metric_history(run.info.run_id, "val_cost")
     assert sorted(m.step for m in steps) == [50, 100, 150, 200]
     assert not writer.folder.exists()  # every record sent, and its folder gone
+
+
+def test_a_held_record_put_into_the_writers_folder_is_one_run_with_its_trials_own_times(compose_cfg, stores):
+    # a Dask worker's trial: recorded in memory where it ran, put on disk by the launcher, then told
+    study, storage, tracker = stores
+    cfg = compose_cfg(*SMALL, f"tracking.uri={tracker.uri}")
+    held = Held(curve_points=cfg.tracking.curve_points, common_tags={"optuna.study": "S"})
+    trial = study.ask()
+    value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), held)
+    record, = held.records.values()
+    assert set(record.files) == {"config.yaml", "weights.npz", "cost_curve.csv"} and record.end["status"] == "FINISHED"
+    assert "run_id" not in study.trials[0].user_attrs
+    writer = Writer(tracker, storage, "S")
+    writer.start()
+    try:
+        writer.outbox(cfg.tracking.curve_points, {}).put(record)
+        run_id = study.trials[0].user_attrs["run_id"]  # the run made before put() returns, so before the tell
+        study.tell(trial, value)
+        assert writer.flush(timeout=60)
+    finally:
+        writer.stop()
+    client = MlflowClient(tracker.uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["val_cost"] == value
+    assert run.data.tags["mlflow.parentRunId"] == tracker.parent_run_id
+    assert {a.path for a in client.list_artifacts(run_id)} == set(record.files)
+    assert (run.info.start_time, run.info.end_time) == (record.start["start_time"], record.end["end_time"])
+    assert abs(run.info.start_time - study.trials[0].datetime_start.timestamp() * 1000) < 1000
 
 
 WORKER = """
