@@ -9,7 +9,7 @@ the status line, the API and the best model read.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 import optuna
@@ -25,8 +25,10 @@ REPEATS_ATTR = "repeats"  # with sweep.repeats > 1: each repeat's metrics, in th
 DIVERGED = "diverged"  # why a trial whose cost became NaN or inf was pruned
 ERROR = "error"  # a failed trial's error
 
-# the study's user attribute: the last confirmation of its best configs (sweeps.runner.confirm)
+# the study's user attributes: the last confirmation of its best configs (sweeps.runner.confirm),
+# and its link to the MLflow parent run of its last launcher (SweepLink)
 CONFIRM_ATTR = "nnsweeps.confirmation"
+LINK_ATTR = "nnsweeps.mlflow"
 
 # the run's tags
 STUDY_TAG, TRIAL_TAG, STATE_TAG = "optuna.study", "optuna.trial", "optuna.state"
@@ -57,6 +59,29 @@ class TrialRecord:
         return cls(t.number, t.state.name, None if t.values is None else tuple(t.values), dict(t.params),
                    dict(a.get(METRICS_ATTR, {})), a.get(RUN_ID, ""), a.get(RUN_STORE),
                    a.get(DIVERGED) or a.get(ERROR, ""), feasible(t), list(a.get(REPEATS_ATTR, [])))
+
+
+@dataclass(frozen=True)
+class SweepLink:
+    """Where the study's last launcher tracks: workers that join by hand log under its parent run,
+    a resume checks that the store still holds it, a joined worker that the sweep runs elsewhere."""
+
+    uri: str = ""  # tracking.uri ("" : never tracked)
+    experiment_id: str = ""
+    parent_run_id: str = ""
+    host: str = ""  # the launcher's
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> "SweepLink":
+        d = study.user_attrs.get(LINK_ATTR) or {}
+        return cls(**{f.name: d.get(f.name, "") for f in fields(cls)})
+
+    def save(self, study: optuna.Study) -> None:
+        study.set_user_attr(LINK_ATTR, asdict(self))
+
+    def tracks_into(self, uri: str) -> bool:
+        """Whether the study's runs are in this store (a resume may track into another)."""
+        return bool(self.uri) and self.uri == uri
 
 
 def rank(trials: Sequence[FrozenTrial], directions: Sequence[optuna.study.StudyDirection]) -> list[FrozenTrial]:

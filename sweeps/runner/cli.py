@@ -45,7 +45,7 @@ def start_workers(cfg, local: bool = True) -> SearchSpace:
     space = validate(cfg)
     if local:
         # the workers never import mlflow: the session's writer records their trials, from a thread
-        # of this process, which then runs no worker itself (sweeps.runner.session.run_workers)
+        # of this process, which then runs no worker itself (sweeps.runner.drive.run_workers)
         pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP,
                    here=not cfg.tracking.enabled)
     return space

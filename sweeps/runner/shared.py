@@ -20,7 +20,7 @@ import optuna
 
 from sweeps.errors import ConfigError
 from sweeps.processes import here
-from sweeps.study.budget import MLFLOW_ATTR
+from sweeps.record import SweepLink
 from sweeps.study.storages import Storage
 from sweeps.urls import local_file, redact
 
@@ -38,17 +38,17 @@ def check_shared(cfg, storage: Storage, existed: bool) -> None:
     if not cfg.tracking.enabled or local_file(cfg.tracking.uri) is None:
         return
     study = optuna.load_study(study_name=cfg.sweep.study_name, storage=storage.open())
-    record = study.user_attrs.get(MLFLOW_ATTR) or {}
+    link = SweepLink.of(study)
     elsewhere = {t.user_attrs.get("host") for t in study.get_trials(deepcopy=False)} - {me, None}
-    if record.get("host", me) != me:
-        elsewhere.add(record["host"])
+    if link.host and link.host != me:
+        elsewhere.add(link.host)
     if not elsewhere:  # one host: its files are the launcher's too (another store: a notice, as before)
         return
-    where = f" and logs to {redact(record['uri'])}" if record.get("uri") else ""
+    where = f" and logs to {redact(link.uri)}" if link.uri else ""
     raise ConfigError(f"tracking.uri={redact(cfg.tracking.uri)!r} is a file on this host ({me}), but the sweep it "
                       f"joins runs on {', '.join(sorted(elsewhere)) or 'another host'}{where}: other hosts cannot see "
                       "that store, so this worker's runs would be missing from the sweep's; give it the sweep's "
-                      f"tracking.uri{' (' + redact(record['uri']) + ')' if record.get('uri') else ''}.")
+                      f"tracking.uri{' (' + redact(link.uri) + ')' if link.uri else ''}.")
 
 
 def _sweep_storage(cfg, storage: Storage) -> str | None:

@@ -27,7 +27,6 @@ from sweeps.study.storages import MAX_RETRY, Storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STOP_ATTR = "nnsweeps.stop"  # study user attr: set by an interrupted launcher, workers stop asking
-MLFLOW_ATTR = "nnsweeps.mlflow"  # study user attr: the tracking URI and parent run workers log under
 ENQUEUED = "nnsweeps.enqueued"  # user attr of a queued trial: the params it was queued with (JSON)
 
 # Heartbeats are experimental in Optuna and meant for study.optimize(); the workers use ask/tell

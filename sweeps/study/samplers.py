@@ -29,7 +29,7 @@ from sweeps.errors import ConfigError
 class Grid(optuna.samplers.GridSampler):
     """Optuna's GridSampler without its call to study.stop() once the grid is covered, which is
     meant for study.optimize() and raises under ask/tell: the workers stop at the budget instead,
-    which sweeps.runner.session caps at the grid's size."""
+    which sweeps.runner.stores.fit_budget caps at the grid's size."""
 
     def after_trial(self, study, trial, state, values) -> None:
         pass

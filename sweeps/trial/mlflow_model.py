@@ -1,7 +1,7 @@
 """A trial's network as an MLflow model at its run's artifact path `model`, so that
 `mlflow.pyfunc.load_model("runs:/<run id>/model")`, the UI's Models tab, the model registry and
 `mlflow models serve` take it like any MLflow model. The session logs the best trial's
-(sweeps.runner.session.model_of_best).
+(sweeps.runner.finish.model_of_best).
 
 The model is MLflow's pyfunc flavour with a loader module (sweeps.trial.nnsweeps_pyfunc), not a
 pickled PythonModel: nothing is pickled, and loading it imports numpy and nncore only. It carries

@@ -57,7 +57,7 @@ class Launchers:
         self.started = 0
 
     def start(self, study: str, *overrides: str, pause: str = "") -> subprocess.Popen:
-        """pause: 'FUNCTION:SECONDS', a pause after each call of sweeps.runner.session's FUNCTION."""
+        """pause: 'FUNCTION:SECONDS', a pause after each call of sweeps.runner.stores's FUNCTION."""
         self.started += 1
         tracking = [f"tracking.uri={self.uri}", f"tracking.experiment={study}"] if self.tracking else [
             "tracking.enabled=false"]
@@ -65,7 +65,7 @@ class Launchers:
                 f"hydra.run.dir={self.folder / f'hydra-{self.started}'}", *overrides]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HOOKS), os.environ.get("PYTHONPATH", "")])}
         if pause:
-            env["NNSWEEPS_TEST_PAUSE"] = f"sweeps.runner.session:{pause}"
+            env["NNSWEEPS_TEST_PAUSE"] = f"sweeps.runner.stores:{pause}"
         return subprocess.Popen([sys.executable, "-m", "sweeps", *args], cwd=self.folder, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 

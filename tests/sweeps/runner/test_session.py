@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 import sweeps.reproduce as reproduce
 from sweeps.report import summary
-from sweeps.runner import session
+from sweeps.runner import finish
 from sweeps.tracking.store import local_folder
 from sweeps.tracking.tracker import Tracker
 
@@ -162,13 +162,13 @@ def test_a_failed_registration_says_the_model_is_logged_and_registers_next_time(
     study = sweep_dir.study()
     tracker = Tracker(sweep_dir.uri, experiment_id=sweep_dir.client().get_experiment_by_name(
         sweep_dir.experiment).experiment_id)
-    session.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "a/b"}}))
+    finish.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "a/b"}}))
     run_id = study.best_trial.user_attrs["run_id"]
     line = capsys.readouterr().err.strip()
     assert line.startswith(f"[sweep] warning: trial 0's network is the MLflow model runs:/{run_id}/model, but it was "
                            "not registered as 'a/b' (MlflowException: Invalid model name 'a/b'")
     assert line.endswith("running the same command again registers it")
-    session.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "ab"}}))
+    finish.model_of_best(study, tracker, OmegaConf.create({"tracking": {"register_model": "ab"}}))
     assert f"model runs:/{run_id}/model is now version 1 of registered model 'ab'" in capsys.readouterr().out
 
 
@@ -178,7 +178,7 @@ def test_a_study_of_several_objectives_logs_no_single_model(compose_cfg, tmp_pat
     run_id = tracker.start_trial(0, {}, {})
     study = optuna.create_study(directions=["minimize", "maximize"])
     study.add_trial(optuna.trial.create_trial(values=[0.1, 0.9], user_attrs={"run_id": run_id}))
-    session.model_of_best(study, tracker, compose_cfg(f"tracking.uri={uri}"))  # a Pareto front: no one best
+    finish.model_of_best(study, tracker, compose_cfg(f"tracking.uri={uri}"))  # a Pareto front: no one best
     assert list(tracker.client.search_logged_models([tracker.experiment_id])) == []
 
 

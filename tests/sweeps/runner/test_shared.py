@@ -7,7 +7,7 @@ import pytest
 from sweeps.errors import ConfigError
 from sweeps.processes import here
 from sweeps.runner.shared import check_shared
-from sweeps.study.budget import MLFLOW_ATTR
+from sweeps.record import LINK_ATTR as MLFLOW_ATTR
 from sweeps.study.storages import storage_for
 
 

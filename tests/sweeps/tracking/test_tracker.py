@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from sweeps.runner.session import tidy
+from sweeps.runner.link import tidy
 from sweeps.study.storages import storage_for
 from sweeps.tracking.store import local_folder
 from sweeps.tracking.tracker import Tracker

@@ -68,7 +68,7 @@ def test_a_held_record_put_into_the_writers_folder_is_one_run_with_its_trials_ow
     cfg = compose_cfg(*SMALL, f"tracking.uri={tracker.uri}")
     held = Held(curve_points=cfg.tracking.curve_points, common_tags={"optuna.study": "S"})
     trial = study.ask()
-    value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg), held)
+    value = objective(trial, cfg, parse_space(cfg.search_space), load_data(cfg.dataset, cfg.seed), held)
     record, = held.records.values()
     assert set(record.files) == {"config.yaml", "weights.npz", "cost_curve.csv"} and record.end["status"] == "FINISHED"
     assert "run_id" not in study.trials[0].user_attrs
