@@ -27,7 +27,7 @@ from sweeps.urls import redact
 T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
 # imported before they start, and that one imports the trial's modules (and mlflow, with tracking on)
-WARM_UP = "sweeps.runner.worker:warm_up"
+WARM_UP = "sweeps.runner.work:warm_up"
 
 
 def quiet_libraries() -> None:

@@ -7,7 +7,7 @@ runs already (or that it starts), without the summary. Both are `_session()` wit
 
 Workers are local processes (joblib's loky backend, `sweep.backend=loky`) or the workers of a
 dask.distributed cluster (`sweep.backend=dask`, joblib's Dask backend); either way each runs
-sweeps.runner.worker.work(Job).
+sweeps.runner.work.work(Job).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sweeps.runner.cluster import dask_client, worker_died
 from sweeps.runner.confirm import confirm, unconfirmed
 from sweeps.runner.progress import Progress
 from sweeps.runner.shared import check_shared
-from sweeps.runner.worker import Job, Report, sampler_seed, store_folders, work
+from sweeps.runner.work import Job, Report, sampler_seed, store_folders, work
 from sweeps.study.best import best_trial
 from sweeps.study.budget import MLFLOW_ATTR, STOP_ATTR, count, reconcile, stop_requested
 from sweeps.study.factory import open_study

@@ -57,7 +57,7 @@ class Patient:
     """An MlflowClient whose calls are tried again, with backoff, while the store is busy: another
     process holding SQLite's write lock past SQLite's own few seconds (a long transaction, a backup)
     failed trials at once. After BUSY_SECONDS the error is raised; the trial then fails with one
-    line and its params are queued again (sweeps.runner.worker). A server's HTTP errors are MLflow's
+    line and its params are queued again (sweeps.runner.work). A server's HTTP errors are MLflow's
     own client's to retry."""
 
     def __init__(self, make: Callable[[], Any], patience: float = BUSY_SECONDS):
