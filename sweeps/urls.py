@@ -47,3 +47,9 @@ def local_file(url: str) -> str | None:
         if url.startswith(prefix):
             return "/" + url[len(prefix):].lstrip("/") if prefix != "sqlite:///" else url[len(prefix):]
     return None
+
+
+def training_view(ui: str, experiment_id: str) -> str:
+    """The MLflow UI's page of an experiment's runs in its model-training view: MLflow 3 opens an
+    experiment in its GenAI view unless the URL names the workflow."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

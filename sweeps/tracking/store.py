@@ -20,12 +20,6 @@ from sweeps.errors import ConfigError
 from sweeps.patience import patiently
 from sweeps.urls import redact
 
-# before mlflow is imported anywhere: no download bars for the artifacts the summary reads back
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow prints "View run ... at: http://..." for every run it ends when the tracking URI is a
-# server: hundreds of lines from the workers, where the status line says what matters.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
 DEFAULT_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run
 

@@ -4,8 +4,8 @@ trials (draw_boundaries). read_config reads a trial's config back."""
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,8 @@ from sweeps import plots, reserve
 from sweeps.config.objectives import metric_names
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import fingerprint, load_data, splits
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,4 +146,4 @@ def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker
             if draw is not None:
                 tracker.log_artifacts(run_id, {"decision_boundary.png": draw})
         except Exception as err:  # the sweep's summary matters more than one picture
-            print(f"decision_boundary.png of trial {number} left out: {type(err).__name__}: {err}", file=sys.stderr)
+            logger.warning(f"decision_boundary.png of trial {number} left out: {type(err).__name__}: {err}")
