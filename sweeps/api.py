@@ -23,6 +23,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps import log, quiet
+from sweeps.conf_dir import CONF
 from sweeps.record import Confirmed, TrialRecord, confirmation, rank
 from sweeps.config.overrides import explain
 from sweeps.config.schema import register_configs
@@ -37,8 +39,6 @@ from sweeps.trial.reproduction import Reproduction, load_network, reproduce
 from sweeps.urls import redact
 
 __all__ = ["Best", "Confirmed", "Reproduction", "SweepResult", "TrialRow", "compose_config", "load_network", "reproduce", "run"]
-
-CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 @dataclass
@@ -125,7 +125,9 @@ def run(overrides: Sequence[str] = ()) -> SweepResult:
     a second call with the same study resumes it, as the command does."""
     cfg = compose_config(overrides)
     quiet_libraries()
-    with interrupts_handled():
+    log.setup()  # its messages printed, unless the program handles the logger "sweeps" itself
+    # the environment and warning filters of the program are its own again after the call
+    with interrupts_handled(), quiet.scoped():
         try:
             outcome = session.run(cfg, start_workers(cfg, local=cfg.sweep.backend == "loky"))
         finally:

@@ -56,7 +56,7 @@ def _unraisable(hook: "sys.UnraisableHookArgs") -> None:
 
 
 def handle_interrupts(worker_process: bool = False) -> None:
-    """This process's Ctrl-C as above; a worker process's never raises (sweeps.runner.worker.warm_up)."""
+    """This process's Ctrl-C as above; a worker process's never raises (sweeps.runner.work.warm_up)."""
     global _never_raise
     _never_raise = worker_process
     if threading.current_thread() is threading.main_thread():  # where Python runs signal handlers

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import logging
 import os
 import random
 import secrets
@@ -47,7 +48,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from sweeps import log
 from sweeps.urls import with_driver
+
+logger = logging.getLogger(__name__)
 
 LOCALHOST = "127.0.0.1"
 
@@ -342,49 +346,48 @@ def _postgres(args: argparse.Namespace) -> int:
     pg = Postgres(args.dir, port=args.port, host=args.host, password_file=args.password_file)
     if args.action == "stop":
         pg.stop()
-        print(f"[services] PostgreSQL in {pg.data} stopped")
+        logger.info(f"[services] PostgreSQL in {pg.data} stopped")
         return 0
     pg.start()
     for db in args.db or ["optuna", "mlflow"]:
-        print(f"[services] {pg.createdb(db)}")
-    print(f"[services] PostgreSQL on {args.host}:{args.port}, data in {pg.data}, log {pg.log}")
+        logger.info(f"[services] {pg.createdb(db)}")
+    logger.info(f"[services] PostgreSQL on {args.host}:{args.port}, data in {pg.data}, log {pg.log}")
     return 0
 
 
 def _mlflow(args: argparse.Namespace) -> int:
     if args.action == "adduser":
         add_user(args.uri, args.name, read_secret(args.password_file))
-        print(f"[services] user {args.name!r} can log to {args.uri}")
+        logger.info(f"[services] user {args.name!r} can log to {args.uri}")
         return 0
     state = Path(args.state)
     pidfile = state.with_suffix(".pid")
     if args.action == "stop":
         if not pidfile.exists():
-            print(f"[services] no {pidfile}: no MLflow server started by `make mlflow-server`")
+            logger.info(f"[services] no {pidfile}: no MLflow server started by `make mlflow-server`")
             return 0
         stop_group(int(pidfile.read_text().split()[0]))
         pidfile.unlink()
-        print("[services] MLflow server stopped (its whole process group)")
+        logger.info("[services] MLflow server stopped (its whole process group)")
         return 0
     if pidfile.exists():
         pid = int(pidfile.read_text().split()[0])
         try:
             os.killpg(pid, 0)
-            print(f"[services] an MLflow server already runs (process group {pid}); `make mlflow-server-stop` first")
+            logger.info(f"[services] an MLflow server already runs (process group {pid}); `make mlflow-server-stop` first")
             return 1
         except ProcessLookupError:
             pidfile.unlink()
     if not args.backend_store_uri:
-        print("[services] --backend-store-uri is required (e.g. postgresql://postgres@127.0.0.1:5432/mlflow)",
-              file=sys.stderr)
+        logger.warning("[services] --backend-store-uri is required (e.g. postgresql://postgres@127.0.0.1:5432/mlflow)")
         return 2
     server = MlflowServer(args.backend_store_uri, args.artifacts, port=args.port, host=args.host,
                           log=state.with_suffix(".log"), allowed_hosts=args.allowed_hosts, auth=args.auth)
     server.start(timeout=args.timeout)
     pidfile.write_text(f"{server.pid}\n")
-    print(f"[services] MLflow server on {server.uri} (backend {args.backend_store_uri}, artifacts in "
-          f"{server.artifacts}; log {server.log}; process group {server.pid})\n"
-          f"[services] sweeps log to it with tracking.uri={server.uri}")
+    logger.info(f"[services] MLflow server on {server.uri} (backend {args.backend_store_uri}, artifacts in "
+                f"{server.artifacts}; log {server.log}; process group {server.pid})\n"
+                f"[services] sweeps log to it with tracking.uri={server.uri}")
     return 0
 
 
@@ -415,10 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     ml.add_argument("--state", default="outputs/mlflow-server", help="its .pid and .log files (without suffix)")
     ml.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args(argv)
+    log.setup()  # its messages on the terminal, when called from Python too
     try:
         return _postgres(args) if args.service == "postgres" else _mlflow(args)
     except ServiceError as err:
-        print(f"[services] error: {err}", file=sys.stderr)
+        logger.error(f"[services] error: {err}")
         return 1
 
 

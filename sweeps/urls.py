@@ -63,5 +63,9 @@ def model_training_view(tracking_uri: str, experiment_id: str) -> str:
     UI, else the one `make ui` serves over a local store. MLflow 3's UI opens an experiment in the
     view its workflow switch last showed, GenAI in a new browser, unless the URL names one as the
     switch itself writes it (workflowType=machine_learning); the experiment's tags do not choose it."""
-    ui = redact(tracking_uri).rstrip("/") if is_server(tracking_uri) else LOCAL_UI
-    return f"{ui}/#/experiments/{experiment_id}?workflowType=machine_learning"
+    return training_view(redact(tracking_uri) if is_server(tracking_uri) else LOCAL_UI, experiment_id)
+
+
+def training_view(ui: str, experiment_id: str) -> str:
+    """The experiment's page in the MLflow UI served at `ui`, in its model-training view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"

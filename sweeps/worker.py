@@ -1,32 +1,10 @@
-"""`python -m sweeps.worker [hydra overrides]`: join a sweep by hand, from any machine that reaches
-its storage and tracking server. It runs `sweep.n_jobs` local worker processes on the study until
-the study is done, logging under the sweep's MLflow parent run (sweeps.runner.session.join).
-The same config and overrides as `python -m sweeps`."""
+"""`python -m sweeps.worker [-q|-v] [hydra overrides]`: the command `nnsweeps worker`
+(sweeps.commands.join): join a sweep by hand, from any machine that reaches its storage and
+tracking server."""
 
-from __future__ import annotations
-
-from sweeps.runner.pool import pause_collector
+import sys
 
 if __name__ == "__main__":
-    pause_collector()  # until its imports are in, as in sweeps.__main__
+    from sweeps.commands.nnsweeps import run
 
-import hydra
-from omegaconf import DictConfig
-
-from sweeps.config.schema import register_configs
-from sweeps.runner.cli import guarded, run_cli, start_workers
-from sweeps.runner.session import join
-
-register_configs()
-
-
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    def work():
-        return join(cfg, start_workers(cfg))
-
-    guarded(work, "[worker] interrupted ({signal}): its running trials were failed and their runs KILLED.")
-
-
-if __name__ == "__main__":
-    run_cli(main)
+    run("worker", sys.argv[1:])

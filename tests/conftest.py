@@ -66,6 +66,15 @@ class SweepDir:
         return [r for r in runs if role is None or r.data.tags.get("nnsweeps.role") == role]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def messages_on_the_terminal():
+    """The handler of the logger "sweeps", which the commands install (sweeps.log.setup): the tests
+    that call the library's parts in this process read their messages from stdout and stderr."""
+    from sweeps import log
+
+    log.setup()
+
+
 @pytest.fixture
 def sweep_dir(tmp_path) -> SweepDir:
     return SweepDir(tmp_path)

@@ -3,16 +3,16 @@ the closest known name ("dataset=moon" -> "did you mean 'moons'?"), instead of H
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
+from sweeps.conf_dir import CONF
 from sweeps.config.checks import MOVED, moved
 from sweeps.config.schema import FIELD_TYPES
 from sweeps.errors import did_you_mean, one_of
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 OPEN = ("search_space", "dataset.kwargs", "hydra")  # sections that take any key
 TYPE_WORDS = {int: ("an integer", int), float: ("a number", float)}
+HYDRA_SWEEPS = ("choice", "range", "interval", "glob")  # the functions of Hydra's sweep grammar
 
 
 def options(group: str) -> list[str]:
@@ -32,10 +32,21 @@ def _parses(kind: type, value: str) -> bool:
     return True
 
 
+def _quote_sweep(key: str, value: str) -> str | None:
+    """A search-space string whose function Hydra reads as a sweep of its own (which it refuses,
+    "requires --multirun"): the form that reaches the search space, quoted inside the argument."""
+    if key.startswith("search_space.") and value.split("(", 1)[0].strip() in HYDRA_SWEEPS:
+        return (f"{key}={value} is read by Hydra as a sweep of its own, not as a search-space string: quote the "
+                f"value inside the argument, '{key}=\"{value}\"'.")
+    return None
+
+
 def _blame(override: str) -> str | None:
     """What is wrong with one override, or None if it looks right."""
     key, sep, value = override.partition("=")
     key = key.lstrip("+~")
+    if sep and (quote := _quote_sweep(key, value)):
+        return quote
     if not sep or key.startswith(OPEN):
         return None
     if key in groups():

@@ -1,7 +1,8 @@
-"""`python -m sweeps.report [RUN_ID] [--top N]`: see sweeps.report.table."""
+"""`python -m sweeps.report [RUN_ID] [--top N]`: the command `nnsweeps report` (sweeps.report.table)."""
 
 import sys
 
-from sweeps.report.table import main
+if __name__ == "__main__":
+    from sweeps.commands.nnsweeps import run
 
-sys.exit(main())
+    run("report", sys.argv[1:])

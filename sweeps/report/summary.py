@@ -10,8 +10,8 @@ import functools
 import html
 import importlib.util
 import io
+import logging
 import shutil
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,6 +29,8 @@ from sweeps.report import pareto
 from sweeps.study.best import best_trial, several
 from sweeps.tracking.tracker import Tracker, run_store
 from sweeps.urls import is_server, model_training_view, redact
+
+logger = logging.getLogger(__name__)
 
 TOP = 5  # the best trials: their cost curves overlaid on the parent run, their decision boundaries
 # A parent run's tag, set once its summary is whole: an invocation that finds the study complete
@@ -96,9 +98,9 @@ def finish_sweep(study: optuna.Study, tracker: Tracker, cfg: DictConfig, extra: 
     print_best(study, cfg)
     table = one_parameter_table(study)
     if table is not None:
-        print("\n" + table[1].split("\n", 2)[2], end="", flush=True)  # the rows, without the title
+        logger.info("\n" + table[1].split("\n", 2)[2].removesuffix("\n"))  # the rows, without the title
     if tracker.enabled:
-        print(ui_lines(tracker), end="", flush=True)
+        logger.info(ui_lines(tracker).removesuffix("\n"))
 
 
 def ui_lines(tracker: Tracker) -> str:
@@ -332,7 +334,7 @@ def importance_figure(path: Path, study: optuna.Study, metric: str, n_complete: 
         return optuna_figure(path, draw)
     except Exception as err:
         path.unlink(missing_ok=True)
-        print(f"param_importances.png left out: {type(err).__name__}: {err}", file=sys.stderr)
+        logger.warning(f"param_importances.png left out: {type(err).__name__}: {err}")
         return None
 
 
@@ -500,4 +502,4 @@ def print_best(study: optuna.Study, cfg: DictConfig) -> None:
                       f"  reproduce: {reproduce_trial(cfg.tracking.uri, best)}\n")
         if (c := confirmation(study)) is not None:
             out.write(f"Confirmed: {c.verdict}\n")
-    print(out.getvalue(), end="", flush=True)
+    logger.info(out.getvalue().removesuffix("\n"))

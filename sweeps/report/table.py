@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from sweeps import log
 from sweeps.config.metrics import METRICS, TEST_METRICS
 from sweeps.errors import ConfigError
 from sweeps.record import CONFIRM_RANK_TAG, VERDICT_TAG
 from sweeps.tracking.store import PARENT_TAG, default_uri, open_existing
+
+logger = logging.getLogger(__name__)
 
 
 class ReportError(Exception):
@@ -77,8 +80,8 @@ def find_sweep(client, uri: str, run_id: str | None) -> Sweep:
                               "`python -m sweeps` or shown in the MLflow UI, or none for the latest sweep") from None
         role = run.data.tags.get("nnsweeps.role")
         if role == "trial" and run.data.tags.get(PARENT_TAG):
-            print(f"(run {run_id} is trial {run.data.tags.get('optuna.trial', '?')}: reporting its sweep "
-                  f"{run.data.tags[PARENT_TAG]})", file=sys.stderr)
+            logger.warning(f"(run {run_id} is trial {run.data.tags.get('optuna.trial', '?')}: reporting its sweep "
+                           f"{run.data.tags[PARENT_TAG]})")
             return find_sweep(client, uri, run.data.tags[PARENT_TAG])
         if role != "sweep":
             raise ReportError(f"run {run_id!r} in {uri} is not a sweep made by `python -m sweeps` "
@@ -221,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a sweep's parent run id (default: the latest sweep in the store)")
     parser.add_argument("--top", type=_positive, default=10, help="how many trials to show (default 10)")
     args = parser.parse_args(argv)
+    log.setup()  # its messages on the terminal, when called from Python too
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = default_uri()
@@ -228,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         client = open_client(uri)
         sweep = find_sweep(client, uri, (args.run_id or "").strip() or None)
     except ReportError as err:
-        print(f"error: {err}.", file=sys.stderr)
+        logger.error(f"error: {err}.")
         return 2
-    print(render(sweep, uri, args.top), end="", flush=True)
+    logger.info(render(sweep, uri, args.top).removesuffix("\n"))
     return 0
 
 

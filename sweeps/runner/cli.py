@@ -1,4 +1,4 @@
-"""What the command-line entry points share (`python -m sweeps`, `python -m sweeps.worker`): quiet
+"""What the command-line entry points share (`nnsweeps sweep`, `nnsweeps worker`): quiet
 libraries, the worker processes started as soon as the config is valid, and every failure a user
 can cause as one sentence and an exit code instead of a traceback."""
 
@@ -25,10 +25,11 @@ from sweeps.runner import pool
 from sweeps.runner.checks import validate
 from sweeps.urls import redact
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
 # imported before they start, and that one imports the trial's modules (and mlflow, with tracking on)
-WARM_UP = "sweeps.runner.worker:warm_up"
+WARM_UP = "sweeps.runner.work:warm_up"
 
 
 def quiet_libraries() -> None:
@@ -64,22 +65,24 @@ def exit_now(code: int = 0) -> None:
     os._exit(code)
 
 
-def run_cli(main: Callable[[], Any]) -> None:
-    """Runs a @hydra.main entry point; an override that does not compose is one sentence and exit 2
-    (HYDRA_FULL_ERROR hands us Hydra's exception instead of its printed text and exit 1)."""
+def run_cli(main: Callable[[], Any], argv: list[str]) -> None:
+    """Runs a @hydra.main entry point on the command line `argv`; an override that does not compose
+    is one sentence and exit 2 (HYDRA_FULL_ERROR hands us Hydra's exception instead of its printed
+    text and exit 1)."""
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.argv[1:] = argv  # where @hydra.main reads its command line
     try:
         main()
     except (HydraException, OmegaConfBaseException) as err:
-        print(f"error: {explain(sys.argv[1:], err)}", file=sys.stderr)
+        logger.error(f"error: {explain(argv, err)}")
         sys.exit(2)
     except OSError as err:
         # Hydra makes its output folder (hydra.run.dir) and log file before the command runs;
         # the stores' folders are checked by the command itself (sweeps.runner.checks)
         if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
-        print(f"error: {err.filename} cannot be written ({err.strerror}); the output folder is "
-              "hydra.run.dir=PATH: give one that can be written.", file=sys.stderr)
+        logger.error(f"error: {err.filename} cannot be written ({err.strerror}); the output folder is "
+                     "hydra.run.dir=PATH: give one that can be written.")
         sys.exit(2)
     exit_now(0)
 
@@ -107,13 +110,13 @@ def guarded(action: Callable[[], T], interrupted: str) -> T:
         return action()
     except ConfigError as err:
         pool.stop()  # started early, before the checks that read the data and the stores
-        print(f"error: {err}", file=sys.stderr)
+        logger.error(f"error: {err}")
         sys.exit(2)
     except SweepStopped as err:
         pool.stop()
-        print(f"error: {err}", file=sys.stderr)
+        logger.error(f"error: {err}")
         sys.exit(1)
     except KeyboardInterrupt:
         pool.stop()  # any worker process left (it was asked to stop): not waited for at exit
-        print(f"\n{interrupted.format(signal=signal_name())}", file=sys.stderr)
+        logger.error(f"\n{interrupted.format(signal=signal_name())}")
         sys.exit(exit_code())

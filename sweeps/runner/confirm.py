@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import time
 from typing import Any, Callable
@@ -32,6 +33,8 @@ from sweeps.tracking.tracker import Tracker, run_store
 from sweeps.trial.build import CONFIRM, fit_seeds
 from sweeps.trial.confirmation import retrain
 
+logger = logging.getLogger(__name__)
+
 # what a confirmed config keeps of each seed's metrics: what the verdict and the winner's curse read
 KEPT = ("val_cost", "val_accuracy", *TEST_METRICS)
 
@@ -46,20 +49,20 @@ def confirm(study: optuna.Study, tracker: Tracker, cfg: DictConfig, space: Searc
     if top == 0:
         return None
     if several(cfg.sweep):
-        print("[sweep] sweep.confirm applies to one metric: the Pareto front is not confirmed "
-              "(sweep.confirm.top=0 leaves this line out)", flush=True)
+        logger.info("[sweep] sweep.confirm applies to one metric: the Pareto front is not confirmed "
+                    "(sweep.confirm.top=0 leaves this line out)")
         return None
     complete = rank(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study.directions)
     if not complete:
-        print("[sweep] no trial completed: there is nothing to confirm", flush=True)
+        logger.info("[sweep] no trial completed: there is nothing to confirm")
         return None
     if len(complete) < top:
-        print(f"[sweep] sweep.confirm.top={top}, but the study holds {len(complete)} complete trial(s): "
-              f"confirming those {len(complete)}", flush=True)
+        logger.info(f"[sweep] sweep.confirm.top={top}, but the study holds {len(complete)} complete trial(s): "
+                    f"confirming those {len(complete)}")
     trials, metric = complete[:top], metric_names(cfg.sweep)[0]
     seeds = fit_seeds(cfg.seed, n_seeds, CONFIRM)
-    print(f"[sweep] confirming the {len(trials)} best configs with {n_seeds} fresh seeds each "
-          f"({len(trials) * n_seeds} trainings)...", flush=True)
+    logger.info(f"[sweep] confirming the {len(trials)} best configs with {n_seeds} fresh seeds each "
+                f"({len(trials) * n_seeds} trainings)...")
     start = time.perf_counter()
     results = trainings([config_of(t, cfg, space) for t in trials], seeds, run_tasks, workers)
     rows = [row(t, results[i * n_seeds:(i + 1) * n_seeds], metric, seeds) for i, t in enumerate(trials)]
@@ -68,7 +71,7 @@ def confirm(study: optuna.Study, tracker: Tracker, cfg: DictConfig, space: Searc
     study.set_user_attr(CONFIRM_ATTR, {"rows": [dataclasses.asdict(r) for r in rows], "verdict": line,
                                        "distinguishable": distinguishable, "p_value": p, "complete": len(complete)})
     log(tracker, trials, rows, line, distinguishable, p, before)
-    print(f"[sweep] confirmed in {time.perf_counter() - start:.1f} s", flush=True)
+    logger.info(f"[sweep] confirmed in {time.perf_counter() - start:.1f} s")
     return confirmation(study)
 
 

@@ -6,9 +6,9 @@ budget, stops, or its deadline passes; a pool whose worker died is started again
 
 from __future__ import annotations
 
+import logging
 import contextlib
 import os
-import sys
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -26,7 +26,7 @@ from sweeps.runner.cluster import dask_client, run_tasks, worker_died
 from sweeps.runner.link import tidy
 from sweeps.runner.progress import Progress
 from sweeps.runner.role import Role
-from sweeps.runner.worker import Job, Report, sampler_seed, work
+from sweeps.runner.work import Job, Report, sampler_seed, work
 from sweeps.study.budget import count, stop_requested
 from sweeps.study.stopping import STOPPED_ATTR, recorded
 from sweeps.study.storages import Storage
@@ -34,6 +34,8 @@ from sweeps.tracking.outbox import Held, Outbox
 from sweeps.tracking.tracker import Tracker
 from sweeps.tracking.writer import Writer
 from sweeps.urls import redact
+
+logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 10  # times the worker pool is started again after a worker died
 
@@ -53,7 +55,7 @@ def run_trials(cfg: DictConfig, role: Role, study: optuna.Study, storage: Storag
     done = count(study)
     with (dask_client(cfg) if role.launcher else contextlib.nullcontext()) as client:
         n, where = planned_workers(cfg, client, cfg.sweep.n_trials - done)
-        print(header(cfg, role, storage, tracker, own, done, n, where), flush=True)
+        logger.info(header(cfg, role, storage, tracker, own, done, n, where))
         # a joined worker's sampler seeds differ from the launcher's workers'
         salt = 0 if role.launcher else zlib.crc32(f"{here()['host']}:{os.getpid()}".encode())
         deadline = time.time() + cfg.sweep.timeout if cfg.sweep.timeout else None  # the whole sweep's
@@ -64,8 +66,8 @@ def run_trials(cfg: DictConfig, role: Role, study: optuna.Study, storage: Storag
         if (record := recorded(study)) is not None and tracker.enabled:
             tracker.log(tracker.parent_run_id, tags={STOPPED_ATTR: record["reason"]})
         if any(r.timed_out for r in reports):
-            print(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
-                  "stopped and failed (reason timeout), their params queued for the next run", flush=True)
+            logger.info(f"[{role.name}] sweep.timeout={cfg.sweep.timeout:g} s passed: the trials still training were "
+                  "stopped and failed (reason timeout), their params queued for the next run")
         return Trials(reports, n if client is None else 1)
 
 
@@ -109,8 +111,8 @@ def drive(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker: Track
         except worker_died(cfg.sweep.backend) as err:
             # loky stops the whole pool when one worker dies (Dask only when a task's workers kept
             # dying): fail the dead trials, start again
-            print(f"\n[{role.name}] a worker process died ({str(err).splitlines()[0][:120]}); "
-                  "its trial is failed and run again", file=sys.stderr, flush=True)
+            logger.warning(f"\n[{role.name}] a worker process died ({str(err).splitlines()[0][:120]}); "
+                  "its trial is failed and run again")
             if writer is not None:
                 writer.flush()  # the other workers' ends, before their runs are judged
             tidy(study, storage, tracker, role)

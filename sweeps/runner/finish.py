@@ -5,8 +5,8 @@ no trial (the study complete, or stopped) still owes the stores of the last swee
 
 from __future__ import annotations
 
+import logging
 import functools
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +31,8 @@ from sweeps.tracking.writer import Writer
 from sweeps.trial.artifacts import draw_boundaries
 from sweeps.trial.mlflow_model import NotRegistered, publish
 
+logger = logging.getLogger(__name__)
+
 
 def finish(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: Storage, space: SearchSpace,
            workers: int) -> None:
@@ -44,9 +46,8 @@ def complete(study: optuna.Study, cfg: DictConfig, storage: Storage, space: Sear
     """A study that holds its budget already: no new run; what its last sweep left unsettled
     (settle), its best trial, and how to extend it. Returns its last parent run's id (settle)."""
     parent = settle(study, cfg, storage, LAUNCHER, space)
-    print(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
-          f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.",
-          flush=True)
+    logger.info(f"The study is complete: it holds {count(study)} finished trials of sweep.n_trials="
+          f"{cfg.sweep.n_trials}. To run more, ask for more: sweep.n_trials={count(study) + cfg.sweep.n_trials}.")
     return parent
 
 
@@ -56,9 +57,9 @@ def stopped_before(study: optuna.Study, cfg: DictConfig, storage: Storage, reaso
     sweep left unsettled (settle), its best trial, why it stopped and how to go on. Returns its last
     parent run's id (settle)."""
     parent = settle(study, cfg, storage, role, space)
-    print(f"The study stopped: {reason}. It runs nothing more under the same sweep.stop settings; to go on, "
+    logger.info(f"The study stopped: {reason}. It runs nothing more under the same sweep.stop settings; to go on, "
           "change them (a larger sweep.stop.patience, another sweep.stop.target) or drop them "
-          "(sweep.stop.patience=null sweep.stop.target=null).", flush=True)
+          "(sweep.stop.patience=null sweep.stop.target=null).")
     return parent
 
 
@@ -76,7 +77,7 @@ def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role, s
     if tracker.enabled:  # the trial records a sweep killed at its end left, before tidy() judges their runs
         writer = Writer(tracker, storage, cfg.sweep.study_name)
         for line in writer.start():
-            print(f"[{role.name}] {line}", flush=True)
+            logger.info(f"[{role.name}] {line}")
         writer.stop()
     tidy(study, storage, tracker, role)
     link = SweepLink.of(study)
@@ -84,7 +85,7 @@ def settle(study: optuna.Study, cfg: DictConfig, storage: Storage, role: Role, s
     if role.launcher and space is not None and unconfirmed(study, cfg):
         confirm(study, replace(tracker, parent_run_id=parent), cfg, space)
     if parent and summary.WHOLE not in tracker.client.get_run(parent).data.tags:
-        print(f"[sweep] the summary of run {parent} was cut short: written now", flush=True)
+        logger.info(f"[sweep] the summary of run {parent} was cut short: written now")
         summarise(study, replace(tracker, parent_run_id=parent), cfg, storage)  # which prints the best
         return parent
     summary.print_best(study, cfg)
@@ -123,29 +124,28 @@ def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> Non
     if not tracker.enabled or not run_id:
         return
     if (where := run_store(best.user_attrs, tracker.uri)) != tracker.uri:  # a resume under another tracking.uri
-        print(f"[sweep] trial {best.number}'s run is in {where}, not in {tracker.uri}: its network is logged as an "
-              f"MLflow model there (by the same command with tracking.uri={where}, if it is not yet)", flush=True)
+        logger.info(f"[sweep] trial {best.number}'s run is in {where}, not in {tracker.uri}: its network is logged as an "
+              f"MLflow model there (by the same command with tracking.uri={where}, if it is not yet)")
         return
     tags = {"optuna.study": study.study_name, "optuna.trial": str(best.number)}
     register = cfg.tracking.register_model
     try:
         out = publish(tracker, run_id, tags, {k: str(v) for k, v in best.params.items()}, register)
     except NotRegistered as err:
-        print(f"[sweep] warning: trial {best.number}'s network is the MLflow model {err.uri}, but it was not "
-              f"registered as {register!r} ({err}); running the same command again registers it",
-              file=sys.stderr, flush=True)
+        logger.warning(f"[sweep] warning: trial {best.number}'s network is the MLflow model {err.uri}, but it was not "
+              f"registered as {register!r} ({err}); running the same command again registers it")
         return
     except Exception as err:
-        print(f"[sweep] warning: trial {best.number}'s network was not logged as an MLflow model "
+        logger.warning(f"[sweep] warning: trial {best.number}'s network was not logged as an MLflow model "
               f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); the sweep is recorded, "
-              "and running the same command again logs it", file=sys.stderr, flush=True)
+              "and running the same command again logs it")
         return
     version = f"version {out.version} of registered model {register!r}"
     if out.logged:
-        print(f"[sweep] trial {best.number}'s network is the MLflow model {out.uri}"
-              + (f", {version}" if out.registered else ""), flush=True)
+        logger.info(f"[sweep] trial {best.number}'s network is the MLflow model {out.uri}"
+              + (f", {version}" if out.registered else ""))
     elif out.registered:
-        print(f"[sweep] trial {best.number}'s MLflow model {out.uri} is now {version}", flush=True)
+        logger.info(f"[sweep] trial {best.number}'s MLflow model {out.uri} is now {version}")
 
 
 def draw_optuna_figures(spec: str, study_name: str, metric: str | list[str]) -> str:

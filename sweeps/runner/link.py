@@ -9,6 +9,7 @@ run left RUNNING by a dead process ends KILLED. `recording` holds all of it arou
 
 from __future__ import annotations
 
+import logging
 import contextlib
 import time
 from typing import Iterator
@@ -33,6 +34,8 @@ from sweeps.tracking.tracker import Tracker
 from sweeps.tracking.writer import Writer
 from sweeps.tracking.writer import report as writer_report
 from sweeps.urls import redact
+
+logger = logging.getLogger(__name__)
 
 
 def open_parent(cfg: DictConfig, role: Role, storage: Storage, study: optuna.Study) -> tuple[Tracker, bool]:
@@ -60,7 +63,7 @@ def recording(study: optuna.Study, storage: Storage, tracker: Tracker, role: Rol
     writer = Writer(tracker, storage, study.study_name) if tracker.enabled else None
     try:
         for line in writer.start() if writer is not None else ():
-            print(f"[{role.name}] {line}", flush=True)
+            logger.info(f"[{role.name}] {line}")
         tidy(study, storage, tracker, role)
         yield writer
     except KeyboardInterrupt:
@@ -137,8 +140,8 @@ def joined_tracker(cfg: DictConfig, storage: Storage, study: optuna.Study) -> tu
         except MlflowException:
             pass
     elif link.uri:
-        print(f"[worker] the sweep logs to {link.uri}, this worker to {cfg.tracking.uri}: "
-              "its trials go under a parent run of its own", flush=True)
+        logger.info(f"[worker] the sweep logs to {link.uri}, this worker to {cfg.tracking.uri}: "
+              "its trials go under a parent run of its own")
     tracker = Tracker.start_sweep(
         cfg.tracking.uri, cfg.tracking.experiment, run_name=f"worker-{cfg.sweep.study_name}-{here()['host']}",
         tags={**sweep_tags(cfg, storage), "nnsweeps.worker": "standalone"}, params=sweep_params(cfg),
@@ -154,7 +157,7 @@ def tidy(study: optuna.Study, storage: Storage, tracker: Tracker, role: Role = L
     grace = storage.grace_seconds()
     for t in reconcile(study, storage):
         why = f"sent no heartbeat for {grace} s" if grace else "was left running by a process that is gone"
-        print(f"[{role.name}] trial {t.number} {why}: failed, queued again", flush=True)
+        logger.info(f"[{role.name}] trial {t.number} {why}: failed, queued again")
     # a run whose trial Optuna was told the end of is its writer's to end: its record is on disk
     # (sweeps.tracking.outbox), sent by that writer or by the next sweep on its host
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE,

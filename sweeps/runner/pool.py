@@ -12,7 +12,7 @@ part of the sweep's summary to draw, then `stop()` kills them instead of waiting
 interpreter to tear itself down.
 
 What the processes run is passed in: the function of `map()`, the tasks of `at_once()`, and the
-`warm` function each process runs as it starts, named "module:function" (sweeps.runner.worker's
+`warm` function each process runs as it starts, named "module:function" (sweeps.runner.work's
 warm_up) so that its module is imported only after the process has paused its garbage collector
 and ignored Ctrl-C. Only the standard library and loky are imported here: the launcher's heavy
 imports come after `start()`.

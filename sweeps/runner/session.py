@@ -13,6 +13,7 @@ their records.
 
 from __future__ import annotations
 
+import logging
 import json
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from sweeps.runner.finish import complete, finish, stopped_before
 from sweeps.runner.link import open_parent, recording, tidy
 from sweeps.runner.role import JOINED, LAUNCHER, Role
 from sweeps.runner.stores import fit_budget, open_asked
-from sweeps.runner.worker import store_folders
+from sweeps.runner.work import store_folders
 from sweeps.study.budget import STOP_ATTR, count, stop_requested
 from sweeps.study.question import QUESTION_ATTR, question
 from sweeps.study.seeding import enqueue
@@ -40,6 +41,8 @@ from sweeps.study.stopping import rule as stop_rule
 from sweeps.study.storages import Storage, storage_for, storage_spec
 from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import fingerprint
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,7 +68,7 @@ def _session(cfg: DictConfig, role: Role, space: SearchSpace | None) -> Outcome:
     fit_budget(cfg, space, role.name)
     storage = storage_for(storage_spec(cfg.sweep.storage, cfg.sweep.study_name), cfg.sweep)
     for note in storage.repair():
-        print(f"[{role.name}] {note}", flush=True)
+        logger.info(f"[{role.name}] {note}")
     reserve.hold(store_folders(cfg, storage))  # space to record a stop at a full disk
     try:
         return _sweep(cfg, role, space, data, storage)
@@ -106,11 +109,11 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
         tracker.end(tracker.parent_run_id, "FAILED" if stopped else "FINISHED")
     if not role.launcher:
         r = trials.reports
-        print(f"[worker] done: {sum(t.complete for t in r)} complete, {sum(t.pruned for t in r)} pruned, "
-              f"{sum(t.failed for t in r)} failed here; the study holds {count(study)} finished trials", flush=True)
+        logger.info(f"[worker] done: {sum(t.complete for t in r)} complete, {sum(t.pruned for t in r)} pruned, "
+              f"{sum(t.failed for t in r)} failed here; the study holds {count(study)} finished trials")
     if (record := recorded(study)) is not None:
-        print(f"[{role.name}] the sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']} "
-              f"({shown(record['settings'])})", flush=True)
+        logger.info(f"[{role.name}] the sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']} "
+              f"({shown(record['settings'])})")
     if stopped:
         raise SweepStopped(f"the {'sweep' if role.launcher else 'worker'} stopped early: {stopped[0]}")
     return Outcome(study, tracker.parent_run_id)
@@ -119,13 +122,13 @@ def _sweep(cfg: DictConfig, role: Role, space: SearchSpace, data: Dataset, stora
 def _notes(cfg: DictConfig, role: Role, study: optuna.Study, space: SearchSpace, storage: Storage) -> None:
     """What the settings change that the user may not expect, said before anything runs."""
     if cfg.sweep.enqueue is not None and role.launcher:
-        print(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}", flush=True)
+        logger.info(f"[{role.name}] {enqueue(study, cfg.sweep.enqueue, space, storage)}")
     if several(cfg.sweep) and cfg.sweep.pruner != "none":
-        print(f"[{role.name}] sweep.pruner={cfg.sweep.pruner} does not apply to several metrics (Optuna prunes on one "
-              "value): the trials run without pruning", flush=True)
+        logger.info(f"[{role.name}] sweep.pruner={cfg.sweep.pruner} does not apply to several metrics (Optuna prunes on one "
+              "value): the trials run without pruning")
     if cfg.dataset.val_fraction == 0:
-        print(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
-              "(the runs say so in their tag val_set)", flush=True)
+        logger.info(f"[{role.name}] dataset.val_fraction=0: the val_* metrics are computed on the training set "
+              "(the runs say so in their tag val_set)")
 
 
 def _nothing_to_run(cfg: DictConfig, role: Role, study: optuna.Study, storage: Storage, space: SearchSpace
@@ -140,7 +143,7 @@ def _nothing_to_run(cfg: DictConfig, role: Role, study: optuna.Study, storage: S
     # the launcher's settings decide)
     reason, note = resume(study, stop_rule(cfg.sweep)) if role.launcher else (reached(study, None), None)
     if note:
-        print(f"[{role.name}] {note}", flush=True)
+        logger.info(f"[{role.name}] {note}")
     if reason is not None:
         pool.stop()
         return stopped_before(study, cfg, storage, reason, role, space)

@@ -8,6 +8,7 @@ started together never both run.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import optuna
@@ -25,6 +26,8 @@ from sweeps.study.samplers import grid_size
 from sweeps.study.seeding import warm_start
 from sweeps.study.storages import Storage
 from sweeps.tracking.store import Patient, sqlite_path
+
+logger = logging.getLogger(__name__)
 
 
 def open_asked(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage, asked: dict[str, str]
@@ -45,7 +48,7 @@ def open_asked(cfg: DictConfig, role: Role, space: SearchSpace, storage: Storage
         if check_question(study, asked, storage.shown):  # a study asking another question is refused here
             record_question(study, asked)
             if cfg.sweep.warm_start is not None and not study.get_trials(deepcopy=False):
-                print(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}", flush=True)
+                logger.info(f"[{role.name}] {warm_start(study, cfg.sweep.warm_start, cfg, space, asked)}")
     return study
 
 
@@ -110,5 +113,5 @@ def fit_budget(cfg: DictConfig, space: SearchSpace, who: str = "sweep") -> None:
     """The grid's size bounds the budget."""
     size = grid_size(cfg.sweep, space)
     if size is not None and cfg.sweep.n_trials > size:
-        print(f"[{who}] the grid has {size} points: running {size} trials, not {cfg.sweep.n_trials}")
+        logger.info(f"[{who}] the grid has {size} points: running {size} trials, not {cfg.sweep.n_trials}")
         cfg.sweep.n_trials = size

@@ -14,7 +14,6 @@ import datetime
 import json
 import threading
 import time
-import warnings
 from typing import Iterable, Iterator
 
 import optuna
@@ -29,11 +28,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 STOP_ATTR = "nnsweeps.stop"  # study user attr: set by an interrupted launcher, workers stop asking
 ENQUEUED = "nnsweeps.enqueued"  # user attr of a queued trial: the params it was queued with (JSON)
 
-# Heartbeats are experimental in Optuna and meant for study.optimize(); the workers use ask/tell
-# and beat themselves (heartbeat()), so these warnings say nothing to a user here.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-warnings.filterwarnings("ignore", message=r".*(fail_stale_trials|RetryHeartbeatStaleTrialCallback|heartbeat_interval)",
-                        category=optuna.exceptions.ExperimentalWarning)
+# (Optuna's warnings about heartbeats outside study.optimize() are silenced by sweeps.quiet.)
 
 
 def requeue(study: optuna.Study, params: dict, number: int, retries: int = 0) -> None:

@@ -5,7 +5,7 @@ LOST_SECONDS, instead of failing the trial that met it, and then the sweep, with
 A call is one transaction of Optuna's RDBStorage, so a call made again is all or nothing: one cut
 off before its commit wrote nothing. One cut off after its commit, before the answer came back, is
 done twice; for a trial's state that is Optuna's UpdateFinishedTrialError, which the worker reads
-as "finished elsewhere" (sweeps.runner.worker), and a second new trial, left RUNNING without a
+as "finished elsewhere" (sweeps.runner.work), and a second new trial, left RUNNING without a
 heartbeat, is failed and retried a grace period later (sweeps.study.budget._adopt_unbeaten).
 """
 

@@ -1,7 +1,7 @@
 """SAMPLERS: sweep.sampler's name -> how to make it. A new sampler is one entry here.
 
 Each worker makes its own sampler. TPE, random, CMA-ES, NSGA-II, NSGA-III and GP get a seed of the worker's own
-(sweeps.runner.worker.sampler_seed): parallel or resumed random draws must not repeat each other.
+(sweeps.runner.work.sampler_seed): parallel or resumed random draws must not repeat each other.
 The grid and QMC get the sweep's seed instead: every worker, a resumed one or a second launcher's
 included, must number the same grid points and draw from the same sequence, so that the storage's
 trial numbers hand each point out exactly once.

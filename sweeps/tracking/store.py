@@ -20,12 +20,6 @@ from sweeps.errors import ConfigError
 from sweeps.patience import patiently
 from sweeps.urls import redact
 
-# before mlflow is imported anywhere: no download bars for the artifacts the summary reads back
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow prints "View run ... at: http://..." for every run it ends when the tracking URI is a
-# server: hundreds of lines from the workers, where the status line says what matters.
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
 DEFAULT_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run
 
@@ -57,7 +51,7 @@ class Patient:
     """An MlflowClient whose calls are tried again, with backoff, while the store is busy: another
     process holding SQLite's write lock past SQLite's own few seconds (a long transaction, a backup)
     failed trials at once. After BUSY_SECONDS the error is raised; the trial then fails with one
-    line and its params are queued again (sweeps.runner.worker). A server's HTTP errors are MLflow's
+    line and its params are queued again (sweeps.runner.work). A server's HTTP errors are MLflow's
     own client's to retry."""
 
     def __init__(self, make: Callable[[], Any], patience: float = BUSY_SECONDS):

@@ -302,5 +302,5 @@ class Tracker:
         # clients hold connections, and artifact folders are known per process: each makes its own
         state.pop("_client", None)
         state.pop("_folders", None)
-        state.pop("_inputs", None)  # a process's own: the worker's data (sweeps.runner.worker)
+        state.pop("_inputs", None)  # a process's own: the worker's data (sweeps.runner.work)
         return state

@@ -12,9 +12,9 @@ writers that are gone (`start`) before the stores are tidied.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +29,8 @@ from sweeps.study.storages import Storage
 from sweeps.tracking.outbox import Outbox, outbox_root, remove
 from sweeps.record import RUN_ID, RUN_STORE
 from sweeps.tracking.tracker import Tracker
+
+logger = logging.getLogger(__name__)
 
 IDLE = 0.005  # s between looks at an empty folder: a trial waits for its run at most about this
 STORE = "tracking_uri"  # a writer's folder names the store its records are for, in this file
@@ -200,7 +202,7 @@ def report(writer: Writer | None, who: str) -> None:
     """One line if records could not be sent: they wait on disk for the next invocation."""
     if writer is not None and writer.pending():
         reason = f" ({type(writer.error).__name__}: {str(writer.error).splitlines()[0][:160]})" if writer.error else ""
-        print(f"[{who}] {writer.pending()} trial record(s) are not in MLflow yet{reason}: they are kept in "
-              f"{writer.folder}, and the next run of the same command sends them", file=sys.stderr, flush=True)
+        logger.warning(f"[{who}] {writer.pending()} trial record(s) are not in MLflow yet{reason}: they are kept in "
+                       f"{writer.folder}, and the next run of the same command sends them")
 
 

@@ -5,8 +5,8 @@ trials (draw_boundaries). read_config reads a trial's config back."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +19,8 @@ from sweeps.config.objectives import metric_names
 from sweeps.config.schema import Config, DatasetConfig
 from sweeps.tracking.tracker import Tracker
 from sweeps.trial.build import fingerprint, load_data, splits
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,4 +148,4 @@ def draw_boundaries(trials: list[tuple[int, str, dict | None]], tracker: Tracker
             if draw is not None:
                 tracker.log_artifacts(run_id, {"decision_boundary.png": draw})
         except Exception as err:  # the sweep's summary matters more than one picture
-            print(f"decision_boundary.png of trial {number} left out: {type(err).__name__}: {err}", file=sys.stderr)
+            logger.warning(f"decision_boundary.png of trial {number} left out: {type(err).__name__}: {err}")

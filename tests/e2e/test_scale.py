@@ -24,7 +24,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import sweeps.reproduce as reproduce
+from sweeps.commands import retrain as reproduce
 from sweeps.processes import alive
 from sweeps.report import summary
 from sweeps.urls import with_driver

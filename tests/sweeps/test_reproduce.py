@@ -1,5 +1,8 @@
-"""`python -m sweeps.reproduce`: exit 0 when bit for bit, 2 with a sentence when the run or the
-store is missing (never creating a store); and `sweeps.reproduce` callable once the module is in."""
+"""`nnsweeps reproduce` (`python -m sweeps.reproduce`, sweeps.commands.retrain): exit 0 when bit for bit,
+2 with a sentence when the run or the store is missing (never creating a store); and
+`sweeps.reproduce` the API's function whatever was imported."""
+
+import importlib
 
 import numpy as np
 import optuna
@@ -8,7 +11,7 @@ import yaml
 from mlflow import MlflowClient
 
 import sweeps
-import sweeps.reproduce as command
+from sweeps.commands import retrain as command
 from sweeps.config.space import parse_space
 from sweeps.tracking.store import PARENT_TAG
 from sweeps.tracking.tracker import Tracker
@@ -47,10 +50,18 @@ def test_a_missing_run_or_store_exits_2_and_creates_nothing(tracked, tmp_path, m
     assert "no MLflow store" in capsys.readouterr().err and not (tmp_path / "gone").exists()
 
 
-def test_the_module_answers_a_call_as_the_api_function_does(tracked):
+def test_sweeps_reproduce_stays_the_api_function_once_the_command_is_imported(tracked):
+    """Before, importing the command's module (then sweeps.reproduce itself) made the package's
+    attribute the module, answering calls by a swapped class; now the command is
+    sweeps.commands.retrain, and sweeps/reproduce.py is only run (`python -m`), never imported."""
     uri, run_id = tracked
-    assert sweeps.reproduce is command  # the module, since it was imported above
+    from sweeps.api import reproduce
+
+    assert sweeps.reproduce is reproduce and command.reproduce is reproduce  # the command was imported above
     assert sweeps.reproduce(run_id, uri).max_abs_diff == 0.0
+    with pytest.raises(ImportError, match="from sweeps import reproduce"):
+        importlib.import_module("sweeps.reproduce")
+    assert sweeps.reproduce is reproduce
 
 
 def test_a_csv_changed_since_the_trial_is_named_with_both_digests(compose_cfg, tmp_path, monkeypatch, capsys):

@@ -30,3 +30,18 @@ def test_without_a_culprit_hydras_message_is_kept_on_one_line():
 def test_the_groups_and_their_options_come_from_conf():
     assert {"dataset", "search_space", "train"} <= set(groups())
     assert "optimizers" in options("search_space") and "moons" in options("dataset")
+
+
+@pytest.mark.parametrize("override", ["search_space.model.activation=choice(tanh, relu)",
+                                      "+search_space.model.depth=range(1, 4)",
+                                      "search_space.train.learning_rate=interval(0.01, 1)"])
+def test_a_search_space_string_read_as_hydras_sweep_gets_the_quoted_form(override):
+    """Before, Hydra's "requires --multirun" sent users the wrong way."""
+    key, value = override.lstrip("+").split("=", 1)
+    text = explain([override], RuntimeError("Sweep parameters ... requires --multirun"))
+    assert f"'{key}=\"{value}\"'" in text and "multirun" not in text, text
+
+
+def test_a_quoted_search_space_string_is_no_culprit():
+    err = RuntimeError("something else")
+    assert explain(['search_space.model.activation="choice(tanh, relu)"'], err).startswith("the overrides do not")

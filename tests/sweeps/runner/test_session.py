@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-import sweeps.reproduce as reproduce
+from sweeps.commands import retrain as reproduce
 from sweeps.report import summary
 from sweeps.runner import finish
 from sweeps.tracking.store import local_folder

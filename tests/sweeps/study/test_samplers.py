@@ -124,7 +124,7 @@ def run_python(code: str, cwd=None) -> subprocess.CompletedProcess:
 def test_torch_is_imported_only_when_gp_is_chosen():
     code = ("import sys\n"
             "from omegaconf import OmegaConf\n"
-            "import sweeps.runner.session, sweeps.runner.worker\n"
+            "import sweeps.runner.session, sweeps.runner.work\n"
             "from sweeps.config.schema import SweepConfig\n"
             "from sweeps.config.space import parse_space\n"
             "from sweeps.study.samplers import SAMPLERS\n"

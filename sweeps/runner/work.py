@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from nncore import Dataset
-from sweeps import reserve
+from sweeps import log, quiet, reserve
 from sweeps.config.space import SearchSpace, parse_space
 from sweeps.errors import DiskFull, disk_full
 from sweeps.interrupts import INTERRUPTED, check_interrupt, handle_interrupts, interrupts_deferred
@@ -45,6 +44,8 @@ from sweeps.tracking.tracker import Tracker
 from sweeps.trial.artifacts import use_data
 from sweeps.trial.build import load_data
 from sweeps.trial.objective import TimedOut, objective
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,6 +117,7 @@ def warm_up(database: bool, launcher: int) -> None:
     # loky's queue an exception would break the pool and kill the other workers mid-write.
     # The launcher kills the processes once they are done, or 3 s after its own Ctrl-C.
     handle_interrupts(worker_process=True)
+    log.setup()  # its messages as the launcher's
     threading.Thread(target=_watch_launcher, args=(launcher,), daemon=True, name="watch-launcher").start()
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, which the first figure would otherwise wait for
@@ -177,8 +179,9 @@ def _tell(study: optuna.Study, trial: int, **kwargs) -> None:
 
 
 def work(job: Job) -> Report:
-    # Ctrl-C stops the worker at its checks (sweeps.interrupts): never inside a store's write
-    with threadpool_limits(limits=job.blas_threads), interrupts_deferred():
+    # Ctrl-C stops the worker at its checks (sweeps.interrupts): never inside a store's write;
+    # quiet.scoped: a Dask worker's process is not ours, its environment is left as it was
+    with threadpool_limits(limits=job.blas_threads), interrupts_deferred(), quiet.scoped():
         report = _work(job)
     if isinstance(job.tracker, Held):
         report.records = list(job.tracker.records.values())
@@ -251,7 +254,7 @@ def _pull(job: Job, cfg: DictConfig, space: SearchSpace, data: Dataset, storage:
             in_a_row += 1
             if store_busy(err):  # busy past BUSY_SECONDS: the trial fails, its params run again later
                 report.errors.append(f"trial {trial.number}: the store stayed busy ({str(err).splitlines()[0][:160]})")
-                print(f"[worker] {report.errors[-1]}; its params are queued again", file=sys.stderr, flush=True)
+                logger.warning(f"[worker] {report.errors[-1]}; its params are queued again")
                 tell(Ending(trial.number, trial.params, again=True))
             else:
                 report.errors.append(f"trial {trial.number}: {type(err).__name__}: {err}")

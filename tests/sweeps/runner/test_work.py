@@ -1,4 +1,4 @@
-"""sweeps.runner.worker: the sampler seeds of workers and resumptions, and a worker run in this
+"""sweeps.runner.work: the sampler seeds of workers and resumptions, and a worker run in this
 process on a real journal (tracking disabled) until the budget, or until too many failures. Configs
 are conf/ composed by real Hydra (compose_cfg, tests/sweeps/conftest.py)."""
 
@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from sweeps.config.space import parse_space
 from sweeps.runner.pool import SIBLING_FAILED
-from sweeps.runner.worker import Job, Report, sampler_seed, work
+from sweeps.runner.work import Job, Report, sampler_seed, work
 from sweeps.study.factory import open_study
 from sweeps.study.stopping import STOPPED_ATTR
 from sweeps.study.storages import storage_for
