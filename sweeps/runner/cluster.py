@@ -4,7 +4,7 @@ its scheduler answers, what joblib raises when one of its workers died, and the 
 
 A Dask worker may run on another host, sharing no folder with the launcher, and it never imports
 mlflow: each of its tasks runs one trial and returns the trial's record and end (a Report of
-sweeps.runner.worker). The launcher puts the record into its MLflow writer's folder, on disk and
+sweeps.runner.work). The launcher puts the record into its MLflow writer's folder, on disk and
 its run made (sweeps.tracking.outbox.Outbox.put), and only then tells Optuna the trial's end: a
 trial is COMPLETE only once its record is durable, as a local worker's. Meanwhile the trial is
 RUNNING, kept alive by the launcher's heartbeats; a worker that dies leaves it to the heartbeat's
@@ -22,7 +22,7 @@ import optuna
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from sweeps.errors import ConfigError
-from sweeps.runner.worker import Job, Report, sampler_seed, settle, work
+from sweeps.runner.work import Job, Report, sampler_seed, settle, work
 from sweeps.study.budget import heartbeat
 from sweeps.study.storages import Storage
 from sweeps.tracking.outbox import Held, Outbox

@@ -1,6 +1,6 @@
 """Driving the workers: local processes (joblib's loky backend, `sweep.backend=loky`) or the
 tasks of a dask.distributed cluster (`sweep.backend=dask`: one trial per task,
-sweeps.runner.cluster), each running sweeps.runner.worker.work(Job), until the study holds its
+sweeps.runner.cluster), each running sweeps.runner.work.work(Job), until the study holds its
 budget, stops, or its deadline passes; a pool whose worker died is started again.
 """
 

@@ -168,7 +168,7 @@ and `make sweep ARGS="dataset=moon"`, and the quotes Hydra needs left out:
         ("sweep.n_trial=50", "sweep.study_name=typo"), ("dataset=moon",),
         ("search_space.model.activation=choice(tanh, relu)",)]
     monkeypatch.chdir(tmp_path)
-    for example, says in zip(examples, ["sweep.n_trials", "moons", "--multirun"]):
+    for example, says in zip(examples, ["sweep.n_trials", "moons", """'search_space.model.activation="choice(tanh, relu)"'"""]):
         with pytest.raises(ConfigError, match=re.escape(says)):
             check(example, monkeypatch)
 
