@@ -28,17 +28,22 @@ def wait_for(predicate, timeout=120.0, every=0.2):
 
 
 class SweepDir:
-    """One temp folder holding a study's journal, an MLflow SQLite store and Hydra's output."""
+    """One temp folder holding a study's journal, an MLflow SQLite store and Hydra's output.
 
-    def __init__(self, path: Path, study: str = "S", experiment: str = "E"):
-        self.path, self.study_name, self.experiment = path, study, experiment
+    confirm: whether its sweeps confirm their best configs by default (sweep.confirm). Off unless
+    asked, or an override names sweep.confirm: 15 more trainings at the end of every sweep would
+    cost the suite minutes, and the tests of the confirmation (tests/e2e/test_honest.py) ask."""
+
+    def __init__(self, path: Path, study: str = "S", experiment: str = "E", confirm: bool = False):
+        self.path, self.study_name, self.experiment, self.confirm = path, study, experiment, confirm
         self.journal = path / "optuna.journal"
         self.uri = f"sqlite:///{path / 'mlflow.db'}"
 
     def args(self, *overrides: str) -> list[str]:
+        quick = [] if self.confirm or any(o.startswith("sweep.confirm") for o in overrides) else ["sweep.confirm.top=0"]
         return [f"sweep.study_name={self.study_name}", f"sweep.storage={self.journal}",
                 f"tracking.uri={self.uri}", f"tracking.experiment={self.experiment}",
-                f"hydra.run.dir={self.path / 'hydra'}", *overrides]
+                f"hydra.run.dir={self.path / 'hydra'}", *quick, *overrides]
 
     def run(self, *overrides: str, timeout: float = 300, check: bool = True, **kw) -> subprocess.CompletedProcess:
         env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri}

@@ -19,8 +19,10 @@ Used by tests/cluster (the `cluster` fixture), `make cluster-demo` and benchmark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -53,6 +55,24 @@ def ip(*args: str) -> None:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+
+
+def sweep_dead_clusters() -> list[str]:
+    """Deletes the namespaces of a cluster whose test process is gone (killed before its close()
+    ran: SIGKILL, a CI job cut short), with the processes in them; returns their names."""
+    gone = []
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    for name in listed:
+        owner = re.fullmatch(r"nnsw(\d+)-[a-z]+", name)
+        if owner is None or Path(f"/proc/{owner.group(1)}").exists():
+            continue
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        gone.append(name)
+    return gone
 
 
 class Cluster:
@@ -98,6 +118,7 @@ class Cluster:
 
     # ---- building -----------------------------------------------------------------------------
     def build(self) -> "Cluster":
+        sweep_dead_clusters()
         switch = self.ns("switch")
         self._netns(switch)
         ip("-n", switch, "link", "add", "br0", "type", "bridge")

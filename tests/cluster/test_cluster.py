@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from collections import Counter
 import pytest
 
 from tests.cluster.conftest import FINISHED, HEARTBEAT, STEADY
+from tests.cluster.harness import namespaces_refused, sweep_dead_clusters
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -249,3 +251,21 @@ def test_a_client_without_credentials_on_b_is_refused_by_both_servers(sweep, hos
         out = sweep.finish(sweep.start("b", "sweep.n_trials=2", *STEADY, user=None, env=env), code=2)
         assert f"{field}=" in out and "Traceback" not in out, out
     assert not sweep.trials() and not sweep.runs()
+
+
+def test_a_dead_test_process_s_namespaces_are_removed_by_the_next_cluster():
+    """A run killed before its close() (SIGKILL, a CI job cut short) leaves its namespaces: the
+    next cluster deletes them, and only those whose test process is gone."""
+    if why := namespaces_refused():
+        pytest.skip(f"no simulated cluster here: {why}")
+    dead = 4194304 + 1  # above the kernel's largest pid: never a live process
+    left, mine = f"nnsw{dead}-b", f"nnsw{os.getpid()}-orphan"
+    try:
+        for name in (left, mine):
+            subprocess.run(["ip", "netns", "add", name], check=True)
+        assert left in sweep_dead_clusters()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        assert left not in listed and mine in listed
+    finally:
+        for name in (left, mine):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)

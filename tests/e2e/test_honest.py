@@ -16,6 +16,11 @@ from tests.conftest import SweepDir
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def sweep_dir(tmp_path) -> SweepDir:
+    return SweepDir(tmp_path, confirm=True)  # the default sweep.confirm, which the other tests leave out
+
+
 def test_a_default_sweep_confirms_its_best_configs_on_the_test_split_and_says_whether_the_winner_wins(
         sweep_dir: SweepDir):
     proc = sweep_dir.run("sweep.n_trials=6")
