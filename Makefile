@@ -61,7 +61,7 @@ bench: $(DEV) ## Benchmark nncore against course-style NumPy, scikit-learn and P
 bench-sweep: $(DEV) ## Benchmark sweep throughput, tracking overhead and Hydra's Optuna sweeper
 	$(PY) benchmarks/bench_sweep.py $(ARGS)
 
-bench-search: $(DEV) ## Measure search quality: samplers' best val_cost after 10/20/30 trials, pruning's savings (~10 min)
+bench-search: $(DEV) ## Measure search quality: samplers' best val_cost after 10/20/30 trials, pruning's savings
 	$(PY) benchmarks/bench_search.py $(ARGS)
 
 bench-honest: $(DEV) ## The winner's curse over 10 default sweeps: search score vs confirmed and test scores, and the confirmation's cost
@@ -137,5 +137,5 @@ bench-scale: $(DEV) ## Benchmark trials/min with 1, 2, 4 workers on the journal 
 cluster-demo: $(DEV) ## A sweep across simulated hosts db, a, b (network namespaces, as root): both stores' counts, then all removed
 	$(PY) -m tests.cluster.demo
 
-bench-cluster: $(DEV) ## Trials/min across simulated hosts: 1 and 2 worker hosts, link delay 0 and 20 ms (as root, ~5 min)
+bench-cluster: $(DEV) ## Trials/min across simulated hosts: 1 and 2 worker hosts, link delay 0 and 20 ms (as root)
 	$(PY) benchmarks/bench_cluster.py $(ARGS)

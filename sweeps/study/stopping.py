@@ -91,7 +91,9 @@ def decide(study: optuna.Study, stop: StopRule, trials: list[FrozenTrial] | None
             best = t  # a smaller gain than min_delta raises the bar, without counting as an improvement
     # the streak at the end: a study that improved lately goes on, whatever streaks it had before
     if stop.patience is not None and best is not None and since >= stop.patience:
-        return Stop(f"no improvement larger than {stop.min_delta} in the last {since} finished trials "
+        # the rule's own count, not `since`: two workers may finish another trial after the one
+        # that reached it, and "the last 6" read as wrong for sweep.stop.patience=5
+        return Stop(f"no improvement larger than {stop.min_delta} in the last {stop.patience} finished trials "
                     f"(best {best.value:.6g} at trial {best.number})", done[-1].number)
     return None
 

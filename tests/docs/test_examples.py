@@ -38,6 +38,8 @@ SKIP: dict[str, str] = {
     "python -m sweeps.worker [overrides]": "a placeholder for any overrides",
     "python -m sweeps 'search_space.model.activation=choice(tanh, relu)'":
         "the spelling that fails, shown as the one to avoid (docs/configuration.md)",
+    "nnsweeps sweep --config-dir my search_space=mine": "a folder of the user's own: run for real by "
+        "tests/sweeps/commands/test_nnsweeps.py::test_a_users_config_dir_adds_its_groups",
 }
 
 

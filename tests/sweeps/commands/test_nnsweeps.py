@@ -126,3 +126,17 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
 
+
+
+def test_a_users_config_dir_adds_its_groups(tmp_path):
+    """docs/configuration.md's example: a search space of the user's own, from --config-dir."""
+    own = tmp_path / "my" / "search_space"
+    own.mkdir(parents=True)
+    (own / "mine.yaml").write_text("train:\n  learning_rate: {type: float, low: 0.5, high: 1.0}\n")
+    sweep = SweepDir(tmp_path)
+    proc = nnsweeps("sweep", "--config-dir", "my", "search_space=mine", *sweep.args(*SMALL, "tracking.enabled=false"),
+                    cwd=tmp_path)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    trials = sweep.study().trials
+    assert len(trials) == 2 and all(set(t.params) == {"train.learning_rate"} for t in trials)
+    assert all(0.5 <= t.params["train.learning_rate"] <= 1.0 for t in trials)

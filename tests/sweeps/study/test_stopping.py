@@ -43,6 +43,13 @@ def test_patience_stops_after_that_many_complete_trials_without_improvement():
     assert decided.trial == 6
 
 
+def test_the_reason_names_the_patience_even_when_more_trials_finished_since():
+    study = optuna.create_study()
+    finish(study, 0.3, 0.4, 0.5, 0.6, 0.7)  # 4 since the best: a second worker finished one more
+    decided = decide(study, StopRule("val_cost", patience=3))
+    assert decided.reason == "no improvement larger than 0.0 in the last 3 finished trials (best 0.3 at trial 0)"
+
+
 def test_pruned_and_failed_trials_do_not_count_toward_patience():
     study = optuna.create_study()
     finish(study, 0.5, 0.6)
