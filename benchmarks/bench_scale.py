@@ -14,6 +14,11 @@ both on 127.0.0.1, then measures:
      written by a thread and 11 questions to the median pruner, the run's attributes, the
      metrics, tell), in one process, for the first 100 trials of a study and for trials 500-600; and the
      most trials per minute the storage can take from 1, 2 and 4 processes doing only that.
+Each verdict has its floor, measured in the same run: Optuna's own client doing a trial's bare
+storage work (ask, the reports, tell) for section 2; MLflow's client alone writing the same runs
+(the artifacts a tracked trial left on the server, its params, metrics and curve) to the server,
+one after another, for the tracked share. A target a floor makes unreachable becomes 1.2 x that
+floor (for the share: the floor's share / 1.2), as issue 21 says.
 Exits 0; only a failing `python -m sweeps` or server stops it.
 """
 
@@ -40,6 +45,7 @@ import optuna  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from sweeps import quiet  # noqa: E402
 from sweeps.services import MlflowServer, Postgres, free_port, postgres_missing  # noqa: E402
 from sweeps.urls import with_driver  # noqa: E402
 from results import recorded  # noqa: E402  (benchmarks/results.py: a script's own folder is on sys.path)
@@ -113,14 +119,14 @@ def _study(spec: str, name: str, seed: int):
         "study_name": name, "sampler": "random", "pruner": "median", "n_startup_trials": 5, "warmup_steps": 1000,
         "direction": "minimize", "metric": "val_cost", "heartbeat_interval": 10, "grace_period": 30}})
     storage = storage_for(spec, cfg.sweep)
-    return open_study(cfg, storage, parse_space({}), seed=seed, create=True), storage
+    return open_study(cfg.sweep, storage, parse_space({}), seed=seed, create=True), storage
 
 
 def storage_ops(spec: str, name: str, n_trials: int, seed: int, out) -> None:
     """One worker's storage work for each trial until the study holds n_trials, timed per trial:
     the default sweep's, with the median pruner's reports written by a thread and its questions
     from its warm-up on (sweeps.study.reports); the run's id and store are set by the writer."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet.everywhere()  # a spawned process: the commands' settings, as in the parent
     from sweeps.study.budget import ask_within_budget, heartbeat
     from sweeps.study.reports import Reports
 
@@ -132,7 +138,7 @@ def storage_ops(spec: str, name: str, n_trials: int, seed: int, out) -> None:
         trial = ask_within_budget(study, storage, n_trials)
         if trial is None:
             break
-        with heartbeat(storage, study, trial):
+        with heartbeat(storage, study, trial.number):
             x = trial.suggest_float("x", 0.0, 1.0)
             reports = Reports(trial)
             for step in range(1, REPORTS + 1):
@@ -162,6 +168,48 @@ def ops_alone(spec: str, name: str, n_trials: int, processes: int) -> tuple[list
     return [r[0] for r in results], max(r[1] for r in results)
 
 
+# ---- the floors ------------------------------------------------------------------------------
+def bare_optuna(spec: str, name: str, n_trials: int) -> list[float]:
+    """Section 2's floor: Optuna's own client doing a trial's bare storage work, one process: ask,
+    the reports, tell; no budget lock, heartbeat, attributes nor pruner questions. s per trial."""
+    storage = optuna.storages.RDBStorage(with_driver(spec)) if "://" in spec else optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(spec))
+    study = optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+    times = []
+    for _ in range(n_trials):
+        t0 = time.perf_counter()
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, REPORTS + 1):
+            trial.report(x / step, step=step * 100)
+        study.tell(trial, x)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bare_writes(uri: str, artifacts: Path, n_runs: int) -> float:
+    """The tracked share's floor: MLflow's client alone writing n_runs trial runs to the server,
+    one after another, each with the artifacts of a trial the tracked sweep logged (`artifacts`),
+    its params, and its metrics and curve in one batch, then ended. Runs per minute."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment(f"bare-{os.getpid()}-{int(time.time())}")
+    wait_quiet()
+    t0 = time.perf_counter()
+    for i in range(n_runs):
+        run_id = client.create_run(exp, tags={"optuna.trial": str(i), "nnsweeps.role": "trial"}).info.run_id
+        client.log_batch(run_id, params=[Param("train.learning_rate", "1.0")])
+        client.log_artifacts(run_id, str(artifacts))
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric("cost", 1.0 / (k + 1), now, k * 100) for k in range(11)]
+                         + [Metric(m, 0.5, now, 1000) for m in ("val_cost", "val_accuracy", "train_cost",
+                                                              "train_accuracy", "fit_seconds")])
+        client.set_terminated(run_id)
+    return 60 * n_runs / (time.perf_counter() - t0)
+
+
 # ---- report --------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -169,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=0, help="trials per sweep (default 80, --quick 16)")
     parser.add_argument("--json", type=Path, help="write every number here too")
     args = parser.parse_args(argv)
+    quiet.everywhere()  # Optuna's and MLflow's notices, as the commands leave them out
     n_sweep = args.trials or (16 if args.quick else 80)
     n_ops, n_ops_par = (120, 60) if args.quick else (600, 300)
     why = postgres_missing()
@@ -198,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             (times,), _ = ops_alone(spec, f"ops1x{i}", n_ops, 1)
             ops[label] = {"first100_ms": 1000 * statistics.mean(times[:100]),
                           "last100_ms": 1000 * statistics.mean(times[-100:]), "n": len(times)}
+            wait_quiet()
+            bare = bare_optuna(str(tmp / "bare.journal") if label == "journal" else spec, f"bare{i}", 100)
+            ops[label]["bare_ms"] = 1000 * statistics.mean(bare)
             for k in WORKERS:
                 log(f"storage operations alone: {label}, {k} processes, {n_ops_par} trials")
                 spec_k = str(tmp / f"ops{k}.journal") if label == "journal" else spec
@@ -215,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             for w in WORKERS:
                 sweeps.append(sweep(tmp, label, storage(w), uri(w), w, n_sweep, tracking))
         result["sweeps"] = sweeps
+        # a trial's artifacts as the tracked sweep over the server logged them, written again bare
+        logged = sorted(p.parent for p in (tmp / "artifacts").rglob("config.yaml"))
+        if logged:
+            log(f"the floor: MLflow's client alone writing {n_sweep} runs to the server")
+            result["bare_writes_per_min"] = bare_writes(server.uri, logged[0], n_sweep)
     finally:
         if server is not None:
             server.stop()
@@ -240,23 +297,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n2. Storage overhead per trial, no training (budget lock, ask, attributes, heartbeat, "
               f"{REPORTS} reports, tell)\n")
         print("| storage | ms/trial, trials 1-100 | ms/trial, trials " + f"{n_ops - 99}-{n_ops}"
-              + " | " + " | ".join(f"max trials/min, {k} proc" for k in WORKERS) + " |")
-        print("|---|---:|---:|" + "---:|" * len(WORKERS))
+              + " | floor: Optuna's bare ask, reports, tell | " + " | ".join(f"max trials/min, {k} proc" for k in WORKERS)
+              + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(WORKERS))
         for label, o in ops.items():
-            print(f"| {label} | {o['first100_ms']:.1f} | {o['last100_ms']:.1f} | "
+            print(f"| {label} | {o['first100_ms']:.1f} | {o['last100_ms']:.1f} | {o.get('bare_ms', 0.0):.1f} | "
                   + " | ".join(f"{o[f'per_min_{k}']:.0f}" for k in WORKERS) + " |")
         print("\nVerdicts")
         per_min = {(s["label"], s["workers"]): s["per_min"] for s in sweeps}
         if ("postgresql", 2) in per_min and ("postgresql + mlflow server", 2) in per_min:
-            share = per_min[("postgresql + mlflow server", 2)] / per_min[("postgresql", 2)]
+            untracked = per_min[("postgresql", 2)]
+            share = per_min[("postgresql + mlflow server", 2)] / untracked
+            floor = min(1.0, result.get("bare_writes_per_min", untracked) / untracked)
+            target = min(SHARE_TARGET, floor / 1.2)
             print(f"- tracked trials/min over PostgreSQL + the MLflow server, as a share of untracked over the same "
-                  f"PostgreSQL, 2 workers: {share:.0%}  {'PASS' if share >= SHARE_TARGET else 'MISS'} "
-                  f"(target >= {SHARE_TARGET:.0%})")
+                  f"PostgreSQL, 2 workers: {share:.0%}  {'PASS' if share >= target else 'MISS'} (target >= "
+                  f"{target:.0%}: {SHARE_TARGET:.0%}, or the floor's share / 1.2; the floor, MLflow's client alone "
+                  f"writing the same runs one after another: {result.get('bare_writes_per_min', 0):.0f} runs/min, "
+                  f"{floor:.0%} of untracked)")
         if "postgresql" in ops:
-            ms = ops["postgresql"]["first100_ms"]
+            ms, bare = ops["postgresql"]["first100_ms"], ops["postgresql"].get("bare_ms", 0.0)
+            target = max(OPS_TARGET_MS, 1.2 * bare)
             print(f"- storage operations per trial on PostgreSQL (trials 1-100): {ms:.1f} ms  "
-                  f"{'PASS' if ms <= OPS_TARGET_MS else 'MISS'} (target <= {OPS_TARGET_MS:.0f} ms; the journal: "
-                  f"{ops['journal']['first100_ms']:.1f} ms)")
+                  f"{'PASS' if ms <= target else 'MISS'} (target <= {target:.0f} ms: {OPS_TARGET_MS:.0f} ms, or 1.2 x "
+                  f"the floor, Optuna's own ask, {REPORTS} reports and tell: {bare:.1f} ms; the journal: "
+                  f"{ops['journal']['first100_ms']:.1f} ms, its floor {ops['journal'].get('bare_ms', 0.0):.1f} ms)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
         print(f"\n(all numbers in {args.json})")
