@@ -28,7 +28,7 @@ from sweeps.urls import redact
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
-# imported before they start, and that one imports the trial's modules (and mlflow, with tracking on)
+# imported before they start, and that one imports the trial's modules (never mlflow)
 WARM_UP = "sweeps.runner.work:warm_up"
 
 
@@ -47,8 +47,7 @@ def start_workers(cfg, local: bool = True) -> SearchSpace:
     if local:
         # the workers never import mlflow: the session's writer records their trials, from a thread
         # of this process, which then runs no worker itself (sweeps.runner.drive.run_workers)
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP,
-                   here=not cfg.tracking.enabled)
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), WARM_UP, here=not cfg.tracking.enabled)
     return space
 
 
