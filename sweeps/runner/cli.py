@@ -30,6 +30,9 @@ T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
 # imported before they start, and that one imports the trial's modules (never mlflow)
 WARM_UP = "sweeps.runner.work:warm_up"
+# for benchmarks only (benchmarks/bench_sweep.py, section 6): set, exit_now() exits the usual way,
+# teardown included, to measure what skipping it buys
+NO_EXIT_NOW = "NNSWEEPS_BENCH_NO_EXIT_NOW"
 
 
 def quiet_libraries() -> None:
@@ -56,6 +59,8 @@ def exit_now(code: int = 0) -> None:
     matplotlib, which takes a second or so (benchmarks/RESULTS.md): every store was written by then,
     the atexit handlers run and the terminal is flushed here. Only for the normal end: errors exit
     the usual way."""
+    if os.environ.get(NO_EXIT_NOW):
+        sys.exit(code)
     # atexit._run_exitfuncs is private, and stays: Python has no public call that runs the atexit
     # handlers (joblib's folder clean-up, logging's flush) without the rest of the teardown.
     atexit._run_exitfuncs()

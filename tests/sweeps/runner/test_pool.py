@@ -168,6 +168,17 @@ def test_freeze_heap_sets_a_paused_collector_going_again_and_leaves_others_alone
         gc.unfreeze()
 
 
+def test_the_benchmarks_switch_leaves_the_collector_alone(monkeypatch):
+    """NNSWEEPS_BENCH_NO_GC_FREEZE, for benchmarks/bench_sweep.py's section 6 only: the collector
+    is neither paused nor the heap frozen, so that the benchmark measures what they buy."""
+    monkeypatch.setenv(pool.NO_GC_FREEZE, "1")
+    frozen = gc.get_freeze_count()
+    pool.pause_collector()
+    assert gc.isenabled()
+    pool.freeze_heap()
+    assert gc.get_freeze_count() == frozen
+
+
 def test_a_failed_process_stops_the_worker_in_this_process_after_its_trial():
     """loky stops every process when one dies; the worker here must not run the sweep alone."""
     t0 = time.monotonic()
