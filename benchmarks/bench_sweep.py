@@ -29,8 +29,8 @@ come from the Optuna journal.
      store that exists), in alternating rounds: the median of the rounds' wall-time ratios, and a
      verdict: it keeps its place if it buys >= 5%. Switched off by environment variables read for
      benchmarks only: NNSWEEPS_BENCH_NO_GC_FREEZE (sweeps.runner.pool.pause_collector/freeze_heap:
-     the collector paused during the start-up imports, then the heap frozen) and
-     NNSWEEPS_BENCH_NO_EXIT_NOW (sweeps.runner.cli.exit_now: the interpreter's teardown skipped).
+     the collector paused during the start-up imports, then the heap frozen). (exit_now, which
+     skipped the interpreter's teardown with os._exit, bought +3% here and was removed.)
      Its own section of RESULTS.md, so that `--sections 6` alone leaves the others' as they are.
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
 """
@@ -59,7 +59,6 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from nncore import Network, fit, load_dataset
-from sweeps.runner.cli import NO_EXIT_NOW
 from sweeps.runner.pool import NO_GC_FREEZE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +72,7 @@ SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and lea
 SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET, MARGINAL_TARGET = 0.90, 0.10, 0.35, 0.10
 MARGINAL = ["sweep.sampler=random", "sweep.seed=0", "sweep.pruner=none"]  # section 5's sweep (issue 21's)
 # section 6: each workaround that stays, by the switch that turns it off; it must buy this much wall time
-WORKAROUNDS = {"GC paused, then frozen (runner.pool)": NO_GC_FREEZE, "teardown skipped (runner.cli.exit_now)": NO_EXIT_NOW}
+WORKAROUNDS = {"GC paused, then frozen (runner.pool)": NO_GC_FREEZE}
 WORKAROUND_TARGET = 0.05
 # its sweep: the default one, but every trial the same training (default network, 2000 iterations of
 # gd, the learning rate sampled), so that every run does the same work whatever the workers' timing

@@ -4,7 +4,6 @@ can cause as one sentence and an exit code instead of a traceback."""
 
 from __future__ import annotations
 
-import atexit
 import errno
 import logging
 import os
@@ -30,9 +29,6 @@ T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
 # imported before they start, and that one imports the trial's modules (never mlflow)
 WARM_UP = "sweeps.runner.work:warm_up"
-# for benchmarks only (benchmarks/bench_sweep.py, section 6): set, exit_now() exits the usual way,
-# teardown included, to measure what skipping it buys
-NO_EXIT_NOW = "NNSWEEPS_BENCH_NO_EXIT_NOW"
 
 
 def quiet_libraries() -> None:
@@ -54,21 +50,6 @@ def start_workers(cfg, local: bool = True) -> SearchSpace:
     return space
 
 
-def exit_now(code: int = 0) -> None:
-    """Ends a finished command without the interpreter's teardown of mlflow, SQLAlchemy, pandas and
-    matplotlib, which takes a second or so (benchmarks/RESULTS.md): every store was written by then,
-    the atexit handlers run and the terminal is flushed here. Only for the normal end: errors exit
-    the usual way."""
-    if os.environ.get(NO_EXIT_NOW):
-        sys.exit(code)
-    # atexit._run_exitfuncs is private, and stays: Python has no public call that runs the atexit
-    # handlers (joblib's folder clean-up, logging's flush) without the rest of the teardown.
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def run_cli(main: Callable[[], Any], argv: list[str]) -> None:
     """Runs a @hydra.main entry point on the command line `argv`; an override that does not compose
     is one sentence and exit 2 (HYDRA_FULL_ERROR hands us Hydra's exception instead of its printed
@@ -88,7 +69,6 @@ def run_cli(main: Callable[[], Any], argv: list[str]) -> None:
         logger.error(f"error: {err.filename} cannot be written ({err.strerror}); the output folder is "
                      "hydra.run.dir=PATH: give one that can be written.")
         sys.exit(2)
-    exit_now(0)
 
 
 def hide_passwords() -> None:

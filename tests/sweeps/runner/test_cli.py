@@ -137,14 +137,3 @@ def test_a_launch_checks_the_config_once(tmp_path, monkeypatch):
                 "train.iterations=20", "sweep.confirm.top=0", f"sweep.storage={tmp_path / 's.journal'}"])
     assert len(calls) == 1
 
-
-def test_the_benchmarks_switch_ends_a_command_the_usual_way(monkeypatch):
-    """NNSWEEPS_BENCH_NO_EXIT_NOW, for benchmarks/bench_sweep.py's section 6 only: exit_now() exits
-    as sys.exit does, the interpreter's teardown included, so that the benchmark measures what
-    skipping it buys."""
-    from sweeps.runner.cli import NO_EXIT_NOW, exit_now
-
-    monkeypatch.setenv(NO_EXIT_NOW, "1")
-    with pytest.raises(SystemExit) as end:
-        exit_now(3)
-    assert end.value.code == 3

@@ -228,7 +228,7 @@ def test_a_finished_sweep_exits_at_once_and_leaves_no_worker(sweep_dir):
     # trials long enough that this process cannot run all 4 before the worker process has warmed up
     proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=4", "search_space=none", "train.iterations=20000",
                          "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}")
-    assert "Best trial" in proc.stdout  # printed before exit_now(): flushed
+    assert "Best trial" in proc.stdout
     assert "leaked" not in proc.stderr and "Traceback" not in proc.stderr
     pids = {t.user_attrs["pid"] for t in sweep_dir.study().trials}
     assert len(pids) == 2 and all(gone(int(pid)) for pid in pids)
