@@ -58,7 +58,7 @@ bench: $(DEV) ## Benchmark nncore against course-style NumPy, scikit-learn and P
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 || echo "torch==2.13.0 is not installable here: the PyTorch column is skipped"
 	$(PY) benchmarks/bench_nncore.py $(ARGS)
 
-bench-sweep: $(DEV) ## Benchmark sweep throughput, tracking overhead and Hydra's Optuna sweeper
+bench-sweep: $(DEV) ## Benchmark sweep throughput, tracking overhead, Hydra's Optuna sweeper and what each workaround buys
 	$(PY) benchmarks/bench_sweep.py $(ARGS)
 
 bench-search: $(DEV) ## Measure search quality: samplers' best val_cost after 10/20/30 trials, pruning's savings

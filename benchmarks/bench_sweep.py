@@ -1,6 +1,6 @@
 """Benchmark `python -m sweeps`: parallel throughput, tracking overhead, Hydra's Optuna sweeper plugin.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3,4,5]
+    .venv/bin/python benchmarks/bench_sweep.py [--quick] [--repeat N] [--json PATH] [--sections 1,2,3,4,5,6]
                                                   [--trial-seconds S]
 
 All numbers come from this one run; sweeps of different settings are interleaved, best of --repeat
@@ -25,6 +25,13 @@ come from the Optuna journal.
      (sweep.sampler=random sweep.seed=0 sweep.pruner=none sweep.n_jobs=1), tracking on (a store
      that exists) and off; (slope on - slope off) / slope off, against <= 0.10. Its floor, measured
      in the same run: WRITER alone writing 10 and 50 runs' bare records, its slope / slope off.
+  6. The workarounds that stay, each against the same default sweep without it (tracking on, a
+     store that exists), in alternating rounds: the median of the rounds' wall-time ratios, and a
+     verdict: it keeps its place if it buys >= 5%. Switched off by environment variables read for
+     benchmarks only: NNSWEEPS_BENCH_NO_GC_FREEZE (sweeps.runner.pool.pause_collector/freeze_heap:
+     the collector paused during the start-up imports, then the heap frozen). (exit_now, which
+     skipped the interpreter's teardown with os._exit, bought +3% here and was removed.)
+     Its own section of RESULTS.md, so that `--sections 6` alone leaves the others' as they are.
 Exits 0 on MISS; only a failing `python -m sweeps` stops it.
 """
 
@@ -52,6 +59,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from nncore import Network, fit, load_dataset
+from sweeps.runner.pool import NO_GC_FREEZE
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "benchmarks" / "hydra_sweeper"
@@ -63,6 +71,13 @@ SIZES, LR = [2, 32, 32, 1], (0.2, 0.6)  # the throughput trials' network and lea
 # issue 21's targets; a target below its floor measured in the same run becomes 1.2 x that floor
 SPEEDUP_TARGET, TRACKING_TARGET, DEFAULT_TARGET, MARGINAL_TARGET = 0.90, 0.10, 0.35, 0.10
 MARGINAL = ["sweep.sampler=random", "sweep.seed=0", "sweep.pruner=none"]  # section 5's sweep (issue 21's)
+# section 6: each workaround that stays, by the switch that turns it off; it must buy this much wall time
+WORKAROUNDS = {"GC paused, then frozen (runner.pool)": NO_GC_FREEZE}
+WORKAROUND_TARGET = 0.05
+# its sweep: the default one, but every trial the same training (default network, 2000 iterations of
+# gd, the learning rate sampled), so that every run does the same work whatever the workers' timing
+SAME_WORK = ["search_space=none", "sweep.pruner=none", "train.iterations=2000",
+             "+search_space.train.learning_rate={type:float,low:0.1,high:0.5,log:true}"]
 FLOORS = ("off + mlflow opened", "off + 1 writer")  # section 4's rows of WRITER beside an untracked sweep
 QUIET = 0.3  # cores: other processes using more than this disturb a run
 
@@ -245,10 +260,10 @@ class Bench:
         return template
 
     def ours(self, label: str, n_trials: int, n_jobs: int, tracking: bool, overrides: list[str],
-             new_store: bool = False, writer: int | None = None) -> Run:
+             new_store: bool = False, writer: int | None = None, env: dict | None = None) -> Run:
         """One `python -m sweeps`; tracking into a copy of store() unless new_store (created by the sweep).
         writer: with tracking off, a process beside the sweep that imports mlflow, opens a copy of
-        store() and writes that many trial runs into it (WRITER)."""
+        store() and writes that many trial runs into it (WRITER). env: more environment variables."""
         d = Path(tempfile.mkdtemp(prefix="ours-", dir=self.tmp))  # no '=' or ',' in paths: Hydra parses them
         uri = f"sqlite:///{d / 'mlflow.db'}"
         if (tracking and not new_store) or writer is not None:
@@ -260,7 +275,8 @@ class Bench:
                *overrides]
         log(f"ours: {label} ({n_trials} trials)")
         try:
-            run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT)}, beside)
+            run = self.timed(label, cmd, d, {"MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT), **(env or {})},
+                             beside)
         except BesideFailed:
             raise  # rounds() drops the row
         except RuntimeError as err:
@@ -532,6 +548,46 @@ def marginal_cost(bench: Bench, quick: bool, out: dict) -> list[str]:
     return lines
 
 
+def workarounds(bench: Bench, quick: bool, rounds: int, out: dict) -> list[str]:
+    """Section 6: the default sweep of SAME_WORK (tracking on, a store that exists) as shipped, and
+    without each workaround that stays; each round runs all of them, in an order that turns round by
+    round, and gives one ratio per workaround (without / with): their median judges it."""
+    n = 10 if quick else 30
+    modes = {"as shipped": None, **WORKAROUNDS}
+    runs: dict[str, list[Run]] = {m: [] for m in modes}
+    for r in range(rounds):
+        order = list(modes)[r % len(modes):] + list(modes)[:r % len(modes)]
+        for m in order:
+            env = {modes[m]: "1"} if modes[m] else {}
+            runs[m].append(bench.ours(f"workarounds: {m if m == 'as shipped' else 'without ' + m}", n, 2, True,
+                                      SAME_WORK, env=env))
+    base = runs["as shipped"]
+    out["workarounds"] = {m: [r.summary() for r in rs] for m, rs in runs.items()}
+    lines = [f"6. The workarounds that stay: the default sweep ({n} trials, n_jobs 2, tracking on into a store that "
+             f"exists), every trial the same", f"  training ({' '.join(SAME_WORK)});",
+             f"  as shipped and without each, {rounds} alternating rounds; ratio = without / with, per round, and "
+             "its median", f"  {'':48}{'wall s median':>14}{'CPU s median':>13}{'wall ratios':>36}{'median':>8}"
+             f"{'CPU median':>11}"]
+    lines.append(f"  {'as shipped':48}{statistics.median(r.wall for r in base):14.2f}"
+                 f"{statistics.median(r.cpu for r in base):13.2f}")
+    for m in WORKAROUNDS:
+        ratios = [w.wall / b.wall for w, b in zip(runs[m], base)]
+        cpu = statistics.median(w.cpu / b.cpu for w, b in zip(runs[m], base))
+        ratio = statistics.median(ratios)
+        out["workarounds"][f"{m}: ratio"] = {"wall": ratios, "median": ratio, "cpu_median": cpu}
+        lines.append(f"  {'without ' + m:48}{statistics.median(r.wall for r in runs[m]):14.2f}"
+                     f"{statistics.median(r.cpu for r in runs[m]):13.2f}"
+                     f"{' '.join(f'{x:.2f}' for x in ratios):>36}{ratio:8.2f}{cpu:11.2f}")
+    for m in WORKAROUNDS:
+        bought = out["workarounds"][f"{m}: ratio"]["median"] - 1
+        lines.append(f"  {m}: buys {bought:+.0%} of wall time: "
+                     + ("keeps its place" if bought >= WORKAROUND_TARGET else "remove it")
+                     + f" (it stays if it buys >= {WORKAROUND_TARGET:.0%})")
+    disturbed = sum(r.others > QUIET for rs in runs.values() for r in rs)
+    return lines + [f"  {disturbed} of {sum(map(len, runs.values()))} runs shared the CPUs with other processes "
+                    f"(> {QUIET} cores): the rounds' pairing is what makes their ratios comparable"]
+
+
 def fixed_costs(tmp: Path, out: dict) -> list[str]:
     """Import times, and a process's first MLflow query on a new SQLite store (creates the schema), then again."""
     log("fixed costs")
@@ -557,9 +613,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every number here")
     parser.add_argument("--trial-seconds", type=float, help="sections 1-2's trial length (default 1, quick 0.5): "
                         "how the tracking overhead, mostly a fixed cost per trial and per sweep, shrinks with it")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="which to run: 1,2 = throughput and tracking "
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which to run: 1,2 = throughput and tracking "
                         "overhead (one set of sweeps), 3 = Hydra's sweeper, 4 = the default sweep, 5 = tracking's "
-                        "marginal cost per trial (default: all)")
+                        "marginal cost per trial, 6 = what each workaround that stays buys (default: all)")
     args = parser.parse_args()
     if args.trial_seconds is not None and args.trial_seconds <= 0:
         parser.error(f"--trial-seconds must be > 0, not {args.trial_seconds}")
@@ -573,23 +629,33 @@ def main() -> None:
              f"load average (1 min) before: {load:.2f}" + ("  (other processes are busy: expect noise)" if load > 0.5 else "")]
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     bench = Bench(tmp, repeat, wait_budget=60.0 if args.quick else 300.0)
+    sections, body, six = set(args.sections.split(",")), [], []
     try:
-        if {"1", "2"} & set(args.sections.split(",")):
-            lines += ["", *throughput(bench, args.quick, out, args.trial_seconds)]
-        if "3" in args.sections.split(","):
-            lines += ["", *hydra_comparison(bench, args.quick, out)]
-        if "4" in args.sections.split(","):
+        if {"1", "2"} & sections:
+            body += ["", *throughput(bench, args.quick, out, args.trial_seconds)]
+        if "3" in sections:
+            body += ["", *hydra_comparison(bench, args.quick, out)]
+        if "4" in sections:
             rounds = args.repeat or (1 if args.quick else 4)  # a short sweep: noisier, more rounds
-            lines += ["", *default_sweep(Bench(tmp, rounds, bench.budget), args.quick, out)]
-        if "5" in args.sections.split(","):
-            lines += ["", *marginal_cost(bench, args.quick, out)]
-        lines += ["", *fixed_costs(tmp, out)]
+            body += ["", *default_sweep(Bench(tmp, rounds, bench.budget), args.quick, out)]
+        if "5" in sections:
+            body += ["", *marginal_cost(bench, args.quick, out)]
+        if "6" in sections:
+            rounds = args.repeat or (1 if args.quick else 7)  # alternating pairs, on a machine that may be busy
+            six = ["", *workarounds(Bench(tmp, rounds, bench.budget), args.quick, rounds, out)]
+        if body:
+            body += ["", *fixed_costs(tmp, out)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["load_after"] = os.getloadavg()[0]
-    lines.append(f"load average (1 min) after: {out['load_after']:.2f}")
-    with recorded("bench-sweep", "Throughput and tracking's cost (`make bench-sweep`)", keep=not args.quick):
-        print("\n".join(lines))
+    after = f"load average (1 min) after: {out['load_after']:.2f}"
+    if body:
+        with recorded("bench-sweep", "Throughput and tracking's cost (`make bench-sweep`)", keep=not args.quick):
+            print("\n".join([*lines, *body, after]))
+    if six:  # a section of its own: `--sections 6` alone leaves the one above as it was
+        with recorded("bench-sweep-workarounds", "What each workaround that stays buys (`make bench-sweep`, "
+                      "section 6)", keep=not args.quick):
+            print("\n".join([*lines, *six, after]))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
         print(f"\n(all numbers in {args.json})")

@@ -4,7 +4,6 @@ can cause as one sentence and an exit code instead of a traceback."""
 
 from __future__ import annotations
 
-import atexit
 import errno
 import logging
 import os
@@ -28,7 +27,7 @@ from sweeps.urls import redact
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # what the worker processes run as they start (sweeps.runner.pool._start), by name: this module is
-# imported before they start, and that one imports the trial's modules (and mlflow, with tracking on)
+# imported before they start, and that one imports the trial's modules (never mlflow)
 WARM_UP = "sweeps.runner.work:warm_up"
 
 
@@ -47,22 +46,8 @@ def start_workers(cfg, local: bool = True) -> SearchSpace:
     if local:
         # the workers never import mlflow: the session's writer records their trials, from a thread
         # of this process, which then runs no worker itself (sweeps.runner.drive.run_workers)
-        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), None, WARM_UP,
-                   here=not cfg.tracking.enabled)
+        pool.start(min(pool.size(cfg.sweep.n_jobs), cfg.sweep.n_trials), WARM_UP, here=not cfg.tracking.enabled)
     return space
-
-
-def exit_now(code: int = 0) -> None:
-    """Ends a finished command without the interpreter's teardown of mlflow, SQLAlchemy, pandas and
-    matplotlib, which takes a second or so (benchmarks/RESULTS.md): every store was written by then,
-    the atexit handlers run and the terminal is flushed here. Only for the normal end: errors exit
-    the usual way."""
-    # atexit._run_exitfuncs is private, and stays: Python has no public call that runs the atexit
-    # handlers (joblib's folder clean-up, logging's flush) without the rest of the teardown.
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def run_cli(main: Callable[[], Any], argv: list[str]) -> None:
@@ -84,7 +69,6 @@ def run_cli(main: Callable[[], Any], argv: list[str]) -> None:
         logger.error(f"error: {err.filename} cannot be written ({err.strerror}); the output folder is "
                      "hydra.run.dir=PATH: give one that can be written.")
         sys.exit(2)
-    exit_now(0)
 
 
 def hide_passwords() -> None:

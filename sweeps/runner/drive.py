@@ -146,5 +146,4 @@ def run_workers(cfg: DictConfig, storage: Storage, study: optuna.Study, tracker:
         return run_tasks(client, jobs, study, storage, outbox)
     # worker processes never import mlflow when a writer records their trials; its thread here
     # would compete with a trial for this interpreter, so every worker is a process of its own
-    return pool.map(work, jobs, n, tracker.uri if tracker.enabled and writer is None else None, WARM_UP,
-                    here=writer is None)
+    return pool.map(work, jobs, n, WARM_UP, here=writer is None)

@@ -38,7 +38,7 @@ def finish(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: Stor
            workers: int) -> None:
     """A launcher's end of the sweep: its best configs confirmed by the worker processes, idle by
     now, then the summary."""
-    confirm(study, tracker, cfg, space, lambda tasks: pool.at_once(tasks, None, timeout=None), workers=workers)
+    confirm(study, tracker, cfg, space, lambda tasks: pool.at_once(tasks, timeout=None), workers=workers)
     summarise(study, tracker, cfg, storage)
 
 
@@ -110,7 +110,7 @@ def summarise(study: optuna.Study, tracker: Tracker, cfg: DictConfig, storage: S
     record = recorded(study)
     notes = [f"The sweep stopped before sweep.n_trials={cfg.sweep.n_trials}: {record['reason']}."] if record else []
     summary.finish_sweep(study, tracker, cfg, extra=extra, optuna_task=figures, notes=notes,
-                         run_tasks=lambda tasks: pool.at_once(tasks, None))
+                         run_tasks=pool.at_once)
 
 
 def model_of_best(study: optuna.Study, tracker: Tracker, cfg: DictConfig) -> None:

@@ -1,9 +1,9 @@
 """The local workers: one in this process, the others in loky processes (joblib's executor),
 started early and killed once idle.
 
-A worker process is a fresh interpreter that imports numpy, optuna, matplotlib and, with tracking
-on, mlflow and its SQLAlchemy store before its first trial, which takes seconds of CPU
-(benchmarks/RESULTS.md).
+A worker process is a fresh interpreter that imports numpy, optuna and matplotlib before its first
+trial, which takes seconds of CPU (benchmarks/RESULTS.md); it never imports mlflow (the
+launcher's writer records its trials).
 So with n workers this process runs one of them itself (it has all of that imported already) and
 starts n - 1 processes; `start()` launches them as soon as the config is valid, so their imports
 overlap the launcher's own and the opening of the stores, and `map()` then reuses them (loky
@@ -16,6 +16,10 @@ What the processes run is passed in: the function of `map()`, the tasks of `at_o
 warm_up) so that its module is imported only after the process has paused its garbage collector
 and ignored Ctrl-C. Only the standard library and loky are imported here: the launcher's heavy
 imports come after `start()`.
+
+What the module keeps between those calls (the executor, its size, its warm-up tasks, this
+process's paused collector) is one _Pool, `_pool`: one set of processes per interpreter, as loky
+keeps one reusable executor.
 """
 
 from __future__ import annotations
@@ -30,10 +34,15 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from multiprocessing import resource_tracker as mp_tracker
 from typing import Any, Callable, Iterable
 
 from joblib.externals.loky import get_reusable_executor
+# loky's own resource tracker, a module outside its public API (loky.__all__), kept: loky starts
+# the tracker lazily from wherever it first needs it, and no public call lets us start it with
+# SIGHUP blocked (_start_trackers). Pinned by tests/e2e/test_signals.py's
+# test_sighup_to_the_whole_process_group_as_a_closed_terminal_sends_is_one_sentence.
 from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
 # what joblib sets for inner_max_num_threads: the BLAS and OpenMP pools of the worker processes
@@ -41,15 +50,39 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BL
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 QUIET_TRACKER = "ignore:resource_tracker:UserWarning"  # a -W filter: the tracker's warnings start so
-_executor: Any = None  # the last executor made: stop() kills its processes
-_size: tuple[int, bool] | None = None  # (workers, database) it was made for
-_warming: list[Future] = []  # start()'s no-op tasks, done once the processes are warm
-_paused = False  # pause_collector() stopped the garbage collector; freeze_heap() starts it again
 IDLE_TIMEOUT = 300  # s: loky ends a process idle this long (and starts another for the next task)
-_idle_since = 0.0  # time.monotonic() when a process last finished a task
 # set when a task of the processes failed (a process died: loky then stops them all), so that
 # the worker in this process stops after its trial instead of running the rest of the sweep alone
 SIBLING_FAILED = threading.Event()
+# for benchmarks only (benchmarks/bench_sweep.py, section 6): set, the collector is never paused
+# nor the heap frozen, to measure what pause_collector() and freeze_heap() buy
+NO_GC_FREEZE = "NNSWEEPS_BENCH_NO_GC_FREEZE"
+
+
+@dataclass
+class _Pool:
+    """The worker processes of this interpreter, between start(), map(), at_once() and stop()."""
+
+    executor: Any = None  # the last executor made: stop() kills its processes
+    workers: int = 0  # the processes it was made for
+    warming: list[Future] = field(default_factory=list)  # start()'s no-op tasks, done once the processes are warm
+    idle_since: float = 0.0  # time.monotonic() when a process last finished a task
+    collector_paused: bool = False  # pause_collector() stopped this process's collector; freeze_heap() restarts it
+
+    def pids(self) -> list[int]:
+        """The executor's worker processes. loky lists them nowhere public: its executor's
+        `_processes` ({pid: process}), a private attribute kept for _interrupt(), which no public
+        call can replace (a signal to the process group would reach the launcher and its
+        trackers; the warm-up tasks may all land on one process). Pinned by test_pool's
+        test_a_launcher_that_runs_no_worker_passes_its_interrupt_to_the_processes: if loky renames
+        it, this is empty and that test fails."""
+        return list(getattr(self.executor, "_processes", None) or {})
+
+    def finished(self, _: Future) -> None:
+        self.idle_since = time.monotonic()
+
+
+_pool = _Pool()
 
 
 def size(n_jobs: int) -> int:
@@ -63,28 +96,18 @@ def blas_threads(n: int) -> int:
     return max(1, (os.cpu_count() or 1) // n)
 
 
-def _database(tracking_uri: str | None) -> bool:
-    """Whether worker processes logging to tracking_uri (None: tracking off) import MLflow's store."""
-    return tracking_uri is not None and not tracking_uri.startswith(("http:", "https:", "databricks"))
-
-
-def _processes(n: int, tracking_uri: str | None, warm: str | None, here: bool = True):
+def _processes(n: int, warm: str | None, here: bool = True):
     """The loky executor of the n - 1 processes of n workers (n processes unless `here`: one
-    worker runs in this process) logging to tracking_uri (None: tracking off, or recorded by this
-    process's writer), each started by _start(warm): the same arguments, the same (reused)
-    processes."""
-    global _executor, _size
-    database = _database(tracking_uri)
-    n = n - here
-    if _size is not None and _size[1] == database and n <= _size[0]:
-        n = _size[0]  # a resumed sweep needs fewer: the same processes, the extra ones stay idle
-    _size = (n, database)
+    worker runs in this process), each started by _start(warm): the same arguments, the same
+    (reused) processes."""
+    n = max(n - here, _pool.workers)  # a resumed sweep needs fewer: the same processes, the extra ones idle
     threads = str(blas_threads(n + here))  # the processes' start-up limit; each job sets its own as well
     with _quiet_resource_tracker():
-        _executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT,
-                                          env={v: threads for v in THREAD_VARS},
-                                          initializer=_start, initargs=(warm, database, os.getpid()))
-    return _executor
+        _pool.executor = get_reusable_executor(max_workers=n, timeout=IDLE_TIMEOUT,
+                                               env={v: threads for v in THREAD_VARS},
+                                               initializer=_start, initargs=(warm, os.getpid()))
+    _pool.workers = n
+    return _pool.executor
 
 
 @contextlib.contextmanager
@@ -120,15 +143,15 @@ def _start_trackers() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a SIGHUP meanwhile is handled now
 
 
-def _start(warm: str | None, database: bool, launcher: int) -> None:
+def _start(warm: str | None, launcher: int) -> None:
     """A worker process's first act: Ctrl-C ignored and the collector paused for the imports, then
-    warm(database, launcher), named "module:function", then the heap frozen. launcher: this pid,
-    taken before the imports, so that a launcher that dies during them is noticed."""
+    warm(launcher), named "module:function", then the heap frozen. launcher: this pid, taken
+    before the imports, so that a launcher that dies during them is noticed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until warm sets its handler: not inside the imports
     pause_collector()
     if warm:
         module, _, function = warm.partition(":")
-        getattr(importlib.import_module(module), function)(database, launcher)
+        getattr(importlib.import_module(module), function)(launcher)
     freeze_heap()
 
 
@@ -136,10 +159,9 @@ def pause_collector() -> None:
     """The garbage collector off until freeze_heap(): the start-up imports allocate hundreds of
     thousands of objects that live as long as the process, and the collector walking them again
     and again as they came is a large part of the imports' CPU (benchmarks/RESULTS.md)."""
-    global _paused
-    if gc.isenabled():
+    if gc.isenabled() and not os.environ.get(NO_GC_FREEZE):
         gc.disable()
-        _paused = True
+        _pool.collector_paused = True
 
 
 def freeze_heap() -> None:
@@ -149,31 +171,25 @@ def freeze_heap() -> None:
     collector runs again. What start-up left as garbage is frozen with the rest, for good: cheaper
     than collecting it first. Nothing elsewhere: a Dask worker's heap, or a script's or notebook's
     that calls sweeps.run(), is not ours to freeze."""
-    global _paused
-    if _paused:
+    if _pool.collector_paused:
         gc.freeze()
         gc.enable()
-        _paused = False
+        _pool.collector_paused = False
 
 
-def start(n: int, tracking_uri: str | None, warm: str | None = None, here: bool = True) -> None:
+def start(n: int, warm: str | None = None, here: bool = True) -> None:
     """Starts the n - 1 worker processes of n workers (n unless `here`); returns at once (they
     warm up meanwhile)."""
     if n - here < 1:
         return
-    executor = _processes(n, tracking_uri, warm, here)
-    _warming[:] = [executor.submit(os.getpid) for _ in range(n - here)]  # spawns them
-    for f in _warming:
-        f.add_done_callback(_finished)
+    executor = _processes(n, warm, here)
+    _pool.warming = [executor.submit(os.getpid) for _ in range(n - here)]  # spawns them
+    for f in _pool.warming:
+        f.add_done_callback(_pool.finished)
 
 
-def _finished(_: Future) -> None:
-    global _idle_since
-    _idle_since = time.monotonic()
-
-
-def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: str | None = None,
-        warm: str | None = None, here: bool = True) -> list[Any]:
+def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, warm: str | None = None,
+        here: bool = True) -> list[Any]:
     """[fn(item) for item in items], at the same time: the first item in this process, the others
     in the n - 1 worker processes; unless `here` (a process whose own threads must not compete
     with a trial for the interpreter: the MLflow writer's), every item in a worker process. A
@@ -183,11 +199,11 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
     SIBLING_FAILED.clear()  # an earlier map's (an earlier sweep of this interpreter) is not this one's
     if here and (n < 2 or len(items) < 2):
         return [fn(item) for item in items]
-    executor = _processes(n, tracking_uri, warm, here)
+    executor = _processes(n, warm, here)
     futures = [executor.submit(fn, item) for item in items[here:]]
     for f in futures:
         f.add_done_callback(lambda f: f.cancelled() or f.exception() is None or SIBLING_FAILED.set())
-        f.add_done_callback(_finished)
+        f.add_done_callback(_pool.finished)
     try:
         first = [fn(items[0])] if here else []
         # the first failure as soon as it comes, not after the items before it: another worker
@@ -201,7 +217,7 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         # and queued again by the launcher's tidy(). (Killing loky before it handed an item
         # over would trip its manager thread: hence the second wait.)
         if not here and isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            _interrupt(executor)  # no worker here was interrupted with this process: the signal was its alone
+            _interrupt()  # no worker here was interrupted with this process: the signal was its alone
         try:
             concurrent.futures.wait(futures, timeout=3)
             deadline = time.monotonic() + 2
@@ -212,26 +228,25 @@ def map(fn: Callable[[Any], Any], items: Iterable[Any], n: int, tracking_uri: st
         raise
 
 
-def _interrupt(executor: Any) -> None:
+def _interrupt() -> None:
     """SIGINT to each worker process, which only sets its INTERRUPTED (sweeps.interrupts): its trial
-    stops at its next check, failed, its run KILLED, as a Ctrl-C from the terminal would do. The
-    processes are loky's record of them: a private attribute, since loky lists them nowhere else."""
-    for pid in list(getattr(executor, "_processes", {}) or {}):
+    stops at its next check, failed, its run KILLED, as a Ctrl-C from the terminal would do."""
+    for pid in _pool.pids():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)
 
 
-def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None, timeout: float | None = 60) -> list[Any]:
+def at_once(tasks: list[Callable[[], Any]], timeout: float | None = 60) -> list[Any]:
     """[task() for task in tasks], the first in this process and the others at the same time in
     the worker processes, if they are up, warm and idle (once a sweep's trials are done), else
     all here: never waits for a process to start. The tasks after the first are pickled; one
     whose process died, or took over `timeout` seconds (None: no limit, for tasks that train),
     runs here after all."""
-    warm = (_executor is not None and _size is not None and _size[1] == _database(tracking_uri) and _size[0] >= 1
-            and all(f.done() for f in _warming) and time.monotonic() - _idle_since < IDLE_TIMEOUT - 10)
+    warm = (_pool.executor is not None and _pool.workers >= 1 and all(f.done() for f in _pool.warming)
+            and time.monotonic() - _pool.idle_since < IDLE_TIMEOUT - 10)
     if not warm or len(tasks) < 2:
         return [task() for task in tasks]
-    futures = [_executor.submit(task) for task in tasks[1:]]
+    futures = [_pool.executor.submit(task) for task in tasks[1:]]
     try:
         out = [tasks[0]()]
     except BaseException:
@@ -247,13 +262,11 @@ def at_once(tasks: list[Callable[[], Any]], tracking_uri: str | None, timeout: f
 
 def stop() -> None:
     """Kills the worker processes (their results are stored) and waits for them to go."""
-    global _executor, _size
-    if _executor is not None:
+    if _pool.executor is not None:
         # killing loky before it handed its start-up tasks over trips its manager thread (a
         # KeyError printed, a thread and its pipes leaked): a check that failed just after start()
         deadline = time.monotonic() + 2
-        while not all(f.running() or f.done() for f in _warming) and time.monotonic() < deadline:
+        while not all(f.running() or f.done() for f in _pool.warming) and time.monotonic() < deadline:
             time.sleep(0.005)
-        _executor.shutdown(wait=True, kill_workers=True)
-    _executor = _size = None
-    _warming.clear()
+        _pool.executor.shutdown(wait=True, kill_workers=True)
+    _pool.executor, _pool.workers, _pool.warming = None, 0, []

@@ -106,10 +106,9 @@ def sampler_seed(sweep_seed: int, worker: int, n_existing: int, salt: int = 0) -
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def warm_up(database: bool, launcher: int) -> None:
+def warm_up(launcher: int) -> None:
     """Each worker process, as it starts: the imports of a trial (this module's, imported to find
-    this function), matplotlib's font, and for a database tracking URI MLflow's SQLAlchemy store
-    (its ORM set-up; the store itself may not exist yet)."""
+    this function) and matplotlib's font; never mlflow, whose records the launcher's writer sends."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -122,11 +121,6 @@ def warm_up(database: bool, launcher: int) -> None:
     fig = Figure(figsize=(1, 1))
     fig.text(0.5, 0.5, "0.1")  # loads the font, which the first figure would otherwise wait for
     FigureCanvasAgg(fig).draw()
-    if database:
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (the store's modules, ahead of use)
-        from sqlalchemy.orm import configure_mappers
-
-        configure_mappers()
 
 
 def _watch_launcher(launcher: int, every: float = 0.5, grace: float = 5.0) -> None:

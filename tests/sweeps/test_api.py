@@ -244,11 +244,10 @@ def test_an_error_found_after_the_workers_started_stops_them(here, monkeypatch):
     existing, seen, stop = loky_workers(), set(), pool.stop
 
     def stopping():
-        # the processes loky started, as pool.stop finds them: loky's own record (a private
-        # attribute: no public API lists them). Watching /proc for them missed, now and then,
-        # one killed before it had exec'd into loky's worker (CI, once)
-        if pool._executor is not None:
-            seen.update(pool._executor._processes)
+        # the processes loky started, as pool.stop finds them: loky's own record (pool._Pool.pids).
+        # Watching /proc for them missed, now and then, one killed before it had exec'd into
+        # loky's worker (CI, once)
+        seen.update(pool._pool.pids())
         stop()
 
     monkeypatch.setattr(pool, "stop", stopping)

@@ -136,3 +136,4 @@ def test_a_launch_checks_the_config_once(tmp_path, monkeypatch):
     sweeps.run(["sweep.n_trials=1", "sweep.n_jobs=1", "tracking.enabled=false", "search_space=none",
                 "train.iterations=20", "sweep.confirm.top=0", f"sweep.storage={tmp_path / 's.journal'}"])
     assert len(calls) == 1
+

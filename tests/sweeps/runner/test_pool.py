@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import gc
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +53,14 @@ def interrupt_or_sleep(i: int) -> None:
     time.sleep(30)
 
 
+def wait_for_interrupt(marker: str) -> None:
+    """A trial that runs until its process's Ctrl-C handler (warm_up's) sets INTERRUPTED."""
+    from sweeps.interrupts import INTERRUPTED
+
+    Path(marker).write_text("running")
+    Path(marker).write_text("interrupted" if INTERRUPTED.wait(30) else "ran on")
+
+
 def started_at(pid: int) -> float:
     """The process's start, in seconds since boot (CLOCK_BOOTTIME)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -83,12 +93,12 @@ def memmapping_folders(pid: int) -> list[Path]:
 
 def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
     existing = loky_workers()
-    pool.start(3, None, WARM_UP)  # this process and 2 worker processes
-    for f in pool._warming:  # one process may answer both no-op tasks: which is loky's choice
+    pool.start(3, WARM_UP)  # this process and 2 worker processes
+    for f in pool._pool.warming:  # one process may answer both no-op tasks: which is loky's choice
         f.result(timeout=60)
     warm = wait_for(lambda: len(loky_workers() - existing) == 2 and loky_workers() - existing, timeout=60)
     before = time.clock_gettime(time.CLOCK_BOOTTIME)
-    pids = pool.map(pid_of_worker, range(3), 3, None, WARM_UP)
+    pids = pool.map(pid_of_worker, range(3), 3, WARM_UP)
     assert pids[0] == os.getpid() and set(pids[1:]) <= warm and len(warm) == 2  # the warm processes ran them
     # started before map() was called: map reused them rather than starting its own
     assert all(started_at(pid) <= before for pid in warm)
@@ -99,9 +109,9 @@ def test_started_workers_are_the_ones_that_run_then_stop_kills_them():
 
 def test_fewer_workers_than_started_reuse_the_warm_processes():
     """A resumed sweep needs fewer workers than pool.start() launched for: no second, cold pool."""
-    pool.start(3, None, WARM_UP)
-    warm = {f.result(timeout=60) for f in pool._warming}
-    pids = pool.map(pid_of_worker, range(2), 2, None, WARM_UP)
+    pool.start(3, WARM_UP)
+    warm = {f.result(timeout=60) for f in pool._pool.warming}
+    pids = pool.map(pid_of_worker, range(2), 2, WARM_UP)
     assert pids[0] == os.getpid() and pids[1] in warm
     pool.stop()
 
@@ -109,38 +119,38 @@ def test_fewer_workers_than_started_reuse_the_warm_processes():
 def test_worker_processes_collect_garbage_once_warm_and_skip_the_imports():
     """warm_up pauses the collector during its imports (0.4 s of CPU walking them) and freezes them:
     the trials then run with it going again, over a heap without the modules."""
-    pool.start(2, "sqlite:///unused.db", WARM_UP)
-    for f in pool._warming:
+    pool.start(2, WARM_UP)
+    for f in pool._pool.warming:
         f.result(timeout=60)
-    enabled, frozen = pool.map(collector_state, range(2), 2, "sqlite:///unused.db", WARM_UP)[1]  # the same pool
-    assert enabled and frozen > 100_000  # mlflow's store, optuna, matplotlib: ~300,000 objects
+    enabled, frozen = pool.map(collector_state, range(2), 2, WARM_UP)[1]  # the same pool
+    assert enabled and frozen > 100_000  # numpy, optuna, matplotlib: no mlflow
     pool.stop()
 
 
 def warm_pool() -> int:
-    """pool.start(2, None, WARM_UP), once its process is warm and known to be idle: its pid."""
-    pool.start(2, None, WARM_UP)
-    (pid,) = {f.result(timeout=60) for f in pool._warming}
-    wait_for(lambda: pool._idle_since > 0, timeout=10)  # set by the future's callback, just after
+    """pool.start(2, WARM_UP), once its process is warm and known to be idle: its pid."""
+    pool.start(2, WARM_UP)
+    (pid,) = {f.result(timeout=60) for f in pool._pool.warming}
+    wait_for(lambda: pool._pool.idle_since > 0, timeout=10)  # set by the future's callback, just after
     return pid
 
 
 def test_at_once_uses_the_processes_that_are_up_and_never_starts_one():
     existing = loky_workers()
-    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # none up: all here
+    assert pool.at_once([os.getpid, os.getpid]) == [os.getpid()] * 2  # none up: all here
     assert not loky_workers() - existing
-    pool.start(2, None, WARM_UP)
-    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2  # still warming: all here
+    pool.start(2, WARM_UP)
+    assert pool.at_once([os.getpid, os.getpid]) == [os.getpid()] * 2  # still warming: all here
     warm = warm_pool()
-    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid(), warm]  # the second there, at once
-    pool._idle_since -= pool.IDLE_TIMEOUT  # idle so long that loky ended it: not waited for
-    assert pool.at_once([os.getpid, os.getpid], None) == [os.getpid()] * 2
+    assert pool.at_once([os.getpid, os.getpid]) == [os.getpid(), warm]  # the second there, at once
+    pool._pool.idle_since -= pool.IDLE_TIMEOUT  # idle so long that loky ended it: not waited for
+    assert pool.at_once([os.getpid, os.getpid]) == [os.getpid()] * 2
     pool.stop()
 
 
 def test_at_once_runs_here_a_task_whose_process_died():
     warm_pool()
-    assert pool.at_once([os.getpid, functools.partial(die_unless_in, os.getpid())], None) == [os.getpid(), "ran here"]
+    assert pool.at_once([os.getpid, functools.partial(die_unless_in, os.getpid())]) == [os.getpid(), "ran here"]
     pool.stop()
 
 
@@ -158,34 +168,67 @@ def test_freeze_heap_sets_a_paused_collector_going_again_and_leaves_others_alone
         gc.unfreeze()
 
 
+def test_the_benchmarks_switch_leaves_the_collector_alone(monkeypatch):
+    """NNSWEEPS_BENCH_NO_GC_FREEZE, for benchmarks/bench_sweep.py's section 6 only: the collector
+    is neither paused nor the heap frozen, so that the benchmark measures what they buy."""
+    monkeypatch.setenv(pool.NO_GC_FREEZE, "1")
+    frozen = gc.get_freeze_count()
+    pool.pause_collector()
+    assert gc.isenabled()
+    pool.freeze_heap()
+    assert gc.get_freeze_count() == frozen
+
+
 def test_a_failed_process_stops_the_worker_in_this_process_after_its_trial():
     """loky stops every process when one dies; the worker here must not run the sweep alone."""
     t0 = time.monotonic()
     with pytest.raises(ValueError, match="process 1"):
-        pool.map(fail_or_wait_for_sibling, [0, 1], 2, None, WARM_UP)
+        pool.map(fail_or_wait_for_sibling, [0, 1], 2, WARM_UP)
     assert time.monotonic() - t0 < 20 and pool.SIBLING_FAILED.is_set()
     pool.stop()
 
 
 def test_one_worker_runs_in_this_process_and_starts_nothing():
-    pool.start(1, None, WARM_UP)
-    assert not pool._warming
-    assert pool.map(pid_of_worker, range(3), 1, None, WARM_UP) == [os.getpid()] * 3
+    pool.start(1, WARM_UP)
+    assert not pool._pool.warming
+    assert pool.map(pid_of_worker, range(3), 1, WARM_UP) == [os.getpid()] * 3
 
 
 def test_an_interrupt_in_this_process_kills_the_worker_processes():
-    pool.start(2, None, WARM_UP)
-    (pid,) = {f.result(timeout=60) for f in pool._warming}
+    pool.start(2, WARM_UP)
+    (pid,) = {f.result(timeout=60) for f in pool._pool.warming}
     with pytest.raises(KeyboardInterrupt):
-        pool.map(interrupt_or_sleep, [0, 1], 2, None, WARM_UP)
+        pool.map(interrupt_or_sleep, [0, 1], 2, WARM_UP)
     assert gone(pid)
+
+
+def test_a_launcher_that_runs_no_worker_passes_its_interrupt_to_the_processes(tmp_path):
+    """A tracked launcher runs every worker in a process (here=False): a SIGTERM or SIGHUP to it
+    alone reaches them as a Ctrl-C, so their trials stop at their next check before they are
+    killed. The processes are found in loky's private record of them (pool._Pool.pids)."""
+    marker = tmp_path / "trial"
+    pool.start(1, WARM_UP, here=False)
+    (pid,) = {f.result(timeout=60) for f in pool._pool.warming}
+
+    def interrupt_once_running() -> None:
+        wait_for(lambda: marker.exists(), timeout=60)
+        os.kill(os.getpid(), signal.SIGINT)  # this process alone, as the launcher's own signal handler raises
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_once_running, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            pool.map(wait_for_interrupt, [str(marker)], 1, WARM_UP, here=False)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert marker.read_text() == "interrupted" and gone(pid)
 
 
 def test_a_finished_sweep_exits_at_once_and_leaves_no_worker(sweep_dir):
     # trials long enough that this process cannot run all 4 before the worker process has warmed up
     proc = sweep_dir.run("sweep.n_jobs=2", "sweep.n_trials=4", "search_space=none", "train.iterations=20000",
                          "+search_space.train.learning_rate={type:float,low:0.1,high:1.0}")
-    assert "Best trial" in proc.stdout  # printed before exit_now(): flushed
+    assert "Best trial" in proc.stdout
     assert "leaked" not in proc.stderr and "Traceback" not in proc.stderr
     pids = {t.user_attrs["pid"] for t in sweep_dir.study().trials}
     assert len(pids) == 2 and all(gone(int(pid)) for pid in pids)
@@ -208,8 +251,8 @@ TRACKER_ENV = """
 import os, sys, time
 from pathlib import Path
 from sweeps.runner import pool
-pool.start(2, None)
-for f in pool._warming:
+pool.start(2)
+for f in pool._pool.warming:
     f.result(timeout=60)
 kids = [int(c) for t in Path(f"/proc/{os.getpid()}/task").iterdir()
         for c in (t / "children").read_text().split()]
