@@ -153,8 +153,11 @@ def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_
     cluster, client = dask_cluster
     client.wait_for_workers(2, timeout=60)
     worker_pids = set(client.run(os.getpid).values())
+    # trials of about a second: one that started 0.3 s ago is still training on its worker, not
+    # already handed back to the launcher (which records it, then tells Optuna)
+    longer = [a if not a.startswith("train.iterations=") else "train.iterations=15000" for a in STEADY]
     proc = sweep.start("sweep.backend=dask", f"sweep.scheduler={cluster.scheduler_address}", "sweep.n_jobs=2",
-                       "sweep.n_trials=20", *HEARTBEAT, *STEADY)
+                       "sweep.n_trials=20", *HEARTBEAT, *longer)
     try:
         victim = None
         for _ in range(3):  # a worker killed between two trials leaves none behind: kill again
@@ -164,10 +167,21 @@ def test_killing_a_dask_worker_mid_sweep_still_finishes_every_trial(sweep, dask_
                 and (datetime.now() - t.datetime_start).total_seconds() < 0.3], every=0.05)[0].user_attrs["pid"])
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: not alive(pid), timeout=30, every=0.01)
-            # what it ran when it died (not the trial seen above if that one ended meanwhile)
-            running = [t for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) == pid]
-            if running:
-                victim = running[0]
+            # what it ran when it died (not the trial seen above if that one ended meanwhile). A
+            # trial whose result had reached the launcher stays RUNNING until the launcher has
+            # recorded it, then is COMPLETE (sweeps.runner.cluster); one that died with its worker
+            # is failed a grace period later: wait until each has ended, and take a failed one
+            running = {t.number for t in sweep.trials(TrialState.RUNNING) if int(t.user_attrs.get("pid", 0)) == pid}
+            if not running:
+                continue
+
+            def ended():
+                trials = [t for t in sweep.trials() if t.number in running]
+                return trials if all(t.state != TrialState.RUNNING for t in trials) else None
+
+            failed = [t for t in wait_for(ended, timeout=60) if t.state == TrialState.FAIL]
+            if failed:
+                victim = failed[0]
                 break
         assert victim is not None, "no worker was killed in the middle of a trial"
         out, err = proc.communicate(timeout=300)
