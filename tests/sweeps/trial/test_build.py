@@ -13,12 +13,16 @@ def test_the_network_takes_its_sizes_from_the_data_and_the_config(compose_cfg):
     assert network(cfg, data).sizes == [data.X_train.shape[0], 5, 3, 3]  # iris: 4 features, 3 classes
 
 
+def trained(compose_cfg, *overrides: str):
+    """The training result of the config composed with these overrides."""
+    cfg = compose_cfg(*overrides)
+    data = load_data(cfg.dataset, cfg.seed)
+    return train(network(cfg, data), cfg.train, data, cfg.seed)
+
+
 def test_train_passes_the_optimisers_own_hyperparameters(compose_cfg):
-    curves = []
-    for beta in (0.9, 0.5):
-        cfg = compose_cfg("train=adam", f"train.optimizers.adam.beta1={beta}", "train.iterations=30")
-        data = load_data(cfg.dataset, cfg.seed)
-        curves.append(train(network(cfg, data), cfg.train, data, cfg.seed).costs)
+    curves = [trained(compose_cfg, "train=adam", f"train.optimizers.adam.beta1={beta}", "train.iterations=30").costs
+              for beta in (0.9, 0.5)]
     assert not np.array_equal(*curves)  # train.optimizers.adam.beta1 reached Adam
     # gd takes no beta: momentum's is not passed
     cfg = compose_cfg("train.optimizer=gd", "train.optimizers.momentum.beta=0.1", "train.iterations=30")
@@ -28,11 +32,8 @@ def test_train_passes_the_optimisers_own_hyperparameters(compose_cfg):
 
 def test_a_sampled_optimiser_trains_with_its_own_hyperparameters(compose_cfg):
     """A config composed for gd whose trial samples momentum: momentum gets its beta, from its section."""
-    curves = []
-    for beta in (0.9, 0.2):
-        cfg = compose_cfg("train.optimizer=momentum", f"train.optimizers.momentum.beta={beta}", "train.iterations=30")
-        data = load_data(cfg.dataset, cfg.seed)
-        curves.append(train(network(cfg, data), cfg.train, data, cfg.seed).costs)
+    curves = [trained(compose_cfg, "train.optimizer=momentum", f"train.optimizers.momentum.beta={beta}",
+                      "train.iterations=30").costs for beta in (0.9, 0.2)]
     assert not np.array_equal(*curves)
 
 
